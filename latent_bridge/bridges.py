@@ -20,7 +20,12 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["Param", "Sampler", "register", "get", "available", "check_sample_args"]
+from latent_bridge.kernels import KERNEL_NAMES, KERNEL_PARAMS, PARAM_DEFAULTS, Exponential, Kernel, kernel_from_params
+
+__all__ = [
+    "Param", "Sampler", "register", "get", "available", "check_sample_args", "GaussianBridge",
+    "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,12 @@ class Param:
     def check(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type, or raise a clear ValueError."""
         if self.kind == "choice":
+            if all(isinstance(c, (int, float)) for c in self.choices) and isinstance(value, str):
+                # Numeric choices (e.g. nu) arrive as text from a command line.
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
             if value not in self.choices:
                 raise ValueError(f"{self.name} must be {self.range_text()}; got {value!r}")
             return value
@@ -130,15 +141,18 @@ def get(name: str, **params) -> "Sampler":
 
 
 def _load_all() -> None:
-    """Import the modules that register samplers outside this file."""
+    """Import the modules that register samplers outside this file (those that exist)."""
     import importlib
+    import importlib.util
 
     for module in _EXTERNAL_MODULES:
-        importlib.import_module(module)
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
 
 
-# Samplers defined in other modules register themselves on import.
-_EXTERNAL_MODULES: tuple[str, ...] = ()
+# Samplers defined in other modules register themselves on import: `ou-sde` and `langevin`
+# live in latent_bridge.sde beside their integrators.
+_EXTERNAL_MODULES: tuple[str, ...] = ("latent_bridge.sde",)
 
 
 def check_sample_args(z0: torch.Tensor, z1: torch.Tensor, frames: int, n_paths: int) -> None:
@@ -163,6 +177,7 @@ class Sampler:
     Subclasses implement ``_sample_interior(z0, z1, times, n_paths, generator)`` on flattened
     float64 endpoints ``(n,)`` and return the interior frames ``(n_paths, frames - 2, n)``;
     this class checks the arguments, flattens, and writes the endpoints back bit for bit.
+    Samplers for which float64 costs too much override ``_sample_paths`` instead (see there).
     """
 
     name: str = "sampler"
@@ -197,15 +212,23 @@ class Sampler:
         check_sample_args(z0, z1, frames, n_paths)
         self.last_diagnostics = {}
         shape = z0.shape
-        a = z0.detach().reshape(-1).to("cpu", torch.float64)
-        b = z1.detach().reshape(-1).to("cpu", torch.float64)
-        out = torch.empty((n_paths, frames, a.numel()), dtype=torch.float32)
-        if frames > 2:
-            interior = self._sample_interior(a, b, self.times(frames), n_paths, generator)
-            out[:, 1:-1] = interior.to(torch.float32)
-        out[:, 0] = z0.detach().reshape(-1).to("cpu", torch.float32)
-        out[:, -1] = z1.detach().reshape(-1).to("cpu", torch.float32)
+        a = z0.detach().reshape(-1).to("cpu")
+        b = z1.detach().reshape(-1).to("cpu")
+        out = self._sample_paths(a, b, self.times(frames), n_paths, generator)
+        out[:, 0] = a.to(torch.float32)
+        out[:, -1] = b.to(torch.float32)
         return out.reshape(n_paths, frames, *shape).to(z0.device)
+
+    def _sample_paths(self, z0, z1, times, n_paths, generator) -> torch.Tensor:
+        """All frames, float32 ``(n_paths, frames, n)``, from flat CPU endpoints ``(n,)`` in
+        the caller's dtype. The endpoint frames may hold anything: ``sample`` overwrites them.
+        This default runs ``_sample_interior`` in float64."""
+        frames = times.numel()
+        out = torch.empty((n_paths, frames, z0.numel()), dtype=torch.float32)
+        if frames > 2:
+            interior = self._sample_interior(z0.double(), z1.double(), times, n_paths, generator)
+            out[:, 1:-1] = interior
+        return out
 
     def _sample_interior(self, z0, z1, times, n_paths, generator):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -213,3 +236,319 @@ class Sampler:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
+
+
+def _T_param(default: float) -> Param:
+    return Param("T", "float", default, "time horizon of the bridge process: longer is more random",
+                 low=0.0, low_inclusive=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic baselines
+
+
+@register(
+    "linear",
+    "Straight line z(u) = (1 - u) z0 + u z1 (deterministic; its midpoint lies inside the sphere "
+    "where a high-dimensional standard normal puts its mass).",
+    (_T_param(1.0),),
+)
+class Linear(Sampler):
+    """Linear interpolation. ``T`` is accepted so every method takes the same arguments; it
+    only sets ``times()``: the frames are the same for every T, and all paths are equal."""
+
+    stochastic = False
+
+    def _sample_interior(self, z0, z1, times, n_paths, generator):
+        u = (times[1:-1] / self.T)[:, None]
+        return ((1.0 - u) * z0 + u * z1).expand(n_paths, -1, -1)
+
+
+# Below this sine of the angle between z0 and z1 the great circle is numerically undefined.
+_SLERP_MIN_SIN = 1e-7
+
+
+@register(
+    "slerp",
+    "Great-circle interpolation (White 2016): keeps the norm when |z0| = |z1| (deterministic).",
+    (_T_param(1.0),),
+)
+class Slerp(Sampler):
+    """Spherical interpolation z(u) = sin((1-u)W)/sin W z0 + sin(uW)/sin W z1, with W the angle
+    between z0 and z1. When sin W is near 0 the great circle is not defined (W near 0: the
+    points coincide in direction; W near pi: antipodal, every great circle through them
+    qualifies) and the straight line is returned instead (``last_diagnostics["fallback"]``).
+    ``T`` only sets ``times()``, as for ``linear``."""
+
+    stochastic = False
+
+    def _sample_interior(self, z0, z1, times, n_paths, generator):
+        u = (times[1:-1] / self.T)[:, None]
+        a, b = z0 / z0.norm(), z1 / z1.norm()
+        # Kahan's angle formula: accurate near 0 and pi, where acos of the cosine is not.
+        angle = 2.0 * torch.atan2((a - b).norm(), (a + b).norm())
+        sin_angle = torch.sin(angle)
+        if not torch.isfinite(sin_angle) or sin_angle < _SLERP_MIN_SIN:
+            self.last_diagnostics = {"fallback": "linear", "angle": float(angle)}
+            path = (1.0 - u) * z0 + u * z1
+        else:
+            self.last_diagnostics = {"angle": float(angle)}
+            path = (torch.sin((1.0 - u) * angle) * z0 + torch.sin(u * angle) * z1) / sin_angle
+        return path.expand(n_paths, -1, -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian bridges: a stationary GP with correlation kernel k, pinned at Z(0) = z0, Z(T) = z1
+
+
+# 1 - k(T) below this: Z(T) = Z(0) almost surely (a loop), condition on Z(0) alone.
+_LOOP_TOLERANCE = 1e-9
+
+
+class GaussianBridge(Sampler):
+    """A GP with kernel ``k`` (k(0) = 1), independent across coordinates, conditioned on its
+    endpoints (eq. 7). ``mean`` and ``covariance`` are the closed forms; ``sample`` draws all
+    interior frames jointly from one float64 factorisation of the interior covariance, shared
+    by every coordinate and path (cost O(M^3 + M^2 n K)). Subclasses may sample differently.
+    """
+
+    def __init__(self, kernel: Kernel, T: float = 1.0):
+        super().__init__(T)
+        self.kernel = kernel
+        k_T = float(kernel(torch.tensor(self.T)))
+        # k(T) = 1: the process is back at its start at T (periodic kernel, T a multiple of
+        # the period), so the pair (Z(0), Z(T)) is singular and only z0 = z1 is possible.
+        self.is_loop = 1.0 - k_T < _LOOP_TOLERANCE
+        self._k_T = k_T
+        self._maps: dict[int, tuple[torch.Tensor, dict]] = {}
+
+    def params(self) -> dict[str, Any]:
+        return {"T": self.T, "kernel": self.kernel}
+
+    def _weights(self, times: torch.Tensor) -> torch.Tensor:
+        """B(t) A^-1: the weights of (z0, z1) in the bridge mean, float64 ``(M, 2)``."""
+        k_t, k_rest = self.kernel(times), self.kernel(self.T - times)
+        if self.is_loop:
+            return torch.stack([k_t, torch.zeros_like(k_t)], dim=1)
+        k_T = self._k_T
+        return torch.stack([k_t - k_rest * k_T, k_rest - k_t * k_T], dim=1) / (1.0 - k_T * k_T)
+
+    def mean(self, times: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
+        """Bridge mean at ``times`` (float ``(M,)`` in [0, T]) for endpoints ``(*shape)``:
+        float64 ``(M, *shape)``. eq. (7): (z0 (k(t) - k(T-t) k(T)) + z1 (k(T-t) - k(t) k(T)))
+        / (1 - k(T)^2); in the loop case (k(T) = 1), k(t) z0."""
+        times = torch.as_tensor(times, dtype=torch.float64)
+        ends = torch.stack([z0.detach().reshape(-1), z1.detach().reshape(-1)]).to("cpu", torch.float64)
+        return (self._weights(times) @ ends).reshape(times.numel(), *z0.shape)
+
+    def covariance(self, times: torch.Tensor) -> torch.Tensor:
+        """Bridge covariance between ``times`` (float ``(M,)`` in [0, T]), the same for every
+        coordinate: float64 ``(M, M)``, k(t - s) - B(t) A^-1 B(s)^T (eq. 7)."""
+        times = torch.as_tensor(times, dtype=torch.float64)
+        prior = self.kernel(times[:, None] - times[None, :])
+        if self.is_loop:
+            k_t = self.kernel(times)
+            return prior - k_t[:, None] * k_t[None, :]
+        ends = torch.stack([self.kernel(times), self.kernel(self.T - times)], dim=1)
+        return prior - self._weights(times) @ ends.T
+
+    def _check_loop(self, z0: torch.Tensor, z1: torch.Tensor) -> None:
+        if self.is_loop and not torch.equal(z0, z1):
+            raise ValueError(
+                f"this kernel has k(T) = 1 at T = {self.T:g} (T is a multiple of the period), so "
+                "every path returns to its start: z1 must equal z0 (a loop); change T or the "
+                "period to interpolate between two different latents"
+            )
+
+    def _frame_map(self, frames: int) -> tuple[torch.Tensor, dict]:
+        """The float32 ``(frames, frames)`` matrix taking [z0, noise_1..noise_{M-2}, z1] to the
+        frames (first column: mean weights of z0; last: of z1; middle: the factor L with
+        L L^T = interior covariance), and a diagnostics dict. Cached per frame count."""
+        if frames not in self._maps:
+            times = self.times(frames)
+            inner = times[1:-1]
+            cov = self.covariance(inner)
+            factor, info = _factorise(cov)
+            full = torch.zeros((frames, frames), dtype=torch.float64)
+            full[0, 0] = full[-1, -1] = 1.0
+            full[1:-1, [0, -1]] = self._weights(inner)
+            full[1:-1, 1:-1] = factor
+            self._maps[frames] = (full.to(torch.float32), info)
+        return self._maps[frames]
+
+    def _sample_paths(self, z0, z1, times, n_paths, generator):
+        self._check_loop(z0, z1)
+        frames = times.numel()
+        # Float32 throughout: the factorisation is float64 (that is where precision matters);
+        # the big tensors are drawn and mixed in float32, one matmul for all coordinates.
+        buffer = _noise_frames(z0, n_paths, frames, generator)
+        buffer[:, -1] = z1.to(torch.float32)
+        if frames == 2:
+            return buffer
+        frame_map, info = self._frame_map(frames)
+        self.last_diagnostics = dict(info)
+        return torch.matmul(frame_map, buffer)
+
+
+def _noise_frames(z0: torch.Tensor, n_paths: int, frames: int, generator) -> torch.Tensor:
+    """float32 ``(n_paths, frames, n)``: z0 in frame 0, standard normal noise in the others.
+
+    The noise is drawn for all frames at once, the two endpoint frames included: filling a
+    slice with ``normal_`` takes a scalar path about 8x slower than ``randn`` of a whole
+    contiguous tensor, and the two wasted frames cost far less than a copy."""
+    out = torch.randn((n_paths, frames, z0.numel()), generator=generator, dtype=torch.float32)
+    out[:, 0] = z0.to(torch.float32)
+    return out
+
+
+def _factorise(cov: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """A float64 factor L with L L^T = cov ``(m, m)``, and how it was found.
+
+    Cholesky when it succeeds; otherwise (smooth kernels with many frames make the covariance
+    numerically singular, with rounding-level negative eigenvalues) a clipped
+    eigendecomposition L = V sqrt(max(lambda, 0)), which is exact up to rounding for a
+    positive semi-definite matrix and needs no jitter that would bias the variance."""
+    if cov.numel() == 0:
+        return cov, {"factorisation": "none"}
+    cov = 0.5 * (cov + cov.T)
+    factor, status = torch.linalg.cholesky_ex(cov)
+    if int(status) == 0 and torch.isfinite(factor).all():
+        return factor, {"factorisation": "cholesky"}
+    eigenvalues, vectors = torch.linalg.eigh(cov)
+    clipped = eigenvalues.clamp(min=0.0)
+    return vectors * clipped.sqrt(), {
+        "factorisation": "eigh",
+        "min_eigenvalue": float(eigenvalues.min()),
+        "rank": int((clipped > eigenvalues.max() * 1e-12).sum()),
+    }
+
+
+@register(
+    "ou",
+    "Ornstein-Uhlenbeck bridge of the standard normal prior (eq. 4), sampled exactly: straight "
+    "line for small T, on the sphere of radius sqrt(n) for large T.",
+    (_T_param(0.5),),
+)
+class OUBridge(GaussianBridge):
+    """Exact OU bridge: the GP bridge with k(h) = exp(-|h|) (``Exponential(1, 1)``).
+
+    Sampled by its Markov property, frame by frame from the exact Gaussian transition of the
+    bridge, O(M n K) with no factorisation: given Z(t) = x, with h the step, tau = T - t and
+    tau' = tau - h,
+
+        Z(t + h) = e^-h (1 - e^-2tau') / (1 - e^-2tau) x + e^-tau' (1 - e^-2h) / (1 - e^-2tau) z1
+                   + sqrt((1 - e^-2h) (1 - e^-2tau') / (1 - e^-2tau)) eps,
+
+    i.e. (sinh(tau') x + sinh(h) z1) / sinh(tau) in the mean: the Gaussian conditioning of the
+    OU transition on Z(T) = z1, written with expm1 so tiny and huge T stay accurate.
+    """
+
+    def __init__(self, T: float = 0.5):
+        super().__init__(Exponential(alpha=1.0, beta=1.0), T)
+
+    def params(self) -> dict[str, Any]:
+        return {"T": self.T}
+
+    def _transitions(self, times: torch.Tensor) -> torch.Tensor:
+        """Per interior frame i: (weight of frame i-1, weight of z1, noise std), float64 (M-2, 3)."""
+        step = times[1:-1] - times[:-2]
+        left_before = self.T - times[:-2]
+        left_after = self.T - times[1:-1]
+
+        def one_minus_exp2(x):  # 1 - e^{-2x}, accurate for small x
+            return -torch.expm1(-2.0 * x)
+
+        denom = one_minus_exp2(left_before)
+        keep = torch.exp(-step) * one_minus_exp2(left_after) / denom
+        pull = torch.exp(-left_after) * one_minus_exp2(step) / denom
+        std = (one_minus_exp2(step) * one_minus_exp2(left_after) / denom).sqrt()
+        return torch.stack([keep, pull, std], dim=1)
+
+    def _sample_paths(self, z0, z1, times, n_paths, generator):
+        frames = times.numel()
+        out = _noise_frames(z0, n_paths, frames, generator)
+        end = z1.to(torch.float32)
+        for i, (keep, pull, std) in enumerate(self._transitions(times).tolist(), start=1):
+            out[:, i].mul_(std).add_(out[:, i - 1], alpha=keep).add_(end, alpha=pull)
+        return out
+
+
+def _used_by(param: str) -> tuple:
+    """``Param.when`` for a flat kernel parameter: shown only for the kernels that read it."""
+    return ("kernel", tuple(k for k, names in KERNEL_PARAMS.items() if param in names))
+
+
+def _positive(name: str, help: str) -> Param:
+    """A positive flat kernel parameter of ``gp``, default from the kernel classes."""
+    return Param(name, "float", PARAM_DEFAULTS[name], help, low=0.0, low_inclusive=False, when=_used_by(name))
+
+
+_KERNEL_HELP = {
+    "exponential": "exp(-beta |h|^alpha) (eq. 5)",
+    "periodic": "exp(-2 sin^2(pi |h| / period) / length_scale^2) (eq. 6)",
+    "matern": "Matern with smoothness nu",
+    "locally-periodic": "periodic x squared exponential exp(-beta h^2)",
+}
+
+
+@register(
+    "gp",
+    "Gaussian-process bridge with a chosen kernel (eq. 7): smooth, rough or periodic paths; "
+    "with the periodic kernel and T = period a random walk loops back exactly.",
+    (
+        _T_param(2.0),
+        Param("kernel", "choice", "exponential", "covariance kernel: " + "; ".join(
+            f"{k}: {v}" for k, v in _KERNEL_HELP.items()), choices=KERNEL_NAMES),
+        Param("alpha", "float", PARAM_DEFAULTS["alpha"], "exponent: 1 rough (OU), 2 smooth",
+              low=0.0, high=2.0, low_inclusive=False, when=_used_by("alpha")),
+        _positive("beta", "rate: larger decorrelates faster in time"),
+        _positive("length_scale", "length scale: smaller is wigglier"),
+        _positive("period", "period of the repeating pattern (T = period closes a loop)"),
+        Param("nu", "choice", PARAM_DEFAULTS["nu"], "smoothness: 0.5 rough (OU), 1.5 and 2.5 smoother",
+              choices=(0.5, 1.5, 2.5), when=_used_by("nu")),
+    ),
+)
+class GPBridge(GaussianBridge):
+    """GP bridge with any kernel: ``GPBridge(kernel=Periodic(1.0, 10.0), T=10.0)`` or from
+    flat parameters ``GPBridge(kernel="periodic", length_scale=1.0, period=10.0, T=10.0)``
+    (those not used by the chosen kernel are ignored, as a UI passes all its controls)."""
+
+    def __init__(self, T: float = 2.0, kernel: str | Kernel = "exponential", **kernel_params):
+        params = {p.name: p for p in available()["gp"]["params"]}
+        if isinstance(kernel, Kernel):
+            if kernel_params:
+                raise ValueError(
+                    "give the kernel either as a Kernel object or as flat parameters, not both; "
+                    f"got a Kernel and {', '.join(sorted(kernel_params))}"
+                )
+            built = kernel
+        else:
+            kernel = params["kernel"].check(kernel)
+            for name, value in kernel_params.items():
+                if name not in params:
+                    raise ValueError(f"gp has no parameter {name!r}")
+                kernel_params[name] = params[name].check(value)
+            built = kernel_from_params(kernel, **kernel_params)
+        super().__init__(built, T)
+
+
+def adjacent_correlation(sampler: Sampler, frames: int) -> float:
+    """How alike consecutive frames' random parts are: the correlation of the bridge noise
+    between interior frames i and i+1, pooled over all consecutive interior pairs,
+
+        sum_i C[i, i+1] / sqrt(sum_i C[i, i] * sum_i C[i+1, i+1])
+
+    from the closed-form covariance C. Pooling weights each pair by its variance, so the nearly
+    pinned frames next to the endpoints (whose pairwise correlation is about 0.7 for any
+    Brownian-like bridge) count little. 1.0 for deterministic samplers; close to 1 means a
+    smooth video. Needs frames >= 4 (two interior frames) and a sampler with ``covariance``.
+    """
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 4:
+        raise ValueError(f"frames must be a whole number >= 4 (two interior frames); got {frames!r}")
+    if not getattr(sampler, "stochastic", True):
+        return 1.0
+    if not hasattr(sampler, "covariance"):
+        raise ValueError(f"{sampler.name} has no closed-form covariance to correlate frames with")
+    cov = sampler.covariance(sampler.times(frames)[1:-1])
+    var = cov.diagonal()
+    return float(cov.diagonal(1).sum() / (var[:-1].sum() * var[1:].sum()).sqrt())
