@@ -315,7 +315,7 @@ class GaussianBridge(Sampler):
     def __init__(self, kernel: Kernel, T: float = 1.0):
         super().__init__(T)
         self.kernel = kernel
-        k_T = float(kernel(torch.tensor(self.T)))
+        k_T = float(kernel(torch.tensor(self.T, dtype=torch.float64)))
         # k(T) = 1: the process is back at its start at T (periodic kernel, T a multiple of
         # the period), so the pair (Z(0), Z(T)) is singular and only z0 = z1 is possible.
         self.is_loop = 1.0 - k_T < _LOOP_TOLERANCE
