@@ -181,6 +181,8 @@ class Sampler:
     """
 
     name: str = "sampler"
+    # False for samplers whose paths ignore the generator (every path is the same).
+    stochastic: bool = True
 
     def __init__(self, T: float = 1.0):
         self.T = Param("T", "float", 1.0, "time horizon", low=0.0, low_inclusive=False).check(T)
@@ -545,7 +547,7 @@ def adjacent_correlation(sampler: Sampler, frames: int) -> float:
     """
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 4:
         raise ValueError(f"frames must be a whole number >= 4 (two interior frames); got {frames!r}")
-    if not getattr(sampler, "stochastic", True):
+    if not sampler.stochastic:
         return 1.0
     if not hasattr(sampler, "covariance"):
         raise ValueError(f"{sampler.name} has no closed-form covariance to correlate frames with")
