@@ -1,0 +1,150 @@
+"""VAEs behind one protocol (``base.VAE``): our embedded checkpoints and Hub VAEs.
+
+    vae = lb.models.load("poses")                        # checkpoints/poses, offline
+    vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD
+    vae = lb.models.load("org/name", subfolder="vae")    # any diffusers AutoencoderKL/Tiny repo
+    lb.models.available()                                # [(name, description, kind), ...]
+
+``load_cached`` keeps the last few loaded models (a bounded LRU, thread-safe) for the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from .base import VAE, check_images, check_latents
+from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, resolve_repo_id
+
+__all__ = [
+    "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
+    "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id",
+]
+
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+# Our own small VAEs, shipped in checkpoints/NAME (trained by `python -m latent_bridge.train NAME`).
+EMBEDDED: dict[str, str] = {
+    "digits": "Handwritten digits (scikit-learn 8x8, upsampled), 2-D latent: the latent space is a map",
+    "fashion": "Fashion-MNIST clothing, 28x28 grayscale",
+    "poses": "Stick figures in random poses (generated, 64x64), high-dimensional latent",
+}
+
+CACHE_SIZE = 3
+
+
+def available() -> list[tuple[str, str, str]]:
+    """Every model loadable by a short name: ``(name, description, kind)``, kind "embedded" or "hub".
+
+    The embedded models come first, in a fixed order; any other Hub repo id loads too.
+    """
+    embedded = [(name, text, "embedded") for name, text in EMBEDDED.items()]
+    return embedded + [(alias, text, "hub") for alias, (_, _, text) in HUB_ALIASES.items()]
+
+
+def _is_diffusers_folder(folder: Path) -> bool:
+    try:
+        return "_class_name" in json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _load_small_vae(folder: Path, name: str, device=None, **options) -> VAE:
+    """A SmallVAE saved with ``save_pretrained`` in ``folder`` (config.json + model.safetensors)."""
+    if options:
+        raise ValueError(
+            f"option(s) {', '.join(sorted(options))} apply to Hub models only; {name!r} takes only device"
+        )
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{name!r}: folder {folder.name!r} has no config.json, so it holds no saved model")
+    from .small_vae import SmallVAE
+
+    # from_pretrained on an existing folder reads it directly: no Hub call.
+    vae = SmallVAE.from_pretrained(folder)
+    return vae.to(device) if device is not None else vae
+
+
+def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **options) -> VAE:
+    """Load a VAE by embedded name, Hub alias, Hub repo id ("org/name") or local folder.
+
+    source: "digits", "fashion", "poses" (embedded, offline); "sd-vae", "taesd", "sdxl-vae",
+        "taesdxl" (Hub aliases); any Hub repo id holding a diffusers AutoencoderKL or
+        AutoencoderTiny; or a folder saved by SmallVAE or by diffusers.
+    allow_local_folder: False refuses folders (for text typed into an app, which must not
+        reach the file system).
+    options: for Hub models those of ``hub.load_hub`` (subfolder, revision, image_size, device,
+        dtype, tiling, slicing, fast_decoder, cache_dir); embedded models take only device.
+
+    Raises ValueError for an unknown name or a malformed repo id, ModelUnavailableError (a
+    ValueError) when a Hub model is neither cached nor downloadable.
+    """
+    if isinstance(source, str) and source in EMBEDDED:
+        folder = CHECKPOINTS_DIR / source
+        if not (folder / "config.json").is_file():
+            raise ValueError(
+                f"the embedded model {source!r} is missing (checkpoints/{source}); "
+                f"train it with `python -m latent_bridge.train {source}`"
+            )
+        return _load_small_vae(folder, source, **options)
+    if isinstance(source, str) and source in HUB_ALIASES:
+        return load_hub(source, **options)
+    if isinstance(source, os.PathLike) and not allow_local_folder:
+        raise ValueError("local folders are not allowed here; give a model name or a Hub repo id")
+    is_folder = isinstance(source, os.PathLike) or (
+        allow_local_folder and isinstance(source, str) and Path(source).expanduser().is_dir())
+    if is_folder:
+        folder = Path(source).expanduser()
+        if _is_diffusers_folder(folder / (options.get("subfolder") or "")):
+            return load_hub(folder, **options)
+        return _load_small_vae(folder, folder.name, **options)
+    if not isinstance(source, str):
+        raise ValueError(f"model must be a name, a Hub repo id or a folder; got {type(source).__name__}")
+    if "/" not in source and "://" not in source:
+        names = ", ".join(name for name, _, _ in available())
+        raise ValueError(f"unknown model {source!r}: give one of {names}, a Hub repo id ('org/name') or a folder")
+    return load_hub(resolve_repo_id(source), **options)
+
+
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+_loading: dict = {}
+
+
+def load_cached(source: str | os.PathLike, **options) -> VAE:
+    """``load`` with a per-process LRU of the last ``CACHE_SIZE`` models (thread-safe).
+
+    Two threads asking for the same model load it once; a slow download of one model does
+    not block hits on the others. Options must be hashable.
+    """
+    key = (str(source), tuple(sorted(options.items())))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        key_lock = _loading.setdefault(key, threading.Lock())
+    with key_lock:
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        try:
+            vae = load(source, **options)
+        except BaseException:
+            with _cache_lock:
+                _loading.pop(key, None)
+            raise
+        with _cache_lock:
+            _cache[key] = vae
+            _loading.pop(key, None)
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+        return vae
+
+
+def clear_cache() -> None:
+    """Forget every model ``load_cached`` holds."""
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,366 @@
+"""Pretrained VAEs from the Hugging Face Hub (diffusers ``AutoencoderKL`` and ``AutoencoderTiny``).
+
+``load_hub(source)`` takes a repo id or a local diffusers folder, finds the model class in the
+folder's ``config.json`` (``_class_name``) and wraps it in ``HubVAE``, which speaks the
+latent-bridge protocol (``models/base.py``): images in [0, 1] and latents on the prior's scale.
+
+Safety: weights are read from safetensors only (``use_safetensors=True``); a repo that ships
+only pickle files (``.bin``, ``.ckpt``) is refused, and no remote code is ever run.
+Offline: a repo that is neither in the local Hugging Face cache nor reachable on the Hub gives
+a ``ModelUnavailableError`` naming the repo and the command that pre-downloads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from .base import check_images, check_latents
+
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "resolve_repo_id"]
+
+# Short names for the common VAEs: alias -> (repo id, subfolder, description).
+HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
+    "sd-vae": (
+        "stabilityai/sd-vae-ft-mse", None,
+        "Stable Diffusion 1.x/2.x KL-VAE (fine-tuned, MSE), 4x32x32 latents at 256 px",
+    ),
+    "taesd": (
+        "madebyollin/taesd", None,
+        "TAESD: tiny autoencoder in the SD 1.x/2.x latent space, ~10x faster to decode",
+    ),
+    "sdxl-vae": (
+        "madebyollin/sdxl-vae-fp16-fix", None,
+        "Stable Diffusion XL KL-VAE (fixed to run in float16), 4x32x32 latents at 256 px",
+    ),
+    "taesdxl": (
+        "madebyollin/taesdxl", None,
+        "TAESDXL: tiny autoencoder in the SDXL latent space, ~10x faster to decode",
+    ),
+}
+# The tiny decoder that shares each KL model's latent space (what fast_decoder=True picks).
+FAST_DECODER_FOR = {"stabilityai/sd-vae-ft-mse": "taesd", "madebyollin/sdxl-vae-fp16-fix": "taesdxl",
+                    "stabilityai/sdxl-vae": "taesdxl"}
+
+SUPPORTED_CLASSES = ("AutoencoderKL", "AutoencoderTiny")
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+WEIGHTS_INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+DEFAULT_IMAGE_SIZE = 256
+# Above this size the decoders run tile by tile (diffusers' tiling) to bound memory.
+TILING_ABOVE = 512
+
+_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"{_REPO_PART}/{_REPO_PART}")
+
+
+class ModelUnavailableError(ValueError):
+    """The model cannot be had here: not in the local cache and the Hub cannot give it."""
+
+
+def resolve_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it is a well-formed Hub model id ("org/name"), else raise a ValueError.
+
+    Checked before any Hub call, so paths (``../../etc``), URLs and stray spaces never reach
+    the network or the cache folder.
+    """
+    if not isinstance(repo_id, str):
+        raise ValueError(f"repo id must be a string such as 'org/name'; got {type(repo_id).__name__}")
+    if "://" in repo_id or repo_id.startswith(("huggingface.co/", "hf.co/", "www.")):
+        raise ValueError(
+            f"give the Hub repo id ('org/name'), not a URL; got {repo_id!r} "
+            "(for https://huggingface.co/madebyollin/taesd the id is 'madebyollin/taesd')"
+        )
+    if (not _REPO_ID.fullmatch(repo_id) or "--" in repo_id or ".." in repo_id
+            or repo_id.endswith(".git")):
+        raise ValueError(
+            f"not a valid Hub repo id: {repo_id!r}; a repo id is 'org/name' made of letters, digits, "
+            "'-', '_' and '.' (no spaces, no '..' or '--', at most 96 characters each part)"
+        )
+    return repo_id
+
+
+def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        if dtype not in names:
+            raise ValueError(f"dtype must be one of {', '.join(names)}; got {dtype!r}")
+        dtype = names[dtype]
+    if dtype not in names.values():
+        raise ValueError(f"dtype must be one of {', '.join(names)}; got {dtype!r}")
+    # Half-precision convolutions on CPU are slow or missing; float16 is a CUDA option.
+    if dtype == torch.float16 and device.type != "cuda":
+        raise ValueError(f"dtype float16 needs a CUDA device; got device {device.type!r} (use float32 on CPU)")
+    return dtype
+
+
+def _pick_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+    return device
+
+
+def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_dir) -> Path:
+    """Local folder holding the repo's config.json and safetensors weights (from the cache or the Hub)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+        RepositoryNotFoundError, RevisionNotFoundError,
+    )
+
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    # Only the config and safetensors weights: never pickles, and none of the other files a
+    # full pipeline repo holds (unet, text encoder ...).
+    patterns = [prefix + "config.json", prefix + WEIGHTS_NAME, prefix + WEIGHTS_INDEX_NAME,
+                prefix + "diffusion_pytorch_model-*.safetensors"]
+    fetch = f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
+    try:
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
+    except (RepositoryNotFoundError, GatedRepoError):
+        raise ModelUnavailableError(
+            f"the Hub has no model {repo_id!r} that this machine may read: check the repo id; for a "
+            "private or gated repo log in first (hf auth login)"
+        ) from None
+    except RevisionNotFoundError:
+        raise ValueError(f"repo {repo_id!r} has no revision {revision!r}") from None
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as error:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+        why = ("HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached")
+        raise ModelUnavailableError(
+            f"model {repo_id!r} is not in the local Hugging Face cache and {why}: connect to the "
+            f"internet{' and unset HF_HUB_OFFLINE' if offline else ''}, or download it beforehand "
+            f"while connected with `{fetch}` ({type(error).__name__})"
+        ) from None
+    return Path(folder) / prefix
+
+
+def _check_folder(folder: Path, source: str) -> dict:
+    """Read and check ``folder``'s config.json; return it. Refuse folders without safetensors weights."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ValueError(
+            f"{source!r} has no config.json{' in ' + folder.name if folder.name else ''}: not a diffusers "
+            "model folder (for a full pipeline repo pass subfolder='vae')"
+        )
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"the config.json of {source!r} is not valid JSON: {error}") from None
+    class_name = config.get("_class_name") if isinstance(config, dict) else None
+    if class_name not in SUPPORTED_CLASSES:
+        raise ValueError(
+            f"{source!r} holds a {class_name or 'model without _class_name'}; supported VAE classes are "
+            f"{', '.join(SUPPORTED_CLASSES)}"
+        )
+    if not ((folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()):
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        found = f" (found only {', '.join(pickles)})" if pickles else ""
+        raise ValueError(
+            f"{source!r} has no safetensors weights ({WEIGHTS_NAME}){found}; latent-bridge loads "
+            "safetensors only and never pickle files, which can run code when read"
+        )
+    return config
+
+
+class HubVAE:
+    """A diffusers ``AutoencoderKL`` or ``AutoencoderTiny`` behind the latent-bridge VAE protocol.
+
+    Latents on the prior's scale are ``(z_raw - shift_factor) * scaling_factor`` (per channel
+    ``(z_raw - latents_mean) * scaling_factor / latents_std`` where the config has those), the
+    transform diffusers' pipelines apply before their diffusion model. Images are [0, 1] here,
+    [-1, 1] inside diffusers.
+    """
+
+    def __init__(self, model, *, name: str, description: str, image_size: int,
+                 fast_decoder: "HubVAE | None" = None):
+        self.model = model.eval().requires_grad_(False)
+        config = model.config
+        self.kind = type(model).__name__
+        self.name = name
+        self.description = description
+        self.channels = int(config.in_channels)
+        blocks = config.block_out_channels if self.kind == "AutoencoderKL" else config.encoder_block_out_channels
+        self.downsampling = 2 ** (len(blocks) - 1)
+        if image_size % self.downsampling:
+            raise ValueError(
+                f"image_size must be a multiple of {self.downsampling} for {name} (it downsamples "
+                f"{self.downsampling}x); got {image_size}"
+            )
+        self.image_size = int(image_size)
+        side = self.image_size // self.downsampling
+        self.latent_shape = (int(config.latent_channels), side, side)
+        self.scaling_factor = float(config.scaling_factor)
+        self.shift_factor = float(config.get("shift_factor") or 0.0)
+        mean, std = config.get("latents_mean"), config.get("latents_std")
+        channel = (1, -1, 1, 1)
+        self._latents_mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(channel)
+        self._latents_std = None if std is None else torch.tensor(std, dtype=torch.float32).view(channel)
+        self.fast_decoder = fast_decoder
+        self.has_fast_decoder = fast_decoder is not None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def __repr__(self) -> str:
+        return (f"HubVAE({self.name!r}, {self.kind}, image_size={self.image_size}, "
+                f"latent_shape={self.latent_shape}, device={self.device}, dtype={self.dtype})")
+
+    def to_prior_scale(self, raw: torch.Tensor) -> torch.Tensor:
+        """diffusers' raw latent (B, C, h, w) -> the prior's scale (float32)."""
+        raw = raw.float()
+        if self._latents_mean is not None and self._latents_std is not None:
+            mean, std = self._latents_mean.to(raw.device), self._latents_std.to(raw.device)
+            return (raw - mean) * self.scaling_factor / std
+        return (raw - self.shift_factor) * self.scaling_factor
+
+    def from_prior_scale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``to_prior_scale``: latents on the prior's scale -> diffusers' raw latent (float32)."""
+        latents = latents.float()
+        if self._latents_mean is not None and self._latents_std is not None:
+            mean, std = self._latents_mean.to(latents.device), self._latents_std.to(latents.device)
+            return latents * std / self.scaling_factor + mean
+        return latents / self.scaling_factor + self.shift_factor
+
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor, sample: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """images: float (B, channels, image_size, image_size) in [0, 1] -> float32 (B, *latent_shape).
+
+        Latents are on the prior's scale, on the images' device. ``sample=True`` draws from the
+        KL posterior with ``generator``; TAESD's encoder is deterministic, so for it ``sample``
+        changes nothing.
+        """
+        check_images(images, self.channels, self.image_size)
+        x = images.to(self.device, self.dtype) * 2 - 1
+        if self.kind == "AutoencoderTiny":
+            raw = self.model.encode(x).latents
+        else:
+            posterior = self.model.encode(x).latent_dist
+            raw = posterior.mean
+            if sample:
+                # Noise drawn on the generator's device in float32, so a seed gives the same
+                # draw on CPU and GPU.
+                noise_device = generator.device if generator is not None else torch.device("cpu")
+                noise = torch.randn(raw.shape, generator=generator, device=noise_device, dtype=torch.float32)
+                raw = raw.float() + posterior.std.float() * noise.to(raw.device)
+        return self.to_prior_scale(raw).to(images.device)
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """latents: float (B, *latent_shape) on the prior's scale -> float32 (B, C, H, W) in [0, 1].
+
+        ``fast=True`` decodes with the paired tiny decoder when there is one
+        (``has_fast_decoder``), for previews; without one it uses this model's own decoder.
+        """
+        if fast and self.fast_decoder is not None:
+            return self.fast_decoder.decode(latents)
+        check_latents(latents, self.latent_shape)
+        raw = self.from_prior_scale(latents.to(self.device)).to(self.dtype)
+        images = self.model.decode(raw).sample
+        return ((images.float() + 1) / 2).clamp_(0, 1).to(latents.device)
+
+    def training_latents(self) -> None:
+        """Hub models ship no encoded training set."""
+        return None
+
+    def example_images(self) -> list:
+        """Hub models ship no example images."""
+        return []
+
+
+def load_hub(source: str | os.PathLike, *, name: str | None = None, description: str | None = None,
+             subfolder: str | None = None, revision: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE,
+             device=None, dtype=None, tiling: bool | None = None, slicing: bool = True,
+             fast_decoder: str | bool | None = None, cache_dir: str | os.PathLike | None = None) -> HubVAE:
+    """Load a diffusers VAE from a Hub repo id (or alias) or a local folder.
+
+    source: an alias of ``HUB_ALIASES`` ("sd-vae", "taesd", ...), a repo id ("org/name"), or a
+        ``pathlib.Path`` / existing folder holding a diffusers ``config.json`` and safetensors weights.
+    subfolder: the VAE's folder inside a pipeline repo (e.g. "vae"). revision: branch, tag or commit.
+    image_size: side of the square images, a multiple of the model's downsampling (8 for SD).
+    device: "cpu" (default), "cuda", "cuda:N" or "auto". dtype: "float32" (default), "bfloat16",
+        or "float16" (CUDA only).
+    tiling: decode tile by tile; default on when image_size > 512. slicing: one image of a batch at
+        a time (bounds memory; default on).
+    fast_decoder: a tiny VAE in the same latent space ("taesd" for "sd-vae") used by
+        ``decode(z, fast=True)``; True picks the known one for the SD and SDXL VAEs.
+    cache_dir: the Hugging Face cache to use (default: HF_HUB_CACHE / HF_HOME).
+    """
+    from diffusers import AutoencoderKL, AutoencoderTiny
+
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
+        raise ValueError(f"image_size must be a whole number of pixels >= 8; got {image_size!r}")
+    if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
+                                  or subfolder.startswith("/")):
+        raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
+    device = _pick_device(device)
+    dtype = _pick_dtype(dtype, device)
+
+    alias = HUB_ALIASES.get(source) if isinstance(source, str) else None
+    if alias is not None:
+        repo_id, alias_subfolder, alias_description = alias
+        subfolder = subfolder if subfolder is not None else alias_subfolder
+        description = description or alias_description
+        label = source
+    else:
+        label = str(source)
+    folder_source = None
+    if isinstance(source, os.PathLike) or (alias is None and Path(str(source)).expanduser().is_dir()):
+        folder_source = Path(source).expanduser()
+        folder = folder_source
+        folder = folder / subfolder if subfolder else folder
+        if revision is not None:
+            raise ValueError("revision applies to Hub repos, not to a local folder")
+        label = name or folder.name or label
+    else:
+        repo_id = repo_id if alias is not None else resolve_repo_id(source)
+        folder = _download(repo_id, subfolder, revision, cache_dir)
+    config = _check_folder(folder, label)
+
+    model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}[config["_class_name"]]
+    # low_cpu_mem_usage needs accelerate (not a dependency): ask for the plain path, no warning.
+    model = model_class.from_pretrained(folder, use_safetensors=True, torch_dtype=dtype, low_cpu_mem_usage=False)
+    model = model.to(device)
+    if tiling if tiling is not None else image_size > TILING_ABOVE:
+        model.enable_tiling()
+    if slicing:
+        model.enable_slicing()
+
+    paired = None
+    if fast_decoder is True:
+        fast_decoder = FAST_DECODER_FOR.get(repo_id if folder_source is None else None)
+        if fast_decoder is None:
+            raise ValueError(f"no known fast decoder for {label!r}; name one, e.g. fast_decoder='taesd'")
+    if fast_decoder is not None:
+        paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype,
+                          tiling=tiling, slicing=slicing, cache_dir=cache_dir)
+        if paired.kind != "AutoencoderTiny":
+            raise ValueError(f"fast_decoder must be a tiny autoencoder (AutoencoderTiny); {fast_decoder!r} is {paired.kind}")
+    vae = HubVAE(model, name=name or label, description="", image_size=image_size, fast_decoder=paired)
+    if paired is not None and (paired.latent_shape != vae.latent_shape or paired.channels != vae.channels):
+        raise ValueError(
+            f"fast_decoder {fast_decoder!r} does not share {vae.name!r}'s latent space: latents "
+            f"{paired.latent_shape} vs {vae.latent_shape}"
+        )
+    vae.description = description or (
+        f"{vae.kind} from {label}, {'x'.join(map(str, vae.latent_shape))} latents at {image_size} px")
+    return vae
