@@ -73,6 +73,9 @@ def hub_cache(tmp_path_factory):
     }
     for repo_id, model in models.items():
         put_in_cache(cache, repo_id, saved_files(model, scratch / repo_id))
+    # The aliases' real repo ids, holding the tiny models: the alias path end to end.
+    put_in_cache(cache, "stabilityai/sd-vae-ft-mse", saved_files(models["org/tiny-kl"], scratch / "sd"))
+    put_in_cache(cache, "madebyollin/taesd", saved_files(models["org/tiny-taesd"], scratch / "taesd"))
     # A pipeline repo whose VAE sits in a subfolder.
     put_in_cache(cache, "org/pipeline", {"model_index.json": b"{}",
                                          **saved_files(models["org/tiny-kl"], scratch / "pipe", "vae/")})
@@ -178,6 +181,19 @@ def test_fast_decoder_decodes_with_the_tiny_model(hub_cache):
     assert not torch.allclose(vae.decode(z, fast=True), vae.decode(z))
 
 
+def test_alias_with_fast_decoder_true_pairs_sd_vae_with_taesd(hub_cache):
+    vae = lb.models.load("sd-vae", image_size=SIZE, fast_decoder=True)
+    tiny = lb.models.load("taesd", image_size=SIZE)
+    assert vae.name == "sd-vae" and vae.description.startswith("Stable Diffusion")
+    z = torch.randn(1, *vae.latent_shape, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(vae.decode(z, fast=True), tiny.decode(z))
+
+
+def test_fast_decoder_true_without_known_pair_is_refused(hub_cache):
+    with pytest.raises(ValueError, match="no known fast decoder"):
+        lb.models.load("org/tiny-kl", image_size=SIZE, fast_decoder=True)
+
+
 def test_fast_flag_without_fast_decoder_uses_own_decoder(hub_cache):
     vae = lb.models.load("org/tiny-kl", image_size=SIZE)
     z = torch.randn(1, *vae.latent_shape, generator=torch.Generator().manual_seed(2))
@@ -219,8 +235,8 @@ def test_repo_missing_from_cache_fails_fast_with_instructions(hub_cache):
 
 
 def test_alias_missing_from_cache_names_its_repo(hub_cache):
-    with pytest.raises(ModelUnavailableError, match="madebyollin/taesd"):
-        lb.models.load("taesd")
+    with pytest.raises(ModelUnavailableError, match="madebyollin/taesdxl"):
+        lb.models.load("taesdxl")
 
 
 @pytest.mark.parametrize("repo_id", ["../../etc", "org/my model", "https://huggingface.co/org/vae",
