@@ -61,7 +61,8 @@ def main() -> None:
     hub_models = {"sd-kl-vae": sd_kl_vae(), "taesd": AutoencoderTiny()}
     for size in args.sizes:
         for name, model in hub_models.items():
-            model = model.to(args.device, dtype)
+            # Casting float32 to float32 makes diffusers warn: cast only when asked for another dtype.
+            model = model.to(args.device) if dtype == torch.float32 else model.to(args.device, dtype)
             vae = HubVAE(model, name=name, description="", image_size=size)
             # The KL decoder takes seconds per frame on a CPU: one frame per call keeps the run short.
             batch = 1 if name == "sd-kl-vae" and args.device == "cpu" else 4
