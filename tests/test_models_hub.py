@@ -281,3 +281,19 @@ def test_tiling_is_on_above_512_pixels_and_slicing_by_default(hub_cache):
     assert lb.models.load("org/tiny-kl", image_size=SIZE).model.use_slicing
     assert not lb.models.load("org/tiny-kl", image_size=SIZE).model.use_tiling
     assert lb.models.load("org/tiny-kl", image_size=1024).model.use_tiling
+
+
+def test_unreachable_hub_fails_fast_with_instructions(hub_cache, monkeypatch):
+    # Online mode, but the Hub is a closed local port: connections are refused at once.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match=r"'org/not-cached'.*could not be reached.*hf download"):
+        lb.models.load("org/not-cached")
+    assert time.perf_counter() - start < 3.0
+
+
+def test_cached_repo_loads_when_hub_is_unreachable(hub_cache, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    assert lb.models.load("org/tiny-kl", image_size=SIZE).scaling_factor == KL_SCALING

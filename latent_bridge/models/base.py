@@ -94,7 +94,9 @@ def check_images(images: torch.Tensor, channels: int, image_size: int) -> None:
 def check_latents(latents: torch.Tensor, latent_shape: tuple[int, ...]) -> None:
     """Raise a ValueError unless ``latents`` is a finite float batch (B, *latent_shape)."""
     if not isinstance(latents, torch.Tensor):
-        raise ValueError(f"latents must be a torch.Tensor of shape (B, *latent_shape); got {type(latents).__name__}")
+        raise ValueError(
+            f"latents must be a torch.Tensor of shape (B, *latent_shape); got {type(latents).__name__}"
+        )
     if latents.ndim != len(latent_shape) + 1 or tuple(latents.shape[1:]) != tuple(latent_shape):
         raise ValueError(
             f"latents must have shape (B, {', '.join(map(str, latent_shape))}) for this model; got {tuple(latents.shape)}"

@@ -118,7 +118,7 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_d
     """Local folder holding the repo's config.json and safetensors weights (from the cache or the Hub)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
-        GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+        GatedRepoError, HfHubHTTPError, IncompleteSnapshotError, LocalEntryNotFoundError, OfflineModeIsEnabled,
         RepositoryNotFoundError, RevisionNotFoundError,
     )
 
@@ -132,13 +132,18 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_d
         folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
     except (RepositoryNotFoundError, GatedRepoError):
         raise ModelUnavailableError(
-            f"the Hub has no model {repo_id!r} that this machine may read: check the repo id; for a "
-            "private or gated repo log in first (hf auth login)"
+            f"the Hub has no model {repo_id!r}, or it is private or gated: check the repo id; for a "
+            "private or gated repo log in first (`hf auth login`)"
         ) from None
     except RevisionNotFoundError:
         raise ValueError(f"repo {repo_id!r} has no revision {revision!r}") from None
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as error:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    except IncompleteSnapshotError:
+        raise ModelUnavailableError(
+            f"the cached copy of {repo_id!r} is incomplete and the Hub cannot be reached to finish it: "
+            f"connect and run `{fetch}`"
+        ) from None
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
+        offline = isinstance(error, OfflineModeIsEnabled) or isinstance(error.__cause__, OfflineModeIsEnabled)
         why = ("HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached")
         raise ModelUnavailableError(
             f"model {repo_id!r} is not in the local Hugging Face cache and {why}: connect to the "
@@ -174,6 +179,22 @@ def _check_folder(folder: Path, source: str) -> dict:
             "safetensors only and never pickle files, which can run code when read"
         )
     return config
+
+
+def _locate(source, subfolder, revision, cache_dir) -> tuple[Path, str | None, str, str | None]:
+    """(folder holding config.json, repo id or None for a local folder, label, alias description)."""
+    alias = HUB_ALIASES.get(source) if isinstance(source, str) else None
+    if alias is not None:
+        repo_id, alias_subfolder, description = alias
+        folder = _download(repo_id, subfolder or alias_subfolder, revision, cache_dir)
+        return folder, repo_id, source, description
+    if isinstance(source, os.PathLike) or Path(str(source)).expanduser().is_dir():
+        if revision is not None:
+            raise ValueError("revision applies to Hub repos, not to a local folder")
+        folder = Path(source).expanduser()
+        return (folder / subfolder if subfolder else folder), None, folder.name or str(source), None
+    repo_id = resolve_repo_id(source)
+    return _download(repo_id, subfolder, revision, cache_dir), repo_id, repo_id, None
 
 
 class HubVAE:
@@ -315,25 +336,8 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     device = _pick_device(device)
     dtype = _pick_dtype(dtype, device)
 
-    alias = HUB_ALIASES.get(source) if isinstance(source, str) else None
-    if alias is not None:
-        repo_id, alias_subfolder, alias_description = alias
-        subfolder = subfolder if subfolder is not None else alias_subfolder
-        description = description or alias_description
-        label = source
-    else:
-        label = str(source)
-    folder_source = None
-    if isinstance(source, os.PathLike) or (alias is None and Path(str(source)).expanduser().is_dir()):
-        folder_source = Path(source).expanduser()
-        folder = folder_source
-        folder = folder / subfolder if subfolder else folder
-        if revision is not None:
-            raise ValueError("revision applies to Hub repos, not to a local folder")
-        label = name or folder.name or label
-    else:
-        repo_id = repo_id if alias is not None else resolve_repo_id(source)
-        folder = _download(repo_id, subfolder, revision, cache_dir)
+    folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir)
+    description = description or alias_description
     config = _check_folder(folder, label)
 
     model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}[config["_class_name"]]
@@ -347,14 +351,16 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
 
     paired = None
     if fast_decoder is True:
-        fast_decoder = FAST_DECODER_FOR.get(repo_id if folder_source is None else None)
+        fast_decoder = FAST_DECODER_FOR.get(repo_id)
         if fast_decoder is None:
             raise ValueError(f"no known fast decoder for {label!r}; name one, e.g. fast_decoder='taesd'")
     if fast_decoder is not None:
         paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype,
                           tiling=tiling, slicing=slicing, cache_dir=cache_dir)
         if paired.kind != "AutoencoderTiny":
-            raise ValueError(f"fast_decoder must be a tiny autoencoder (AutoencoderTiny); {fast_decoder!r} is {paired.kind}")
+            raise ValueError(
+                f"fast_decoder must be a tiny autoencoder (AutoencoderTiny); {fast_decoder!r} is {paired.kind}"
+            )
     vae = HubVAE(model, name=name or label, description="", image_size=image_size, fast_decoder=paired)
     if paired is not None and (paired.latent_shape != vae.latent_shape or paired.channels != vae.channels):
         raise ValueError(
