@@ -113,6 +113,7 @@ def test_model_class_comes_from_config(hub_cache):
 
 def test_shapes_and_attributes(hub_cache, images):
     vae = lb.models.load("org/tiny-kl", image_size=SIZE)
+    assert isinstance(vae, lb.models.VAE)
     assert (vae.image_size, vae.channels, vae.latent_shape) == (SIZE, 3, (4, SIZE // 2, SIZE // 2))
     assert vae.name == "org/tiny-kl" and "org/tiny-kl" in vae.description
     assert vae.device == torch.device("cpu") and vae.dtype == torch.float32

@@ -1,8 +1,13 @@
 """The model registry: names, aliases, what load() accepts and refuses, and the bounded model cache."""
 
+import sys
 import threading
 import time
+import types
+
 import pytest
+import torch
+from huggingface_hub import PyTorchModelHubMixin
 
 import latent_bridge as lb
 from latent_bridge import models
@@ -102,3 +107,38 @@ def test_load_cached_loads_once_when_threads_ask_together(counting_loader):
 def test_lazy_package_exposes_models_and_data():
     assert lb.models.load is models.load
     assert callable(lb.data.load_image)
+
+
+class MiniVAE(torch.nn.Module, PyTorchModelHubMixin):
+    """A minimal PyTorchModelHubMixin model standing in for SmallVAE in the loader tests."""
+
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.layer = torch.nn.Linear(width, width)
+
+
+@pytest.fixture
+def mini_small_vae(monkeypatch, tmp_path):
+    """Embedded checkpoints/digits saved by MiniVAE, with MiniVAE in small_vae's place."""
+    module = types.ModuleType("latent_bridge.models.small_vae")
+    module.SmallVAE = MiniVAE
+    monkeypatch.setitem(sys.modules, "latent_bridge.models.small_vae", module)
+    monkeypatch.setattr(models, "CHECKPOINTS_DIR", tmp_path)
+    saved = MiniVAE(width=5)
+    saved.save_pretrained(tmp_path / "digits")
+    return saved
+
+
+def test_embedded_name_loads_its_checkpoint_folder_offline(mini_small_vae):
+    vae = models.load("digits")
+    assert isinstance(vae, MiniVAE) and vae.layer.in_features == 5
+    torch.testing.assert_close(vae.layer.weight, mini_small_vae.layer.weight)
+
+
+def test_embedded_model_refuses_hub_options(mini_small_vae):
+    with pytest.raises(ValueError, match="image_size apply to Hub models only"):
+        models.load("digits", image_size=64)
+
+
+def test_folder_without_diffusers_class_loads_as_small_vae(mini_small_vae, tmp_path):
+    assert isinstance(models.load(tmp_path / "digits"), MiniVAE)
