@@ -1,0 +1,489 @@
+"""latent-bridge in the browser: interpolate, loop and compare in a VAE's latent space.
+
+Run it with ``python app.py`` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; ``--share``
+asks Gradio for a public link). On a Hugging Face Space the same file is the entry point.
+
+This file only builds the page and formats results: images are read by ``lb.data``, paths
+sampled by ``lb.bridges`` through ``lb.interpolate`` / ``lb.random_walk`` / ``lb.compare``,
+files written by ``lb.media``; request limits live in ``latent_bridge.app_support``. Each
+method's controls are generated from the sampler registry, so a newly registered sampler
+appears here by itself.
+
+Public endpoints (``gradio_client``): ``/interpolate``, ``/random_walk``, ``/compare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+import latent_bridge as lb
+from latent_bridge import app_support as support
+
+try:  # ZeroGPU on a Space: the heavy call holds a GPU for its duration.
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+ROOT = Path(__file__).resolve().parent
+REGISTRY = lb.bridges.available()
+# One control per distinct parameter name over all methods; T sits in the main panel, the
+# others in "Advanced". Visibility and defaults follow the chosen method's own Param.
+PARAMS = {}
+for _info in REGISTRY.values():
+    for _param in _info["params"]:
+        PARAMS.setdefault(_param.name, _param)
+ADVANCED = [name for name in PARAMS if name != "T"]
+MAIN = ["T", "frames", "paths", "seed", "fps"]
+
+MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
+DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
+
+# Per-tab defaults on top of the registry's, each giving adjacent-frame correlation >= 0.95
+# at the default 64 frames (the line under the controls shows the value). A random walk
+# loops from one image: only random methods move, the periodic kernel closes the loop
+# exactly at T = period, and T = 1 lets the OU walk leave the pose while staying smooth.
+WALK_METHODS = [name for name in REGISTRY if lb.bridges.get(name).stochastic]
+WALK_DEFAULTS = {"gp": {"kernel": "periodic", "T": PARAMS["period"].default}, "ou": {"T": 1.0}}
+COMPARE_METHODS = [name for name in ("linear", "slerp", "ou", "gp") if name in REGISTRY]
+COMPARE_DEFAULTS = {"T": 1.0}
+
+
+# ------------------------------------------------------------------------------------------
+# Endpoints: plain functions of a dict of named values. `endpoint` adapts them to Gradio.
+
+
+def endpoint(body, names: list[str]):
+    """A Gradio handler for ``body(values, request, progress)`` whose signature lists
+    ``names`` (so the API page and gradio_client show ``frames``, ``kernel``... rather than
+    positional slots; the names come from the registry, hence a signature built at run time).
+
+    This is the one place where a ValueError from the library (bad input, limits, a model
+    that cannot be loaded) becomes a gr.Error: a toast on the page, AppError in gradio_client.
+    """
+
+    def handler(*args):
+        *values, request, progress = args
+        try:
+            return body(dict(zip(names, values)), request, progress)
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    handler.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, kind) for name in names]
+        + [inspect.Parameter("request", kind, annotation=gr.Request),
+           inspect.Parameter("progress", kind, default=gr.Progress(track_tqdm=True))])
+    handler.__annotations__ = {"request": gr.Request}  # Gradio finds the request by type hint
+    handler.__name__ = body.__name__
+    handler.__doc__ = body.__doc__
+    return handler
+
+
+def load_model(name):
+    """A VAE from the per-process bounded cache; only the listed models (no arbitrary repos)."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
+    return lb.models.load_cached(name)
+
+
+def read_image(path, vae, label: str):
+    """An uploaded file -> float32 (channels, side, side) in [0, 1], checked by ``lb.data``."""
+    if not path:
+        raise ValueError(f"{label}: upload an image or click an example")
+    return lb.data.load_image(path, vae.image_size, vae.channels, max_pixels=support.LIMITS.image_pixels)
+
+
+def prepare(values: dict, methods: list[str]):
+    """Model, checked sizes and built samplers for one request: (vae, frames, paths, seed,
+    fps, {method: sampler}). Everything a user can get wrong is refused here, before work."""
+    vae = load_model(values["model"])
+    frames, paths = support.check_request(frames=values["frames"], paths=values["paths"],
+                                          image_side=vae.image_size, methods=len(methods))
+    seed = support.check_whole("seed", values["seed"], 0, 2**63 - 1)
+    fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
+    samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values)) for m in methods}
+    return vae, frames, paths, seed, fps, samplers
+
+
+def output_dir(request) -> Path:
+    """A fresh folder for one request's files inside this session's folder in Gradio's cache:
+    served as they are, removed by ``delete_cache`` or when the visitor leaves."""
+    session = getattr(request, "session_hash", None) or "api"
+    folder = Path(demo.GRADIO_CACHE) / "latent-bridge" / session / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True)
+    return folder
+
+
+def remove_session_files(request: gr.Request):
+    session = getattr(request, "session_hash", None)
+    if session:
+        shutil.rmtree(Path(demo.GRADIO_CACHE) / "latent-bridge" / session, ignore_errors=True)
+
+
+def reporter(progress):
+    """The pipeline's ``callback(done, total, message)`` feeding a gr.Progress bar."""
+
+    def report(done, total, message=""):
+        progress((done, total), desc=message or None)
+
+    return report
+
+
+@gpu
+def run_pipeline(function: str, *args, **kwargs):
+    """Encode, sample, decode (the heavy part): on ZeroGPU this call holds the GPU."""
+    return getattr(lb, function)(*args, **kwargs)
+
+
+def interpolate(values, request, progress):
+    """Two images -> video, GIF, frame grid, norm profile, latent map (2-D models), diagnostics."""
+    vae, frames, paths, seed, fps, samplers = prepare(values, [values["method"]])
+    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    result = run_pipeline("interpolate", vae, a, b, samplers[values["method"]], frames=frames,
+                          n_paths=paths, seed=seed, progress=reporter(progress))
+    folder = output_dir(request)
+    latent_map = lb.media.latent_map_plot(result) if len(vae.latent_shape) == 1 and vae.latent_shape[0] == 2 else None
+    return (
+        str(lb.media.write_video(result, folder / "interpolation.mp4", fps=fps)),
+        str(lb.media.write_gif(result, folder / "interpolation.gif", fps=fps)),
+        lb.media.frame_grid(result),
+        lb.media.norm_profile_plot(result),
+        gr.update(value=latent_map, visible=latent_map is not None),
+        result.diagnostics,
+    )
+
+
+def random_walk(values, request, progress):
+    """One image -> a looping video of random walks that leave it and come back."""
+    vae, frames, paths, seed, fps, samplers = prepare(values, [values["method"]])
+    start = read_image(values["image"], vae, "image")
+    result = run_pipeline("random_walk", vae, start, samplers[values["method"]], frames=frames,
+                          n_paths=paths, seed=seed, progress=reporter(progress))
+    folder = output_dir(request)
+    return (
+        str(lb.media.write_video(result, folder / "walk.mp4", fps=fps)),
+        str(lb.media.write_gif(result, folder / "walk.gif", fps=fps)),
+        lb.media.frame_grid(result),
+        lb.media.norm_profile_plot(result),
+        result.diagnostics,
+    )
+
+
+def compare(values, request, progress):
+    """Two images, several methods, same seed -> labelled video and grid, norm profiles, diagnostics."""
+    methods = list(values["methods"] or [])
+    vae, frames, paths, seed, fps, samplers = prepare(values, methods)
+    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    results = run_pipeline("compare", vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
+                           progress=reporter(progress))
+    folder = output_dir(request)
+    return (
+        str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
+        lb.media.comparison_grid(results),
+        lb.media.norm_profile_plot(results),
+        {name: result.diagnostics for name, result in results.items()},
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Method controls, generated from the registry; UI-only events are private and unqueued.
+
+
+def param_info(param) -> str:
+    return f"{param.help}; {param.range_text()}"
+
+
+def param_control(param, value, visible: bool):
+    """One input for a sampler parameter. Its range is in the info line and enforced by the
+    sampler on the server (component bounds would answer with Gradio's text, not ours)."""
+    common = dict(label=param.name, info=param_info(param), visible=visible)
+    if param.kind == "choice":
+        return gr.Dropdown(list(param.choices), value=value, interactive=True, **common)
+    if param.kind == "bool":
+        return gr.Checkbox(value=value, **common)
+    return gr.Number(value=value, precision=0 if param.kind == "int" else None, **common)
+
+
+def start_values(methods: list[str], overrides: dict) -> dict:
+    """Every parameter's starting value: the methods' defaults, then the tab's overrides."""
+    values = {name: param.default for name, param in PARAMS.items()}
+    for method in reversed(methods):
+        values.update(support.method_defaults(method))
+    values.update(overrides)
+    return values
+
+
+def shown_params(methods: list[str], values: dict) -> dict:
+    """{name: Param} of the parameters ``methods`` use with these values (``Param.when``)."""
+    shown = {}
+    for method in methods:
+        for param in REGISTRY[method]["params"]:
+            if support.param_applies(param, values):
+                shown.setdefault(param.name, param)
+    return shown
+
+
+class MethodPanel:
+    """Method picker, the main-panel numbers, the advanced parameters and the live line.
+
+    ``multiselect``: a CheckboxGroup of methods (Compare) sharing one set of values;
+    otherwise a Dropdown whose change resets the parameters to that method's defaults
+    (with this tab's ``overrides``, {method: {param: value}})."""
+
+    def __init__(self, methods, default, overrides=None, multiselect=False):
+        self.multiselect = multiselect
+        self.overrides = overrides or {}
+        chosen = list(default) if multiselect else [default]
+        values = start_values(chosen, self.overrides if multiselect else self.overrides.get(default, {}))
+        shown = shown_params(chosen, values)
+        if multiselect:
+            self.method = gr.CheckboxGroup(methods, value=chosen, label="methods",
+                                           info="the same images, seed, T and frames for each")
+        else:
+            self.method = gr.Dropdown(methods, value=default, label="method",
+                                      info=REGISTRY[default]["description"])
+        with gr.Row():
+            T = gr.Number(value=values["T"], label="T", info=param_info(PARAMS["T"]))
+            frames = gr.Number(value=support.DEFAULTS.frames, precision=0, label="frames",
+                               info=f"per path, both images included; 4 to {support.LIMITS.frames}")
+            paths = gr.Number(value=support.DEFAULTS.paths, precision=0, label="paths",
+                              info=f"random paths side by side; 1 to {support.LIMITS.paths}")
+            seed = gr.Number(value=support.DEFAULTS.seed, precision=0, label="seed")
+            fps = gr.Number(value=support.DEFAULTS.fps, precision=0, label="fps", info=f"1 to {support.LIMITS.fps}")
+        self.main = [T, frames, paths, seed, fps]
+        self.line = gr.Markdown(support.smoothness_line(chosen, values, support.DEFAULTS.frames))
+        with gr.Accordion("Advanced: method parameters", open=False):
+            self.advanced = [param_control(PARAMS[name], values[name], name in shown) for name in ADVANCED]
+        self.params = [T] + self.advanced  # in the order ["T"] + ADVANCED
+        self.inputs = [self.method] + self.main + self.advanced
+
+    def _read(self, choice, frames, param_values):
+        methods = list(choice or []) if self.multiselect else [choice]
+        return methods, frames, dict(zip(["T"] + ADVANCED, param_values))
+
+    def _visibility(self, methods, values, reset_to=None):
+        shown = shown_params(methods, values)
+        updates = []
+        for name in ["T"] + ADVANCED:
+            param = shown.get(name)
+            if param is None:
+                updates.append(gr.update(visible=False))
+            elif reset_to is not None:
+                updates.append(gr.update(visible=True, value=reset_to[name], info=param_info(param)))
+            else:
+                updates.append(gr.update(visible=True))
+        return updates
+
+    def on_method(self, choice, frames, *param_values):
+        methods, frames, values = self._read(choice, frames, param_values)
+        if self.multiselect:
+            return [gr.update()] + self._visibility(methods, values) + [
+                support.smoothness_line(methods, values, frames)]
+        values = start_values(methods, self.overrides.get(choice, {}))
+        return ([gr.update(info=REGISTRY[choice]["description"])]
+                + self._visibility(methods, values, reset_to=values)
+                + [support.smoothness_line(methods, values, frames)])
+
+    def on_choice(self, choice, frames, *param_values):
+        methods, _, values = self._read(choice, frames, param_values)
+        return self._visibility(methods, values)
+
+    def on_value(self, choice, frames, *param_values):
+        methods, frames, values = self._read(choice, frames, param_values)
+        return support.smoothness_line(methods, values, frames)
+
+    def wire(self):
+        """UI-only events (private, unqueued so they never wait behind a render)."""
+        ui = dict(api_visibility="private", queue=False, show_progress="hidden")
+        watched = [self.method, self.main[1]] + self.params
+        self.method.change(self.on_method, watched, [self.method] + self.params + [self.line], **ui)
+        for control in self.advanced:
+            if isinstance(control, gr.Dropdown):  # a choice (the kernel) decides which others apply
+                control.change(self.on_choice, watched, self.params, **ui)
+        for control in [self.main[1]] + self.params:
+            control.change(self.on_value, watched, self.line, **ui)
+
+
+# ------------------------------------------------------------------------------------------
+# Examples: the embedded models' own example images, one click to a result
+
+
+def example_rows(pairs: bool) -> tuple[list, list]:
+    """Rows ``[model, image]`` or ``[model, image_a, image_b]`` from each embedded model's
+    ``example_images()`` and a label per row; the default model comes first."""
+    rows, labels = [], []
+    names = sorted((n for n, (_, kind) in MODELS.items() if kind == "embedded"), key=lambda n: n != DEFAULT_MODEL)
+    for name in names:
+        try:
+            images = [str(p) for p in load_model(name).example_images()]
+        except ValueError as error:  # a checkpoint not trained yet: the app still starts
+            print(f"no examples for {name}: {error}")
+            continue
+        if pairs:
+            for a, b in zip(images[0::2], images[1::2]):
+                rows.append([name, a, b])
+                labels.append(f"{name}: {Path(a).stem} → {Path(b).stem}")
+        else:
+            for a in images:
+                rows.append([name, a])
+                labels.append(f"{name}: {Path(a).stem}")
+    return rows, labels
+
+
+def add_examples(fill, run, inputs, outputs, pairs: bool):
+    """Examples fill ``fill`` (model and images), then the tab runs with its current controls."""
+    rows, labels = example_rows(pairs)
+    if not rows:
+        return
+    examples = gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
+                           api_visibility="private", examples_per_page=8)
+    examples.load_input_event.then(run, inputs, outputs, api_visibility="private")
+
+
+# ------------------------------------------------------------------------------------------
+# The page
+
+
+def model_dropdown():
+    choices = [(name if kind == "embedded" else f"{name} (Hub, downloaded on first use)", name)
+               for name, (_, kind) in MODELS.items()]
+    return gr.Dropdown(choices, value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0])
+
+
+def describe_model(name):
+    return gr.update(info=MODELS.get(name, ("",))[0])
+
+
+def image_input(label: str):
+    # type="filepath": the raw file reaches lb.data.load_image, whose errors say what is wrong
+    # (gr.Image decoding it first would answer a corrupt upload with a generic message).
+    return gr.Image(type="filepath", label=label, format="png", height=180, sources=["upload", "clipboard"])
+
+
+def image_output(label: str):
+    return gr.Image(label=label, format="png", interactive=False, buttons=["download", "fullscreen"])
+
+
+ABOUT_API = """
+## Calling the app from Python
+
+Each tab is an endpoint: `/interpolate`, `/random_walk`, `/compare`. Parameters go by name;
+`client.view_api()` lists them all with their defaults.
+
+```python
+from gradio_client import Client, handle_file
+
+client = Client("http://127.0.0.1:7860/")   # or the Space, "owner/latent-bridge"
+video, gif, grid, profile, latent_map, diagnostics = client.predict(
+    model="poses", image_a=handle_file("a.png"), image_b=handle_file("b.png"),
+    method="ou", T=0.5, frames=64, paths=2, seed=0, fps=24, api_name="/interpolate")
+print(video["video"])                        # a local copy of the H.264 mp4
+```
+"""
+
+
+def about_text() -> str:
+    methods = ROOT / "docs" / "methods.md"
+    return ABOUT_API + ("\n\n" + methods.read_text() if methods.is_file() else "")
+
+
+with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
+    gr.Markdown("# latent-bridge\nRandom paths through a VAE's latent space: interpolations pinned "
+                "at two images, and loops that leave an image and come back. Click an example.")
+
+    with gr.Tab("Interpolate"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                model = model_dropdown()
+                with gr.Row():
+                    image_a, image_b = image_input("image A"), image_input("image B")
+                panel = MethodPanel(list(REGISTRY), "ou")
+                run = gr.Button("Interpolate", variant="primary")
+            with gr.Column(scale=3):
+                video = gr.Video(label="video", autoplay=True, loop=True, interactive=False)
+                grid = image_output("frames (one row per path)")
+                with gr.Row():
+                    profile = gr.Plot(label="norm along the path")
+                    latent_map = gr.Plot(label="latent map", visible=False)
+                gif = gr.File(label="GIF")
+                diagnostics = gr.JSON(label="diagnostics", open=False)
+        inputs = [model, image_a, image_b] + panel.inputs
+        outputs = [video, gif, grid, profile, latent_map, diagnostics]
+        handler = endpoint(interpolate, ["model", "image_a", "image_b", "method"] + MAIN + ADVANCED)
+        run.click(handler, inputs, outputs, api_name="interpolate")
+        panel.wire()
+        model.change(describe_model, model, model, api_visibility="private", queue=False)
+        add_examples([model, image_a, image_b], handler, inputs, outputs, pairs=True)
+
+    with gr.Tab("Random walk"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                model = model_dropdown()
+                image = image_input("image")
+                panel = MethodPanel(WALK_METHODS, "gp", WALK_DEFAULTS)
+                run = gr.Button("Walk", variant="primary")
+            with gr.Column(scale=3):
+                video = gr.Video(label="looping video", autoplay=True, loop=True, interactive=False)
+                grid = image_output("frames (one row per walk)")
+                profile = gr.Plot(label="norm along the walk")
+                gif = gr.File(label="GIF")
+                diagnostics = gr.JSON(label="diagnostics", open=False)
+        inputs = [model, image] + panel.inputs
+        outputs = [video, gif, grid, profile, diagnostics]
+        handler = endpoint(random_walk, ["model", "image", "method"] + MAIN + ADVANCED)
+        run.click(handler, inputs, outputs, api_name="random_walk")
+        panel.wire()
+        model.change(describe_model, model, model, api_visibility="private", queue=False)
+        add_examples([model, image], handler, inputs, outputs, pairs=False)
+
+    with gr.Tab("Compare"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                model = model_dropdown()
+                with gr.Row():
+                    image_a, image_b = image_input("image A"), image_input("image B")
+                panel = MethodPanel(list(REGISTRY), COMPARE_METHODS, COMPARE_DEFAULTS, multiselect=True)
+                run = gr.Button("Compare", variant="primary")
+            with gr.Column(scale=3):
+                video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False)
+                grid = image_output("frames (one block per method)")
+                profile = gr.Plot(label="norm along the path, every method")
+                diagnostics = gr.JSON(label="diagnostics per method", open=False)
+        inputs = [model, image_a, image_b] + panel.inputs
+        outputs = [video, grid, profile, diagnostics]
+        handler = endpoint(compare, ["model", "image_a", "image_b", "methods"] + MAIN + ADVANCED)
+        run.click(handler, inputs, outputs, api_name="compare")
+        panel.wire()
+        model.change(describe_model, model, model, api_visibility="private", queue=False)
+        add_examples([model, image_a, image_b], handler, inputs, outputs, pairs=True)
+
+    with gr.Tab("About"):
+        gr.Markdown(about_text())
+
+    demo.unload(remove_session_files)
+
+# A render on 2 shared CPU cores takes the machine: one at a time, a short bounded queue.
+demo.queue(default_concurrency_limit=1, max_size=16)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run the latent-bridge app.")
+    parser.add_argument("--share", action="store_true", help="also ask Gradio for a public share link")
+    args = parser.parse_args(argv)
+    port = os.environ.get("GRADIO_SERVER_PORT")
+    demo.launch(share=args.share, max_file_size=support.LIMITS.upload,
+                server_name=os.environ.get("GRADIO_SERVER_NAME"), server_port=int(port) if port else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""What the Gradio app needs besides widgets: request limits, method parameters, smoothness.
+
+No maths and no user interface here: the app (``app.py``) turns the ValueErrors raised below
+into messages on the page, and the numbers come from ``latent_bridge.bridges``.
+
+The limits bound one request on a small shared CPU machine (a free Space has 2 cores and
+16 GB): every check names the control to change, e.g. "frames must be at most 240".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from latent_bridge import bridges
+
+__all__ = [
+    "LIMITS", "Limits", "DEFAULTS", "check_request", "check_whole", "method_kwargs", "method_defaults",
+    "smoothness_line", "param_applies", "SMOOTH_CORRELATION",
+]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Largest request the server accepts (enforced on the server, not only by sliders).
+
+    frames: frames per path; paths: paths per method; methods: methods in one comparison;
+    image_pixels: pixels of an uploaded image before it is resized to the model's side;
+    output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
+    particles: particles of a particle sampler (Langevin); fps: video frame rate;
+    upload: Gradio's max_file_size.
+    """
+
+    frames: int = 240
+    paths: int = 8
+    methods: int = 8
+    image_pixels: int = 16_000_000
+    output_pixels: int = 40_000_000
+    particles: int = 512
+    fps: int = 60
+    upload: str = "10mb"
+
+
+LIMITS = Limits()
+
+# Adjacent frames correlating at least this much look like motion rather than a slideshow.
+SMOOTH_CORRELATION = 0.95
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Main-panel defaults. 64 frames: a rough (OU-like) bridge's random part correlates about
+    0.954 between adjacent frames at 64 frames (0.94 at 48, 0.88 at 24) whatever T is, so this
+    is the smallest round count that gives a smooth video for every registered method."""
+
+    frames: int = 64
+    paths: int = 2
+    seed: int = 0
+    fps: int = 24
+
+
+DEFAULTS = Defaults()
+
+# Parameter names that count particles (checked against LIMITS.particles).
+_PARTICLE_PARAMS = ("particles", "n_particles", "num_particles")
+
+
+def check_whole(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in [low, high], else a ValueError naming the control and its range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {value!r}") from None
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
+    number = int(number)
+    if number < low:
+        raise ValueError(f"{name} must be at least {low}; got {number}")
+    if number > high:
+        raise ValueError(f"{name} must be at most {high} on this server; got {number}")
+    return number
+
+
+def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1) -> tuple[int, int]:
+    """Validate a request's size against ``LIMITS``; return ``(frames, paths)`` as ints.
+
+    image_side: the model's image side in pixels (what every decoded frame measures).
+    Raises ValueError naming what to change (frames, paths, methods, or the model).
+    """
+    frames = check_whole("frames", frames, 4, LIMITS.frames)
+    paths = check_whole("paths", paths, 1, LIMITS.paths)
+    if methods < 1:
+        raise ValueError("tick at least one method to compare")
+    if methods > LIMITS.methods:
+        raise ValueError(f"compare at most {LIMITS.methods} methods at once; {methods} are ticked")
+    decoded = frames * paths * methods * image_side * image_side
+    if decoded > LIMITS.output_pixels:
+        most = max(LIMITS.output_pixels // (paths * methods * image_side * image_side), 0)
+        raise ValueError(
+            f"this request decodes {frames} frames x {paths} paths x {methods} method(s) of "
+            f"{image_side}x{image_side} pixels = {decoded / 1e6:.0f} megapixels, above this server's "
+            f"limit of {LIMITS.output_pixels / 1e6:g}: lower frames (at most {most} here), paths or "
+            "the number of methods, or pick a smaller model"
+        )
+    return frames, paths
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The registry's default for each parameter of ``method``: ``{name: default}``."""
+    return {p.name: p.default for p in _params(method)}
+
+
+def _params(method: str) -> list:
+    registry = bridges.available()
+    if method not in registry:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(registry)}")
+    return registry[method]["params"]
+
+
+def param_applies(param, values: dict[str, Any]) -> bool:
+    """Whether ``param`` is used given the other values (its ``when`` condition, if any)."""
+    if param.when is None:
+        return True
+    other, allowed = param.when
+    return values.get(other) in allowed
+
+
+def method_kwargs(method: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``bridges.get(method, ...)`` from every control's value.
+
+    values: ``{param name: value}`` for all controls of the page (those of other methods too).
+    Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
+    empty value falls back to the registry default. Particle counts are checked against
+    ``LIMITS.particles``. Values are checked by the sampler itself when it is built.
+    """
+    kwargs = {}
+    for param in _params(method):
+        value = values.get(param.name)
+        if value is None or value == "":
+            value = param.default
+        kwargs[param.name] = value
+    kwargs = {p.name: kwargs[p.name] for p in _params(method) if param_applies(p, kwargs)}
+    for name in _PARTICLE_PARAMS:
+        if name in kwargs:
+            kwargs[name] = check_whole(name, kwargs[name], 1, LIMITS.particles)
+    return kwargs
+
+
+def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> str:
+    """One Markdown line for the page: how strongly adjacent frames correlate with these
+    settings, per method (``bridges.adjacent_correlation``, from the closed-form covariance of
+    the bridge noise). Never raises: settings that cannot be evaluated give a reason instead."""
+    if not methods:
+        return "Adjacent-frame correlation: tick a method."
+    parts, rough = [], False
+    for method in methods:
+        try:
+            sampler = bridges.get(method, **method_kwargs(method, values))
+            correlation = bridges.adjacent_correlation(sampler, int(frames))
+        except (TypeError, ValueError) as error:
+            parts.append(f"{method}: not available ({error})")
+            continue
+        rough = rough or correlation < SMOOTH_CORRELATION
+        parts.append(f"{method}: **{correlation:.3f}**" if sampler.stochastic else f"{method}: 1 (deterministic)")
+    verdict = (f"below {SMOOTH_CORRELATION:g} the video flickers: use more frames or a smoother kernel"
+               if rough else f"at least {SMOOTH_CORRELATION:g}: smooth motion")
+    return "Adjacent-frame correlation: " + "; ".join(parts) + f" ({verdict})."
