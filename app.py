@@ -240,7 +240,7 @@ class MethodPanel:
     otherwise a Dropdown whose change resets the parameters to that method's defaults
     (with this tab's ``overrides``, {method: {param: value}})."""
 
-    def __init__(self, methods, default, overrides=None, multiselect=False):
+    def __init__(self, methods: list[str], default, overrides: dict | None = None, multiselect: bool = False):
         self.multiselect = multiselect
         self.overrides = overrides or {}
         chosen = list(default) if multiselect else [default]
@@ -258,6 +258,7 @@ class MethodPanel:
                                info=f"per path, both images included; 4 to {support.LIMITS.frames}")
             paths = gr.Number(value=support.DEFAULTS.paths, precision=0, label="paths",
                               info=f"random paths side by side; 1 to {support.LIMITS.paths}")
+        with gr.Row():
             seed = gr.Number(value=support.DEFAULTS.seed, precision=0, label="seed")
             fps = gr.Number(value=support.DEFAULTS.fps, precision=0, label="fps", info=f"1 to {support.LIMITS.fps}")
         self.main = [T, frames, paths, seed, fps]
@@ -340,13 +341,13 @@ def example_rows(pairs: bool) -> tuple[list, list]:
     return rows, labels
 
 
-def add_examples(fill, run, inputs, outputs, pairs: bool):
+def add_examples(prefix: str, fill: list, run, inputs: list, outputs: list):
     """Examples fill ``fill`` (model and images), then the tab runs with its current controls."""
-    rows, labels = example_rows(pairs)
+    rows, labels = example_rows(pairs=len(fill) == 3)
     if not rows:
         return
     examples = gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
-                           api_visibility="private", examples_per_page=8)
+                           api_visibility="private", examples_per_page=8, elem_id=f"{prefix}-examples")
     examples.load_input_event.then(run, inputs, outputs, api_visibility="private")
 
 
@@ -397,6 +398,28 @@ def about_text() -> str:
     return ABOUT_API + ("\n\n" + methods.read_text() if methods.is_file() else "")
 
 
+def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
+    """The left column of a tab: model, images, method panel, run button."""
+    model = model_dropdown()
+    with gr.Row():
+        images = [image_input(label) for label in image_labels]
+    method_panel = MethodPanel(**panel)
+    run = gr.Button(button, variant="primary", elem_id=f"{prefix}-run")
+    return model, images, method_panel, run
+
+
+def connect(prefix: str, body, image_names: list[str], column, outputs: list):
+    """The tab's public endpoint (api_name = the body's name), its UI events and examples."""
+    model, images, method_panel, run = column
+    inputs = [model] + images + method_panel.inputs
+    method_name = "methods" if method_panel.multiselect else "method"
+    handler = endpoint(body, ["model"] + image_names + [method_name] + MAIN + ADVANCED)
+    run.click(handler, inputs, outputs, api_name=body.__name__)
+    method_panel.wire()
+    model.change(describe_model, model, model, api_visibility="private", queue=False)
+    add_examples(prefix, [model] + images, handler, inputs, outputs)
+
+
 with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# latent-bridge\nRandom paths through a VAE's latent space: interpolations pinned "
                 "at two images, and loops that leave an image and come back. Click an example.")
@@ -404,68 +427,47 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
     with gr.Tab("Interpolate"):
         with gr.Row():
             with gr.Column(scale=2):
-                model = model_dropdown()
-                with gr.Row():
-                    image_a, image_b = image_input("image A"), image_input("image B")
-                panel = MethodPanel(list(REGISTRY), "ou")
-                run = gr.Button("Interpolate", variant="primary")
+                column = input_column("interpolate", ["image A", "image B"],
+                                      dict(methods=list(REGISTRY), default="ou"), "Interpolate")
             with gr.Column(scale=3):
-                video = gr.Video(label="video", autoplay=True, loop=True, interactive=False)
+                video = gr.Video(label="video", autoplay=True, loop=True, interactive=False,
+                                 elem_id="interpolate-video")
                 grid = image_output("frames (one row per path)")
                 with gr.Row():
                     profile = gr.Plot(label="norm along the path")
                     latent_map = gr.Plot(label="latent map", visible=False)
-                gif = gr.File(label="GIF")
+                gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
-        inputs = [model, image_a, image_b] + panel.inputs
-        outputs = [video, gif, grid, profile, latent_map, diagnostics]
-        handler = endpoint(interpolate, ["model", "image_a", "image_b", "method"] + MAIN + ADVANCED)
-        run.click(handler, inputs, outputs, api_name="interpolate")
-        panel.wire()
-        model.change(describe_model, model, model, api_visibility="private", queue=False)
-        add_examples([model, image_a, image_b], handler, inputs, outputs, pairs=True)
+        connect("interpolate", interpolate, ["image_a", "image_b"], column,
+                [video, gif, grid, profile, latent_map, diagnostics])
 
     with gr.Tab("Random walk"):
         with gr.Row():
             with gr.Column(scale=2):
-                model = model_dropdown()
-                image = image_input("image")
-                panel = MethodPanel(WALK_METHODS, "gp", WALK_DEFAULTS)
-                run = gr.Button("Walk", variant="primary")
+                column = input_column("walk", ["image"],
+                                      dict(methods=WALK_METHODS, default="gp", overrides=WALK_DEFAULTS), "Walk")
             with gr.Column(scale=3):
-                video = gr.Video(label="looping video", autoplay=True, loop=True, interactive=False)
+                video = gr.Video(label="looping video", autoplay=True, loop=True, interactive=False,
+                                 elem_id="walk-video")
                 grid = image_output("frames (one row per walk)")
                 profile = gr.Plot(label="norm along the walk")
-                gif = gr.File(label="GIF")
+                gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
-        inputs = [model, image] + panel.inputs
-        outputs = [video, gif, grid, profile, diagnostics]
-        handler = endpoint(random_walk, ["model", "image", "method"] + MAIN + ADVANCED)
-        run.click(handler, inputs, outputs, api_name="random_walk")
-        panel.wire()
-        model.change(describe_model, model, model, api_visibility="private", queue=False)
-        add_examples([model, image], handler, inputs, outputs, pairs=False)
+        connect("walk", random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
 
     with gr.Tab("Compare"):
         with gr.Row():
             with gr.Column(scale=2):
-                model = model_dropdown()
-                with gr.Row():
-                    image_a, image_b = image_input("image A"), image_input("image B")
-                panel = MethodPanel(list(REGISTRY), COMPARE_METHODS, COMPARE_DEFAULTS, multiselect=True)
-                run = gr.Button("Compare", variant="primary")
+                column = input_column("compare", ["image A", "image B"],
+                                      dict(methods=list(REGISTRY), default=COMPARE_METHODS,
+                                           overrides=COMPARE_DEFAULTS, multiselect=True), "Compare")
             with gr.Column(scale=3):
-                video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False)
+                video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False,
+                                 elem_id="compare-video")
                 grid = image_output("frames (one block per method)")
                 profile = gr.Plot(label="norm along the path, every method")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
-        inputs = [model, image_a, image_b] + panel.inputs
-        outputs = [video, grid, profile, diagnostics]
-        handler = endpoint(compare, ["model", "image_a", "image_b", "methods"] + MAIN + ADVANCED)
-        run.click(handler, inputs, outputs, api_name="compare")
-        panel.wire()
-        model.change(describe_model, model, model, api_visibility="private", queue=False)
-        add_examples([model, image_a, image_b], handler, inputs, outputs, pairs=True)
+        connect("compare", compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
 
     with gr.Tab("About"):
         gr.Markdown(about_text())

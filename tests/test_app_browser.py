@@ -1,0 +1,87 @@
+"""The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+For each tab: open the page, click the first example (which runs the tab), wait until the
+video has data to play, save a screenshot to docs/screenshots/, and check that no error
+toast appeared. Needs /usr/bin/chromium (`.ci/run` installs it); skipped without it.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+TABS = [  # (tab label, element id prefix of the tab's components, screenshot name)
+    ("Interpolate", "interpolate", "interpolate.png"),
+    ("Random walk", "walk", "random_walk.png"),
+    ("Compare", "compare", "compare.png"),
+]
+# Rendering on two shared cores: the first run also loads the model and warms up ffmpeg.
+RUN_TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url():
+    import app
+
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url)
+        page.wait_for_selector("#interpolate-run")
+        yield page
+        browser.close()
+
+
+def video_ready(page, prefix: str) -> None:
+    """Wait until the tab's <video> has decoded its first frame (readyState >= HAVE_CURRENT_DATA);
+    a src alone can still be an unplayable file."""
+    page.wait_for_function(
+        """(id) => { const v = document.querySelector(`#${id} video`);
+                     return v !== null && v.readyState >= 2; }""",
+        arg=f"{prefix}-video", timeout=RUN_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("tab, prefix, shot", TABS)
+def test_example_click_plays_a_video_without_error(page, tab, prefix, shot):
+    page.get_by_role("tab", name=tab).click()
+    examples = page.locator(f"#{prefix}-examples button")
+    examples.first.wait_for()
+    examples.first.click()
+    video_ready(page, prefix)
+    page.wait_for_function(  # the plot arrives with the video; let the progress overlay go
+        """(id) => !document.querySelector(`#${id} .progress-text`)""", arg=f"{prefix}-video")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
+    assert page.locator('[data-testid="toast-body"]').count() == 0
