@@ -69,6 +69,11 @@ def endpoint(body, names: list[str]):
 
     This is the one place where a ValueError from the library (bad input, limits, a model
     that cannot be loaded) becomes a gr.Error: a toast on the page, AppError in gradio_client.
+
+    The events using it run with ``preprocess=False``: values arrive as sent and are checked
+    here, and an uploaded image arrives as its file, undecoded. (gr.Image opens every upload
+    with Pillow before the handler runs, even with type="filepath", and answers an unreadable
+    file with a generic "Could not preprocess input"; ``lb.data`` says what is wrong.)
     """
 
     def handler(*args):
@@ -96,8 +101,10 @@ def load_model(name):
     return lb.models.load_cached(name)
 
 
-def read_image(path, vae, label: str):
-    """An uploaded file -> float32 (channels, side, side) in [0, 1], checked by ``lb.data``."""
+def read_image(upload, vae, label: str):
+    """An uploaded file (Gradio's file data, undecoded: the events run with preprocess=False)
+    -> float32 (channels, side, side) in [0, 1], checked by ``lb.data``."""
+    path = upload.get("path") if isinstance(upload, dict) else None
     if not path:
         raise ValueError(f"{label}: upload an image or click an example")
     return lb.data.load_image(path, vae.image_size, vae.channels, max_pixels=support.LIMITS.image_pixels)
@@ -152,15 +159,24 @@ def interpolate(values, request, progress):
     result = run_pipeline("interpolate", vae, a, b, samplers[values["method"]], frames=frames,
                           n_paths=paths, seed=seed, progress=reporter(progress))
     folder = output_dir(request)
-    latent_map = lb.media.latent_map_plot(result) if len(vae.latent_shape) == 1 and vae.latent_shape[0] == 2 else None
     return (
         str(lb.media.write_video(result, folder / "interpolation.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / "interpolation.gif", fps=fps)),
         lb.media.frame_grid(result),
         lb.media.norm_profile_plot(result),
-        gr.update(value=latent_map, visible=latent_map is not None),
+        lb.media.latent_map_plot(result) if has_latent_map(vae) else None,
         result.diagnostics,
     )
+
+
+def has_latent_map(vae) -> bool:
+    """Latents in the plane can be drawn as they are (the digits model)."""
+    return tuple(vae.latent_shape) == (2,)
+
+
+def show_latent_map(model_name):
+    """After a run (the model is cached by then): the latent map shows for 2-D models only."""
+    return gr.update(visible=has_latent_map(load_model(model_name)))
 
 
 def random_walk(values, request, progress):
@@ -342,13 +358,14 @@ def example_rows(pairs: bool) -> tuple[list, list]:
 
 
 def add_examples(prefix: str, fill: list, run, inputs: list, outputs: list):
-    """Examples fill ``fill`` (model and images), then the tab runs with its current controls."""
+    """Examples fill ``fill`` (model and images), then the tab runs with its current controls.
+    Returns the run's event (None when no model has example images)."""
     rows, labels = example_rows(pairs=len(fill) == 3)
     if not rows:
-        return
+        return None
     examples = gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
                            api_visibility="private", examples_per_page=8, elem_id=f"{prefix}-examples")
-    examples.load_input_event.then(run, inputs, outputs, api_visibility="private")
+    return examples.load_input_event.then(run, inputs, outputs, api_visibility="private", preprocess=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -366,8 +383,7 @@ def describe_model(name):
 
 
 def image_input(label: str):
-    # type="filepath": the raw file reaches lb.data.load_image, whose errors say what is wrong
-    # (gr.Image decoding it first would answer a corrupt upload with a generic message).
+    # The file reaches lb.data.load_image as uploaded (see `endpoint`).
     return gr.Image(type="filepath", label=label, format="png", height=180, sources=["upload", "clipboard"])
 
 
@@ -408,16 +424,20 @@ def input_column(prefix: str, image_labels: list[str], panel: dict, button: str)
     return model, images, method_panel, run
 
 
-def connect(prefix: str, body, image_names: list[str], column, outputs: list):
-    """The tab's public endpoint (api_name = the body's name), its UI events and examples."""
+def connect(prefix: str, body, image_names: list[str], column, outputs: list, latent_map=None):
+    """The tab's public endpoint (api_name = the body's name), its UI events and examples;
+    ``latent_map``: a plot shown after a successful run only when the model has one."""
     model, images, method_panel, run = column
     inputs = [model] + images + method_panel.inputs
     method_name = "methods" if method_panel.multiselect else "method"
     handler = endpoint(body, ["model"] + image_names + [method_name] + MAIN + ADVANCED)
-    run.click(handler, inputs, outputs, api_name=body.__name__)
+    runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False),
+            add_examples(prefix, [model] + images, handler, inputs, outputs)]
+    if latent_map is not None:
+        for event in filter(None, runs):
+            event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False)
     method_panel.wire()
     model.change(describe_model, model, model, api_visibility="private", queue=False)
-    add_examples(prefix, [model] + images, handler, inputs, outputs)
 
 
 with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
@@ -434,12 +454,12 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                                  elem_id="interpolate-video")
                 grid = image_output("frames (one row per path)")
                 with gr.Row():
-                    profile = gr.Plot(label="norm along the path")
-                    latent_map = gr.Plot(label="latent map", visible=False)
+                    profile = gr.Plot(format="png", label="norm along the path")
+                    latent_map = gr.Plot(format="png", label="latent map", visible=False)
                 gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
         connect("interpolate", interpolate, ["image_a", "image_b"], column,
-                [video, gif, grid, profile, latent_map, diagnostics])
+                [video, gif, grid, profile, latent_map, diagnostics], latent_map=latent_map)
 
     with gr.Tab("Random walk"):
         with gr.Row():
@@ -450,7 +470,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 video = gr.Video(label="looping video", autoplay=True, loop=True, interactive=False,
                                  elem_id="walk-video")
                 grid = image_output("frames (one row per walk)")
-                profile = gr.Plot(label="norm along the walk")
+                profile = gr.Plot(format="png", label="norm along the walk")
                 gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
         connect("walk", random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
@@ -465,7 +485,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False,
                                  elem_id="compare-video")
                 grid = image_output("frames (one block per method)")
-                profile = gr.Plot(label="norm along the path, every method")
+                profile = gr.Plot(format="png", label="norm along the path, every method")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
         connect("compare", compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
 

@@ -81,7 +81,7 @@ def test_interpolate_returns_video_gif_grid_and_plot(client, examples):
     video, gif, grid, profile, _, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], method="ou", **SMALL,
         api_name="/interpolate")
-    count, size, codec = read_video(video["video"])
+    count, size, codec = read_video(video)
     assert count == FRAMES
     assert codec == "h264"
     side = lb.models.load_cached(MODEL).image_size
@@ -96,11 +96,11 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
     video, gif, grid, profile, _ = client.predict(
         model=MODEL, image=examples[0], method="gp", kernel="periodic", **{**SMALL, "T": 4.0},
         period=4.0, api_name="/random_walk")
-    count, _, codec = read_video(video["video"])
+    count, _, codec = read_video(video)
     assert count == FRAMES and codec == "h264"
     assert is_png(grid)
     assert profile.get("plot")
-    first, last = (imageio.get_reader(video["video"], "ffmpeg").get_data(i) for i in (0, FRAMES - 1))
+    first, last = (imageio.get_reader(video, "ffmpeg").get_data(i) for i in (0, FRAMES - 1))
     # A loop: the last frame decodes the same latent as the first (up to video compression).
     assert abs(first.astype(int) - last.astype(int)).mean() < 3
 
@@ -110,7 +110,7 @@ def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, exa
     video, grid, profile, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], methods=methods, **SMALL,
         api_name="/compare")
-    count, _, codec = read_video(video["video"])
+    count, _, codec = read_video(video)
     assert count == FRAMES and codec == "h264"
     assert is_png(grid)
     assert profile.get("plot")
@@ -125,7 +125,7 @@ def test_corrupt_upload_gives_our_message_and_the_server_keeps_serving(client, e
                        **SMALL, api_name="/interpolate")
     video, *_ = client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="linear",
                                **SMALL, api_name="/interpolate")
-    assert read_video(video["video"])[0] == FRAMES
+    assert read_video(video)[0] == FRAMES
 
 
 def test_absurd_frames_are_refused_with_the_limit(client, examples):
