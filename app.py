@@ -269,11 +269,11 @@ class MethodPanel:
             self.method = gr.Dropdown(methods, value=default, label="method",
                                       info=REGISTRY[default]["description"])
         with gr.Row():
-            T = gr.Number(value=values["T"], label="T", info=param_info(PARAMS["T"]))
+            T = gr.Number(value=values["T"], label="T", info="time horizon, > 0: longer is more random", min_width=100)
             frames = gr.Number(value=support.DEFAULTS.frames, precision=0, label="frames",
-                               info=f"per path, both images included; 4 to {support.LIMITS.frames}")
+                               info=f"per path, images included; 4 to {support.LIMITS.frames}", min_width=100)
             paths = gr.Number(value=support.DEFAULTS.paths, precision=0, label="paths",
-                              info=f"random paths side by side; 1 to {support.LIMITS.paths}")
+                              info=f"side by side; 1 to {support.LIMITS.paths}", min_width=100)
         with gr.Row():
             seed = gr.Number(value=support.DEFAULTS.seed, precision=0, label="seed")
             fps = gr.Number(value=support.DEFAULTS.fps, precision=0, label="fps", info=f"1 to {support.LIMITS.fps}")
@@ -296,7 +296,8 @@ class MethodPanel:
             if param is None:
                 updates.append(gr.update(visible=False))
             elif reset_to is not None:
-                updates.append(gr.update(visible=True, value=reset_to[name], info=param_info(param)))
+                info = {} if name == "T" else {"info": param_info(param)}  # T keeps its short line
+                updates.append(gr.update(visible=True, value=reset_to[name], **info))
             else:
                 updates.append(gr.update(visible=True))
         return updates
@@ -357,15 +358,14 @@ def example_rows(pairs: bool) -> tuple[list, list]:
     return rows, labels
 
 
-def add_examples(prefix: str, fill: list, run, inputs: list, outputs: list):
-    """Examples fill ``fill`` (model and images), then the tab runs with its current controls.
-    Returns the run's event (None when no model has example images)."""
+def add_examples(prefix: str, fill: list):
+    """Examples that fill ``fill`` (model and images); ``connect`` makes a click also run the
+    tab. None when no embedded model has example images."""
     rows, labels = example_rows(pairs=len(fill) == 3)
     if not rows:
         return None
-    examples = gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
-                           api_visibility="private", examples_per_page=8, elem_id=f"{prefix}-examples")
-    return examples.load_input_event.then(run, inputs, outputs, api_visibility="private", preprocess=False)
+    return gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
+                       api_visibility="private", examples_per_page=8, elem_id=f"{prefix}-examples")
 
 
 # ------------------------------------------------------------------------------------------
@@ -415,26 +415,29 @@ def about_text() -> str:
 
 
 def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
-    """The left column of a tab: model, images, method panel, run button."""
+    """The left column of a tab: model, images, examples, method panel, run button."""
     model = model_dropdown()
     with gr.Row():
         images = [image_input(label) for label in image_labels]
+    examples = add_examples(prefix, [model] + images)
     method_panel = MethodPanel(**panel)
     run = gr.Button(button, variant="primary", elem_id=f"{prefix}-run")
-    return model, images, method_panel, run
+    return model, images, examples, method_panel, run
 
 
-def connect(prefix: str, body, image_names: list[str], column, outputs: list, latent_map=None):
+def connect(body, image_names: list[str], column, outputs: list, latent_map=None):
     """The tab's public endpoint (api_name = the body's name), its UI events and examples;
     ``latent_map``: a plot shown after a successful run only when the model has one."""
-    model, images, method_panel, run = column
+    model, images, examples, method_panel, run = column
     inputs = [model] + images + method_panel.inputs
     method_name = "methods" if method_panel.multiselect else "method"
     handler = endpoint(body, ["model"] + image_names + [method_name] + MAIN + ADVANCED)
-    runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False),
-            add_examples(prefix, [model] + images, handler, inputs, outputs)]
+    runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
+    if examples is not None:  # one click on an example: fill the images, then run
+        runs.append(examples.load_input_event.then(handler, inputs, outputs, api_visibility="private",
+                                                   preprocess=False))
     if latent_map is not None:
-        for event in filter(None, runs):
+        for event in runs:
             event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False)
     method_panel.wire()
     model.change(describe_model, model, model, api_visibility="private", queue=False)
@@ -458,7 +461,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                     latent_map = gr.Plot(format="png", label="latent map", visible=False)
                 gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
-        connect("interpolate", interpolate, ["image_a", "image_b"], column,
+        connect(interpolate, ["image_a", "image_b"], column,
                 [video, gif, grid, profile, latent_map, diagnostics], latent_map=latent_map)
 
     with gr.Tab("Random walk"):
@@ -473,7 +476,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 profile = gr.Plot(format="png", label="norm along the walk")
                 gif = gr.File(label="GIF", height=80)
                 diagnostics = gr.JSON(label="diagnostics", open=False)
-        connect("walk", random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
+        connect(random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
 
     with gr.Tab("Compare"):
         with gr.Row():
@@ -487,7 +490,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 grid = image_output("frames (one block per method)")
                 profile = gr.Plot(format="png", label="norm along the path, every method")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
-        connect("compare", compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
+        connect(compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
 
     with gr.Tab("About"):
         gr.Markdown(about_text())
