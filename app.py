@@ -404,7 +404,7 @@ client = Client("http://127.0.0.1:7860/")   # or the Space, "owner/latent-bridge
 video, gif, grid, profile, latent_map, diagnostics = client.predict(
     model="poses", image_a=handle_file("a.png"), image_b=handle_file("b.png"),
     method="ou", T=0.5, frames=64, paths=2, seed=0, fps=24, api_name="/interpolate")
-print(video["video"])                        # a local copy of the H.264 mp4
+print(video)                                 # a local copy of the H.264 mp4
 ```
 """
 
