@@ -1,0 +1,92 @@
+"""Our small VAE, its datasets and its training loop."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from latent_bridge.data.datasets import load_dataset
+from latent_bridge.data.poses import render_poses
+from latent_bridge.models.small_vae import SmallVAE
+from latent_bridge.train import CONFIGS, TrainConfig, train
+
+
+def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = SmallVAE(image_size=32, channels=1, latent_dim=4, widths=(8, 8, 8), name="tiny").eval()
+    model.save_pretrained(tmp_path)
+    loaded = SmallVAE.from_pretrained(tmp_path)
+    images = torch.rand(3, 1, 32, 32)
+    assert torch.equal(model.encode(images), loaded.encode(images))
+    z = torch.randn(3, 4)
+    assert torch.equal(model.decode(z), loaded.decode(z))
+    assert loaded.name == "tiny" and loaded.latent_shape == (4,)
+
+
+def test_loading_is_strict_about_missing_weights(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    SmallVAE(image_size=32, latent_dim=4, widths=(8, 8, 8)).save_pretrained(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    weights.pop(next(iter(weights)))
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        SmallVAE.from_pretrained(tmp_path)
+
+
+def test_encode_decode_shapes_and_ranges():
+    model = SmallVAE(image_size=64, latent_dim=16, widths=(8, 8, 8, 8)).eval()
+    z = model.encode(torch.rand(2, 1, 64, 64))
+    assert z.shape == (2, 16) and z.dtype == torch.float32
+    x = model.decode(torch.randn(5, 16) * 3)
+    assert x.shape == (5, 1, 64, 64) and x.min() >= 0 and x.max() <= 1
+
+
+def test_encode_sample_draws_around_the_mean():
+    model = SmallVAE(image_size=32, latent_dim=4, widths=(8, 8, 8)).eval()
+    images = torch.rand(1, 1, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.cat([model.encode(images, sample=True, generator=g) for _ in range(2)])
+    assert not torch.equal(draws[0], draws[1])
+    assert not torch.equal(draws[0], model.encode(images)[0])
+
+
+def test_image_size_must_match_the_widths():
+    with pytest.raises(ValueError, match="image_size must be"):
+        SmallVAE(image_size=48, widths=(8, 8, 8))
+
+
+def test_pose_rendering_is_deterministic_and_draws_a_figure():
+    a, b = render_poses(8, seed=3), render_poses(8, seed=3)
+    assert np.array_equal(a, b) and not np.array_equal(a, render_poses(8, seed=4))
+    assert a.shape == (8, 64, 64) and a.min() >= 0 and a.max() <= 1
+    ink = a.mean(axis=(1, 2))
+    # A figure covers a few percent of the image: neither blank nor a blob.
+    assert (ink > 0.03).all() and (ink < 0.3).all()
+    # Anti-aliased edges: some pixels are strictly between ink and background.
+    assert ((a > 0.05) & (a < 0.95)).mean() > 0.005
+
+
+def test_fashion_idx_files_are_read():
+    images = load_dataset("fashion", "test")
+    assert images.shape == (10_000, 1, 32, 32)
+    assert 0.2 < images.mean() < 0.4
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'cats'"):
+        load_dataset("cats")
+
+
+def test_a_short_training_run_writes_a_complete_checkpoint(tmp_path):
+    config = TrainConfig(**{**CONFIGS["digits"].__dict__, "widths": (8, 8, 8), "max_latents": 100})
+    metrics = train(config, tmp_path, minutes=0.05, progress=False)
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "config.json", "model.safetensors", "README.md", "metrics.json", "latents.safetensors", "examples"}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert metrics["steps"] > 0 and np.isfinite(metrics["heldout_elbo_nats"])
+    assert len(list((tmp_path / "examples").glob("*.png"))) == 6
+    loaded = SmallVAE.from_pretrained(tmp_path)
+    assert loaded.training_latents().shape == (100, 2)
+    assert "held-out" in (tmp_path / "README.md").read_text()
