@@ -1,0 +1,212 @@
+"""The ``latent-bridge`` command (also ``python -m latent_bridge``).
+
+    latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
+    latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
+    latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
+    latent-bridge methods        # every method and its parameters
+    latent-bridge models         # every model name
+
+Each method's parameters become flags (``--T``, ``--kernel``, ``--length-scale``...) generated
+from the sampler registry, so a newly registered sampler needs no change here. The output's
+extension picks the format: .mp4 (H.264 video), .gif (looping), .png (frame grid).
+Bad input ends with a one-line message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+import latent_bridge as lb
+
+FORMATS = (".mp4", ".gif", ".png")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _method_params() -> dict[str, "lb.bridges.Param"]:
+    """One flag per distinct parameter name over all methods (same name, same meaning)."""
+    params: dict = {}
+    for info in lb.bridges.available().values():
+        for param in info["params"]:
+            params.setdefault(param.name, param)
+    return params
+
+
+def _add_method_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("method parameters (each method uses its own; see `methods`)")
+    for name, param in _method_params().items():
+        kwargs = dict(dest=f"param_{name}", default=None, help=f"{param.help}; {param.range_text()}")
+        if param.kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = "|".join(map(str, param.choices)) if param.kind == "choice" else param.kind.upper()
+        group.add_argument(_flag(name), **kwargs)
+
+
+def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--model", default="digits", help="model name, Hub repo id or folder (see `models`)")
+    parser.add_argument("--frames", type=int, default=48, help="frames per path, endpoints included")
+    parser.add_argument("--paths", type=int, default=1, help="number of random paths")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--fps", type=int, default=12, help="frames per second of videos and GIFs")
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="output file: .mp4, .gif or .png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latent-bridge", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("interpolate", help="random paths between two images")
+    p.add_argument("image_a", type=Path)
+    p.add_argument("image_b", type=Path)
+    p.add_argument("--method", default="ou", help="sampler name (see `methods`)")
+    _add_common(p, "interpolation.mp4")
+    _add_method_flags(p)
+
+    p = commands.add_parser("walk", help="random walks that leave an image and loop back to it")
+    p.add_argument("image", type=Path)
+    p.add_argument("--method", default="gp", help="sampler name; gp defaults to the periodic kernel")
+    _add_common(p, "walk.mp4")
+    _add_method_flags(p)
+
+    p = commands.add_parser("compare", help="several methods between the same two images, same seed")
+    p.add_argument("image_a", type=Path)
+    p.add_argument("image_b", type=Path)
+    p.add_argument("--methods", nargs="+", default=["linear", "slerp", "ou", "gp"], help="sampler names")
+    _add_common(p, "comparison.mp4")
+    _add_method_flags(p)
+
+    commands.add_parser("methods", help="list the methods and their parameters")
+    commands.add_parser("models", help="list the model names")
+    return parser
+
+
+def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
+    """The sampler for ``method`` with the flags the user set (the method's own defaults otherwise)."""
+    info = lb.bridges.available()
+    if method not in info:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(info)}")
+    own = {p.name for p in info[method]["params"]}
+    chosen = {name: getattr(args, f"param_{name}") for name in own if getattr(args, f"param_{name}") is not None}
+    if walk and method == "gp" and "kernel" not in chosen:
+        # A walk loops: the periodic kernel with T equal to its period returns exactly.
+        chosen["kernel"] = "periodic"
+        if "T" not in chosen:
+            period = chosen.get("period") or next(p.default for p in info["gp"]["params"] if p.name == "period")
+            chosen["T"] = period
+    return lb.bridges.get(method, **chosen)
+
+
+def _check_out(path: Path) -> None:
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"--out must end in {', '.join(FORMATS)}; got {path.name!r}")
+    if path.parent and not path.parent.exists():
+        raise ValueError(f"the folder of --out does not exist: {path.parent}")
+
+
+def _write(result, path: Path, fps: int) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        lb.media.write_video(result, path, fps=fps)
+    elif suffix == ".gif":
+        lb.media.write_gif(result, path, fps=fps)
+    else:
+        lb.media.frame_grid(result).save(path)
+
+
+def _write_comparison(results: dict, path: Path, fps: int) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        lb.media.comparison_video(results, path, fps=fps)
+    elif suffix == ".gif":
+        raise ValueError("compare writes .mp4 or .png; got .gif")
+    else:
+        lb.media.comparison_grid(results).save(path)
+
+
+def _progress(enabled: bool):
+    bar = tqdm(total=0, unit="frame", disable=not enabled, file=sys.stderr)
+
+    def report(done, total, message=""):
+        bar.total = total
+        bar.n = done
+        bar.set_description(message or "decoding")
+        bar.refresh()
+
+    return report, bar
+
+
+def _summary(diagnostics: dict) -> str:
+    keep = {k: v for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
+    return json.dumps(keep, default=str)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "methods":
+        for name, info in lb.bridges.available().items():
+            print(f"{name}: {info['description']}")
+            for p in info["params"]:
+                only = f" (for {args_when(p)})" if p.when else ""
+                print(f"    {_flag(p.name)} = {p.default!r}  {p.range_text()}  {p.help}{only}")
+        return 0
+    if args.command == "models":
+        for name, text, kind in lb.models.available():
+            print(f"{name:10s} [{kind}] {text}")
+        print("Any Hub repo id holding a diffusers AutoencoderKL or AutoencoderTiny loads too.")
+        return 0
+
+    _check_out(args.out)
+    vae = lb.models.load(args.model)
+    report, bar = _progress(not args.quiet)
+    try:
+        if args.command == "interpolate":
+            result = lb.interpolate(vae, args.image_a, args.image_b, _sampler(args.method, args),
+                                    frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report)
+            _write(result, args.out, args.fps)
+            summaries = {result.method: result.diagnostics}
+        elif args.command == "walk":
+            result = lb.random_walk(vae, args.image, _sampler(args.method, args, walk=True),
+                                    frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report)
+            _write(result, args.out, args.fps)
+            summaries = {result.method: result.diagnostics}
+        else:
+            samplers = {m: _sampler(m, args) for m in args.methods}
+            results = lb.compare(vae, args.image_a, args.image_b, samplers, frames=args.frames,
+                                 n_paths=args.paths, seed=args.seed, progress=report)
+            _write_comparison(results, args.out, args.fps)
+            summaries = {name: r.diagnostics for name, r in results.items()}
+    finally:
+        bar.close()
+    for name, diagnostics in summaries.items():
+        print(f"{name}: {_summary(diagnostics)}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def args_when(param) -> str:
+    key, values = param.when
+    return f"{key} = {' or '.join(map(str, values))}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"latent-bridge: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""The command line, end to end in a subprocess, as a user runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "checkpoints" / "digits" / "examples").glob("*.png"))
+
+
+def cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "latent_bridge", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=120)
+
+
+def test_methods_lists_every_sampler_with_its_parameters():
+    out = cli("methods")
+    assert out.returncode == 0, out.stderr
+    for name in ("linear", "slerp", "ou", "gp", "ou-sde", "langevin"):
+        assert f"{name}:" in out.stdout
+    assert "--length-scale" in out.stdout and "(0, 2]" in out.stdout
+
+
+def test_models_lists_the_embedded_models_first():
+    out = cli("models")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith("digits")
+
+
+def test_interpolate_writes_a_video_with_every_frame(tmp_path):
+    target = tmp_path / "path.mp4"
+    out = cli("interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "ou", "--T", "0.5", "--frames", "12",
+              "--paths", "2", "--quiet", "--out", target)
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {target}" in out.stdout
+    assert len(list(iio.imiter(target))) == 12
+
+
+def test_walk_writes_a_looping_gif(tmp_path):
+    target = tmp_path / "walk.gif"
+    out = cli("walk", EXAMPLES[0], "--frames", "10", "--quiet", "--out", target)
+    assert out.returncode == 0, out.stderr
+    with Image.open(target) as gif:
+        assert gif.n_frames == 10 and gif.info.get("loop") == 0
+
+
+def test_compare_writes_a_grid_per_method(tmp_path):
+    target = tmp_path / "compare.png"
+    out = cli("compare", EXAMPLES[0], EXAMPLES[1], "--methods", "linear", "ou", "gp", "--frames", "8",
+              "--quiet", "--out", target)
+    assert out.returncode == 0, out.stderr
+    assert Image.open(target).size[0] > 0
+    assert "linear:" in out.stdout and "gp:" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("interpolate", "A", "B", "--method", "nope"), "unknown method 'nope'"),
+        (("interpolate", "A", "B", "--method", "gp", "--alpha", "2.5"), "alpha must be in (0, 2]"),
+        (("interpolate", "A", "B", "--frames", "1"), "frames must be"),
+        (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
+        (("interpolate", "A", "missing.png"), "missing.png"),
+        (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),
+        (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in (0, inf)"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_clear_line(args, message, tmp_path):
+    args = [str(EXAMPLES[0]) if a == "A" else str(EXAMPLES[1]) if a == "B" else a for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "x.mp4")]
+    out = cli(*args, "--quiet")
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
