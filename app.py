@@ -15,6 +15,7 @@ Public endpoints (``gradio_client``): ``/interpolate``, ``/random_walk``, ``/com
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import os
 import shutil
@@ -336,17 +337,23 @@ class MethodPanel:
 # Examples: the embedded models' own example images, one click to a result
 
 
+@functools.cache
+def example_images(model_name: str) -> list[str]:
+    """The model's shipped example images; none (with a note) when its checkpoint is missing."""
+    try:
+        return [str(p) for p in load_model(model_name).example_images()]
+    except ValueError as error:  # a checkpoint not trained yet: the page still starts
+        print(f"no examples for {model_name}: {error}")
+        return []
+
+
 def example_rows(pairs: bool) -> tuple[list, list]:
     """Rows ``[model, image]`` or ``[model, image_a, image_b]`` from each embedded model's
     ``example_images()`` and a label per row; the default model comes first."""
     rows, labels = [], []
     names = sorted((n for n, (_, kind) in MODELS.items() if kind == "embedded"), key=lambda n: n != DEFAULT_MODEL)
     for name in names:
-        try:
-            images = [str(p) for p in load_model(name).example_images()]
-        except ValueError as error:  # a checkpoint not trained yet: the app still starts
-            print(f"no examples for {name}: {error}")
-            continue
+        images = example_images(name)
         if pairs:
             for a, b in zip(images[0::2], images[1::2]):
                 rows.append([name, a, b])
