@@ -1,0 +1,88 @@
+"""`python -m latent_bridge.reproduce --quick`: every figure written, the numbers sane.
+
+One quick run (module fixture, about half a minute on 2 cores) feeds all tests. The bounds
+below are the poster's claims with room for the quick run's few draws, not tuned to one seed.
+"""
+
+import json
+
+import pytest
+
+from latent_bridge import reproduce
+
+# The files each figure writes (the figure list of docs/reproduction.md).
+EXPECTED_FILES = {
+    "sphere": ["sphere.png"],
+    "ou": ["ou_moments.png"],
+    "kernels": ["kernels.png"],
+}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    status = reproduce.main(["--out", str(out), "--quick"])
+    return out, status, json.loads((out / "numbers.json").read_text())
+
+
+def test_quick_run_succeeds_for_every_figure(quick_run):
+    _, status, numbers = quick_run
+    skipped = {name: entry["skipped"] for name, entry in numbers.items()
+               if isinstance(entry, dict) and "skipped" in entry}
+    assert skipped == {}
+    assert status == 0
+
+
+@pytest.mark.parametrize("figure", sorted(EXPECTED_FILES))
+def test_quick_run_writes_the_figure_files(quick_run, figure):
+    out, _, numbers = quick_run
+    assert figure in numbers
+    for name in EXPECTED_FILES[figure]:
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 1000, name
+
+
+def test_figure_list_matches_the_reproduce_module():
+    assert set(EXPECTED_FILES) == set(reproduce.FIGURES)
+
+
+def test_linear_midpoint_dips_to_seventy_percent_of_the_radius(quick_run):
+    # |z0 + z1| / 2 / sqrt(n) for z0, z1 ~ N(0, I_4096) is 1/sqrt(2) = 0.707 with sd ~0.008.
+    entry = quick_run[2]["sphere"]["n=4096"]["linear"]
+    assert 0.67 < entry["midpoint"] < 0.75
+
+
+def test_ou_bridge_with_large_T_stays_on_the_sphere(quick_run):
+    entry = quick_run[2]["sphere"]["n=4096"]
+    assert 0.93 < entry["ou T=20"]["interior_min"] and entry["ou T=20"]["interior_max"] < 1.07
+    # ... and small T follows the line.
+    assert abs(entry["ou T=0.01"]["midpoint_mean"] - entry["linear"]["midpoint"]) < 0.02
+
+
+def test_ou_moments_match_the_closed_forms_within_standard_errors(quick_run):
+    # Largest error over ~20 interior frames in units of its standard error: below 4.5 unless
+    # the formula or the sampler is wrong (a 4.5-sigma excursion has probability ~1e-4 each).
+    moments = quick_run[2]["ou"]
+    for sampler in ("ou", "ou-sde"):
+        assert "skipped" not in moments[sampler], moments[sampler]
+        for entry in moments[sampler].values():
+            assert entry["max_mean_error_in_se"] < 4.5
+            assert entry["max_var_error_in_se"] < 4.5
+
+
+def test_periodic_kernel_paths_close_into_loops(quick_run):
+    entry = quick_run[2]["kernels"]["periodic"]
+    assert entry["closes_exactly"] is True
+    # No jump at the seam: the step across it is like any other step.
+    assert entry["seam_step_over_mean_step"] < 2.0
+
+
+def test_smoother_kernels_correlate_consecutive_frames_more(quick_run):
+    entry = quick_run[2]["kernels"]
+    corr = [entry[f"alpha={a}"]["adjacent_correlation"] for a in ("0.5", "1", "1.5", "2")]
+    assert corr == sorted(corr)
+
+
+def test_unknown_figure_name_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(tmp_path), "--only", "nonsense"])
