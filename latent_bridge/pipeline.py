@@ -1,0 +1,351 @@
+"""From images to latent paths to frames: encode once, sample, decode in memory-sized chunks.
+
+``interpolate`` (two images), ``random_walk`` (a closed loop from one image) and ``compare``
+(several samplers, same endpoints and seed) return a ``Result``. Frames are decoded chunk by
+chunk; with ``keep_frames=False`` nothing but the two endpoint images is decoded up front and
+``Result.iter_frames`` streams the rest, so a 1,000-frame video never holds all its frames or
+all decoder activations at once. Progress goes out through ``progress(done, total, message)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import bridges, metrics as path_metrics_module
+
+__all__ = ["Result", "chunk_size_for", "compare", "decode_frames", "interpolate", "random_walk", "to_uint8"]
+
+Progress = Callable[[int, int, str], None]
+
+# Decoder activations allowed at once. A conv decoder's widest full-resolution layers hold
+# about 128 channels and ~3 such tensors are alive at a time, so one frame costs roughly
+# image_size^2 * 128 * 3 values (SD's KL decoder at 256 px: ~100 MB in float32).
+DECODE_BUDGET_BYTES = 256 * 2**20
+_ACTIVATION_VALUES_PER_PIXEL = 128 * 3
+
+
+@dataclass
+class Result:
+    """Sampled paths and their frames.
+
+    frames: uint8 ``(n_paths, frames, H, W, 3)`` (grayscale repeated to 3 channels), or None
+        when the pipeline ran with ``keep_frames=False`` (use ``iter_frames``).
+    latents: float32 ``(n_paths, frames, *latent_shape)``; ``[:, 0]`` and ``[:, -1]`` are the
+        encoded endpoints exactly.
+    times: float64 ``(frames,)``, the sampler's frame times in [0, T].
+    method, params: the sampler's registry name and parameters.
+    diagnostics: JSON-able: the sampler's ``last_diagnostics`` and metric summaries.
+    metrics: float64 arrays per frame or step (see ``latent_bridge.metrics.path_metrics``).
+    model: the VAE's name; vae: the VAE itself (for streaming decodes).
+    data_latents: float32 ``(N, *latent_shape)`` encoded training data, or None.
+    endpoint_frames: uint8 ``(2, H, W, 3)``, the decoded first and last latents.
+    fast_preview: whether frames come from the model's fast decoder.
+    """
+
+    frames: np.ndarray | None
+    latents: torch.Tensor
+    times: np.ndarray
+    method: str
+    params: dict[str, Any]
+    diagnostics: dict[str, Any]
+    metrics: dict[str, np.ndarray]
+    model: str
+    vae: Any = field(default=None, repr=False)
+    data_latents: torch.Tensor | None = field(default=None, repr=False)
+    endpoint_frames: np.ndarray | None = field(default=None, repr=False)
+    fast_preview: bool = False
+
+    def __repr__(self) -> str:
+        kept = "kept" if self.frames is not None else "streamed"
+        return (f"Result(method={self.method!r}, model={self.model!r}, n_paths={self.n_paths}, "
+                f"frames={self.n_frames} ({kept}), latent_shape={tuple(self.latents.shape[2:])}, "
+                f"params={self.params!r})")
+
+    @property
+    def n_paths(self) -> int:
+        return int(self.latents.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.latents.shape[1])
+
+    def iter_frames(self, chunk: int | None = None, progress: Progress | None = None) -> Iterator[np.ndarray]:
+        """uint8 chunks ``(n_paths, c, H, W, 3)`` in time order (``c = chunk`` except the last).
+
+        From ``frames`` when they were kept, else decoded from ``latents`` as they are needed.
+        """
+        if chunk is None:
+            chunk = max(1, chunk_size_for(self.vae) // self.n_paths) if self.vae is not None else 64
+        _check_whole("chunk", chunk, 1)
+        if self.frames is not None:
+            for start in range(0, self.n_frames, chunk):
+                yield self.frames[:, start:start + chunk]
+            return
+        if self.vae is None:
+            raise ValueError("this result holds neither frames nor a VAE to decode its latents with")
+        yield from _rechunk(_decode_paths(self.vae, self.latents, self.endpoint_frames, chunk,
+                                          self.fast_preview, progress), chunk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float ``(B, C, H, W)`` in [0, 1] with C in (1, 3) -> uint8 ``(B, H, W, 3)``, rounded."""
+    images = images.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round_().to(torch.uint8)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def chunk_size_for(vae, budget_bytes: int = DECODE_BUDGET_BYTES) -> int:
+    """How many frames to decode at once so the decoder's activations stay near
+    ``budget_bytes`` (see ``DECODE_BUDGET_BYTES``); at least 1."""
+    itemsize = torch.empty((), dtype=getattr(vae, "dtype", torch.float32)).element_size()
+    per_frame = vae.image_size**2 * _ACTIVATION_VALUES_PER_PIXEL * itemsize
+    return max(1, int(budget_bytes // per_frame))
+
+
+def decode_frames(vae, latents: torch.Tensor, chunk_size: int | None = None, fast: bool = False,
+                  progress: Progress | None = None) -> Iterator[np.ndarray]:
+    """Decode ``latents`` float ``(N, *latent_shape)`` chunk by chunk: uint8 ``(c, H, W, 3)`` each.
+
+    chunk_size: frames per decoder call; default ``chunk_size_for(vae)``. progress is called
+    after each chunk with (frames decoded, N, "decoding").
+    """
+    chunk_size = chunk_size_for(vae) if chunk_size is None else chunk_size
+    _check_whole("chunk_size", chunk_size, 1)
+    total = latents.shape[0]
+    with torch.inference_mode():
+        for start in range(0, total, chunk_size):
+            images = vae.decode(latents[start:start + chunk_size], fast=fast)
+            yield to_uint8(images)
+            if progress is not None:
+                progress(min(start + chunk_size, total), total, "decoding")
+
+
+def _decode_paths(vae, latents: torch.Tensor, endpoint_frames: np.ndarray, chunk: int, fast: bool,
+                  progress: Progress | None) -> Iterator[np.ndarray]:
+    """uint8 ``(n_paths, c, H, W, 3)`` chunks along time. Every path starts and ends at the
+    same latents, so the endpoint images are copied, and only interior frames are decoded."""
+    n_paths, frames = latents.shape[:2]
+    first = np.broadcast_to(endpoint_frames[0], (n_paths, 1, *endpoint_frames.shape[1:]))
+    yield first.copy()
+    # Time-major order, so each decoder chunk of `chunk * n_paths` codes is `chunk` whole frames.
+    interior = latents[:, 1:-1].transpose(0, 1).reshape(-1, *latents.shape[2:])
+    for images in decode_frames(vae, interior, chunk * n_paths, fast, progress):
+        yield images.reshape(-1, n_paths, *images.shape[1:]).swapaxes(0, 1)
+    yield np.broadcast_to(endpoint_frames[1], first.shape).copy()
+
+
+def _rechunk(chunks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Regroup ``(n_paths, c_i, ...)`` chunks into chunks of ``size`` frames (the last may be shorter)."""
+    pending, count = [], 0
+    for piece in chunks:
+        pending.append(piece)
+        count += piece.shape[1]
+        while count >= size:
+            joined = np.concatenate(pending, axis=1)
+            yield joined[:, :size]
+            pending, count = [joined[:, size:]], count - size
+    if count:
+        yield np.concatenate(pending, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _check_whole(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
+
+
+def _check_run_args(sampler, frames, n_paths, seed) -> None:
+    if not isinstance(sampler, bridges.Sampler):
+        raise ValueError(
+            "sampler must be a latent_bridge sampler, e.g. lb.bridges.get('ou'); "
+            f"got {type(sampler).__name__}"
+        )
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2:
+        raise ValueError(f"frames must be a whole number >= 2 (the two endpoints included); got {frames!r}")
+    _check_whole("n_paths", n_paths, 1)
+    _check_whole("seed", seed, 0)
+
+
+def prepare_image(vae, image, label: str = "image") -> torch.Tensor:
+    """A path, PIL image, numpy array or tensor ``(C, H, W)``/``(1, C, H, W)`` in [0, 1] ->
+    float32 ``(1, C, H, W)`` for ``vae``. Tensors are taken as prepared and only checked."""
+    from .models.base import check_images
+
+    try:
+        if isinstance(image, torch.Tensor):
+            batch = image.unsqueeze(0) if image.ndim == 3 else image
+            check_images(batch, vae.channels, vae.image_size)
+            if batch.shape[0] != 1:
+                raise ValueError(f"give one image; got a batch of {batch.shape[0]}")
+            return batch.float()
+        if image is None:
+            raise ValueError("no image given")
+        from .data import load_image
+
+        return load_image(image, size=vae.image_size, channels=vae.channels).unsqueeze(0)
+    except ValueError as error:
+        raise ValueError(f"{label}: {error}") from error
+
+
+def _encode(vae, images: list) -> torch.Tensor:
+    """Encode each image once: float32 ``(len(images), *latent_shape)`` on CPU. One image per
+    call, so each latent is bit for bit ``vae.encode(image)`` (batching changes the last bits)."""
+    with torch.inference_mode():
+        return torch.cat([vae.encode(image).float().cpu() for image in images])
+
+
+def _resolve_prior(vae, sampler):
+    """A Langevin sampler whose prior is named (other than the standard normal) gets that prior
+    fitted to this model's encoded data; returns (sampler, prior object or None)."""
+    prior = getattr(sampler, "prior", None)
+    if sampler.name != "langevin":
+        return sampler, None
+    if not isinstance(prior, str):
+        return sampler, prior
+    if prior == "standard-normal":
+        return sampler, None
+    if importlib.util.find_spec("latent_bridge.priors") is None:
+        raise ValueError(f"prior {prior!r} needs latent_bridge.priors, which is not installed here")
+    from . import priors
+
+    resolved = priors.for_model(vae.name, kind=prior)
+    return bridges.get(sampler.name, **{**sampler.params(), "prior": resolved}), resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a sampler
+
+
+def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress, fast, keep_frames,
+         data_latents) -> Result:
+    sampler, prior = _resolve_prior(vae, sampler)
+    generator = torch.Generator().manual_seed(int(seed))
+    latents = sampler.sample(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator)
+    latents = latents.to("cpu", torch.float32)
+    decoded = None
+    if keep_frames:
+        decoded = np.empty((n_paths, frames, *endpoint_frames.shape[1:]), dtype=np.uint8)
+        start = 0
+        chunk = max(1, chunk_size_for(vae) // n_paths)
+        for piece in _decode_paths(vae, latents, endpoint_frames, chunk, fast, progress):
+            decoded[:, start:start + piece.shape[1]] = piece
+            start += piece.shape[1]
+    values = path_metrics_module.path_metrics(latents, decoded, data_latents, prior)
+    diagnostics = {**sampler.last_diagnostics, **path_metrics_module.summarize(values),
+                   "frames": int(frames), "n_paths": int(n_paths), "seed": int(seed),
+                   "decoder": "fast" if fast else "full"}
+    return Result(
+        frames=decoded, latents=latents, times=sampler.times(int(frames)).numpy().astype(np.float64),
+        method=sampler.name, params=sampler.params(), diagnostics=diagnostics, metrics=values,
+        model=vae.name, vae=vae, data_latents=data_latents, endpoint_frames=endpoint_frames,
+        fast_preview=fast,
+    )
+
+
+def _offset_progress(progress: Progress | None, offset: int, total: int) -> Progress | None:
+    """Report a sub-task's decoding as part of ``total`` frames, starting at ``offset``."""
+    if progress is None:
+        return None
+    return lambda done, _, message: progress(offset + done, total, message)
+
+
+def _decoded_count(frames: int, n_paths: int, keep_frames: bool) -> int:
+    """Frames one run decodes after the shared endpoints: the interior of every path."""
+    return (frames - 2) * n_paths if keep_frames else 0
+
+
+def _endpoints(vae, latents: torch.Tensor, fast: bool, progress, total: int) -> np.ndarray:
+    """Decode the first and last latent once, each alone as in ``_encode``: uint8 ``(2, H, W, 3)``."""
+    with torch.inference_mode():
+        images = np.concatenate([to_uint8(vae.decode(z[None], fast=fast)) for z in latents])
+    if progress is not None:
+        progress(2, total, "decoding endpoints")
+    return images
+
+
+def interpolate(vae, image_a, image_b, sampler, frames: int = 48, n_paths: int = 1, seed: int = 0,
+                progress: Progress | None = None, fast_preview: bool = False,
+                keep_frames: bool = True) -> Result:
+    """Random paths from image_a's latent to image_b's.
+
+    image_a, image_b: a path, PIL image, numpy array, or a float tensor ``(C, H, W)`` or
+        ``(1, C, H, W)`` in [0, 1] at the model's size. sampler: from ``lb.bridges.get``.
+    fast_preview: decode with the model's fast decoder where it has one (TAESD).
+    keep_frames: False decodes nothing but the endpoints here; ``Result.iter_frames`` streams.
+    Returns a Result with ``latents[:, 0] == encode(image_a)``, ``[:, -1] == encode(image_b)``.
+    """
+    _check_run_args(sampler, frames, n_paths, seed)
+    a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
+    z = _encode(vae, [a, b])
+    fast = bool(fast_preview and vae.has_fast_decoder)
+    total = 2 + _decoded_count(frames, n_paths, keep_frames)
+    ends = _endpoints(vae, z, fast, progress, total)
+    return _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
+                _offset_progress(progress, 2, total), fast, keep_frames, vae.training_latents())
+
+
+def default_walk_sampler() -> bridges.Sampler:
+    """A GP with the periodic kernel and T equal to its period: every path closes exactly."""
+    from .kernels import PARAM_DEFAULTS
+
+    period = PARAM_DEFAULTS["period"]
+    return bridges.get("gp", kernel="periodic", period=period, T=period)
+
+
+def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, seed: int = 0,
+                progress: Progress | None = None, fast_preview: bool = False,
+                keep_frames: bool = True) -> Result:
+    """Closed random walks that leave ``image``'s latent and return to it (a seamless loop).
+
+    sampler: any sampler, run from the latent back to itself; default ``default_walk_sampler()``.
+    Other arguments as in ``interpolate``.
+    """
+    sampler = default_walk_sampler() if sampler is None else sampler
+    _check_run_args(sampler, frames, n_paths, seed)
+    z = _encode(vae, [prepare_image(vae, image, "image")])
+    fast = bool(fast_preview and vae.has_fast_decoder)
+    total = 1 + _decoded_count(frames, n_paths, keep_frames)
+    with torch.inference_mode():
+        image_start = to_uint8(vae.decode(z, fast=fast))
+    if progress is not None:
+        progress(1, total, "decoding endpoints")
+    ends = np.concatenate([image_start, image_start])
+    return _run(vae, z[0], z[0], ends, sampler, frames, n_paths, seed,
+                _offset_progress(progress, 1, total), fast, keep_frames, vae.training_latents())
+
+
+def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: int = 1, seed: int = 0,
+            progress: Progress | None = None, fast_preview: bool = False,
+            keep_frames: bool = True) -> dict[str, Result]:
+    """Several samplers between the same two images: endpoints encoded and decoded once, the
+    same seed for every method. samplers: {label: sampler}. Returns {label: Result}."""
+    if not isinstance(samplers, dict) or not samplers:
+        raise ValueError("samplers must be a non-empty dict {name: sampler}")
+    for sampler in samplers.values():
+        _check_run_args(sampler, frames, n_paths, seed)
+    a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
+    z = _encode(vae, [a, b])
+    fast = bool(fast_preview and vae.has_fast_decoder)
+    per_method = _decoded_count(frames, n_paths, keep_frames)
+    total = 2 + per_method * len(samplers)
+    ends = _endpoints(vae, z, fast, progress, total)
+    data_latents = vae.training_latents()
+    results = {}
+    for i, (name, sampler) in enumerate(samplers.items()):
+        results[name] = _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
+                             _offset_progress(progress, 2 + i * per_method, total), fast,
+                             keep_frames, data_latents)
+    return results

@@ -1,0 +1,97 @@
+"""Path metrics against values worked out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from latent_bridge import metrics
+
+
+def test_norm_ratio_is_norm_over_sqrt_dimension():
+    latents = torch.tensor([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 1.0], [-6.0, 8.0]]])
+    expected = np.array([[5 / math.sqrt(2), 0.0], [1.0, 10 / math.sqrt(2)]])
+    np.testing.assert_allclose(metrics.norm_ratio(latents), expected, rtol=1e-12)
+
+
+def test_norm_ratio_flattens_image_shaped_latents():
+    latents = torch.full((1, 2, 4, 3, 3), 2.0)  # |z| = 2 sqrt(36) over sqrt(36)
+    np.testing.assert_allclose(metrics.norm_ratio(latents), [[2.0, 2.0]])
+
+
+def test_log_prior_is_standard_normal_density_by_default():
+    latents = torch.tensor([[[1.0, 2.0], [0.0, 0.0]]])
+    expected = [[-2.5 - math.log(2 * math.pi), -math.log(2 * math.pi)]]
+    np.testing.assert_allclose(metrics.log_prior(latents), expected, rtol=1e-12)
+
+
+def test_log_prior_uses_given_prior_per_frame_in_path_order():
+    class SumPrior:
+        def log_prob(self, z):
+            return z.reshape(z.shape[0], -1).sum(1)
+
+    latents = torch.arange(12.0).reshape(2, 3, 2)
+    np.testing.assert_allclose(metrics.log_prior(latents, SumPrior()), [[1, 5, 9], [13, 17, 21]])
+
+
+def test_step_length_is_distance_between_consecutive_frames():
+    latents = torch.tensor([[[0.0, 0.0], [3.0, 4.0], [3.0, 4.0]]])
+    np.testing.assert_allclose(metrics.step_length(latents), [[5.0, 0.0]])
+
+
+def test_ssim_of_identical_frames_is_one():
+    frames = np.random.default_rng(0).integers(0, 256, (1, 2, 16, 16, 3), dtype=np.uint8)
+    frames[0, 1] = frames[0, 0]
+    np.testing.assert_allclose(metrics.ssim_adjacent(frames), [[1.0]])
+
+
+def test_ssim_of_flat_frames_matches_luminance_term():
+    # Flat images have zero variance, so SSIM reduces to (2ab + C1) / (a^2 + b^2 + C1).
+    frames = np.empty((1, 2, 8, 8, 3), dtype=np.uint8)
+    frames[0, 0], frames[0, 1] = 100, 120
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1)
+    np.testing.assert_allclose(metrics.ssim_adjacent(frames), [[expected]], rtol=1e-9)
+
+
+def test_ssim_works_on_images_smaller_than_the_default_window():
+    frames = np.random.default_rng(1).integers(0, 256, (2, 3, 4, 4, 3), dtype=np.uint8)
+    values = metrics.ssim_adjacent(frames)
+    assert values.shape == (2, 2) and np.all(values <= 1)
+
+
+def test_ssim_refuses_float_frames():
+    with pytest.raises(ValueError, match="uint8"):
+        metrics.ssim_adjacent(np.zeros((1, 2, 8, 8, 3)))
+
+
+def test_nearest_data_distance_by_hand():
+    data = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    latents = torch.tensor([[[1.0, 0.0], [9.0, 1.0]]])
+    np.testing.assert_allclose(metrics.nearest_data_distance(latents, data), [[1.0, math.sqrt(2)]])
+
+
+def test_nearest_data_distance_in_chunks_equals_brute_force(monkeypatch):
+    rng = np.random.default_rng(2)
+    data, latents = rng.normal(size=(300, 5)), rng.normal(size=(3, 7, 5))
+    monkeypatch.setattr(metrics, "_DISTANCE_CHUNK_BYTES", 8 * 300 * 4)  # 4 frames per chunk
+    brute = np.linalg.norm(latents[:, :, None, :] - data[None, None], axis=-1).min(-1)
+    np.testing.assert_allclose(metrics.nearest_data_distance(latents, data), brute, rtol=1e-12)
+
+
+def test_nearest_data_distance_refuses_mismatched_dimension():
+    with pytest.raises(ValueError, match="data_latents"):
+        metrics.nearest_data_distance(torch.zeros(1, 2, 2), torch.zeros(5, 3))
+
+
+def test_path_metrics_includes_ssim_and_data_distance_only_when_given():
+    latents = torch.zeros(2, 4, 2)
+    assert set(metrics.path_metrics(latents)) == {"norm_ratio", "log_prior", "step_length"}
+    full = metrics.path_metrics(latents, np.zeros((2, 4, 8, 8, 3), np.uint8), torch.ones(3, 2))
+    assert full["ssim"].shape == (2, 3) and full["nearest_data_distance"].shape == (2, 4)
+
+
+def test_summarize_gives_mean_min_max_floats():
+    summary = metrics.summarize({"step_length": np.array([[1.0, 3.0], [2.0, 6.0]])})
+    assert summary == {"step_length_mean": 3.0, "step_length_min": 1.0, "step_length_max": 6.0}

@@ -1,0 +1,172 @@
+"""Pipeline through the real digits model: shapes, exact endpoints, streaming, progress, errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import latent_bridge as lb
+from latent_bridge import pipeline
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return lb.models.load_cached("digits")
+
+
+@pytest.fixture(scope="module")
+def images(vae):
+    return vae.example_images()[:2]
+
+
+def encode(vae, path):
+    image = lb.data.load_image(path, size=vae.image_size, channels=vae.channels)
+    return vae.encode(image[None])[0]
+
+
+def quantised_decode(vae, latents):
+    """Independent uint8 rendering: round(255 x), gray repeated to RGB."""
+    images = vae.decode(latents).clamp(0, 1).numpy()
+    return np.repeat(np.round(images * 255).astype(np.uint8), 3, axis=1).transpose(0, 2, 3, 1)
+
+
+def test_interpolate_shapes(vae, images):
+    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=9, n_paths=3)
+    assert result.frames.shape == (3, 9, 32, 32, 3) and result.frames.dtype == np.uint8
+    assert result.latents.shape == (3, 9, 2) and result.latents.dtype == torch.float32
+    assert result.times.shape == (9,) and result.times.dtype == np.float64
+    assert result.metrics["norm_ratio"].shape == (3, 9)
+    assert result.metrics["ssim"].shape == (3, 8)
+    assert result.metrics["nearest_data_distance"].shape == (3, 9)
+    assert result.method == "ou" and result.model == "digits"
+
+
+def test_endpoint_latents_are_exactly_the_encoded_images(vae, images):
+    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    for k in range(2):
+        assert torch.equal(result.latents[k, 0], encode(vae, images[0]))
+        assert torch.equal(result.latents[k, -1], encode(vae, images[1]))
+
+
+def test_endpoint_frames_are_the_quantised_decoded_encodings(vae, images):
+    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    for k in range(2):
+        for frame, path in ((0, images[0]), (-1, images[1])):
+            expected = quantised_decode(vae, encode(vae, path)[None])[0]
+            np.testing.assert_array_equal(result.frames[k, frame], expected)
+
+
+def test_interior_frames_are_the_decoded_latents(vae, images):
+    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=7, n_paths=2)
+    for k in range(2):
+        expected = quantised_decode(vae, result.latents[k])
+        # Batch size may change the last float bit of a convolution: allow one grey level.
+        assert np.abs(result.frames[k].astype(int) - expected).max() <= 1
+
+
+def test_same_seed_same_paths_other_seed_other_paths(vae, images):
+    ou = lb.bridges.get("ou")
+    first = lb.interpolate(vae, *images, ou, frames=8, seed=3).latents
+    assert torch.equal(first, lb.interpolate(vae, *images, ou, frames=8, seed=3).latents)
+    assert not torch.equal(first, lb.interpolate(vae, *images, ou, frames=8, seed=4).latents)
+
+
+def test_images_accepted_as_path_pil_numpy_and_tensor(vae, images):
+    tensor = lb.data.load_image(images[0], size=vae.image_size, channels=vae.channels)
+    pil = Image.open(images[0])
+    ou = lb.bridges.get("ou")
+    reference = lb.interpolate(vae, images[0], images[1], ou, frames=3).latents[0, 0]
+    for source in (pil, np.asarray(pil), tensor, tensor[None]):
+        assert torch.equal(lb.interpolate(vae, source, images[1], ou, frames=3).latents[0, 0], reference)
+
+
+def test_random_walk_closes_on_the_image_latent(vae, images):
+    result = lb.random_walk(vae, images[0], frames=12, n_paths=2)
+    z = encode(vae, images[0])
+    assert result.method == "gp" and result.params["T"] == result.params["kernel"].period
+    assert torch.equal(result.latents[:, 0], z.expand(2, -1))
+    assert torch.equal(result.latents[:, -1], z.expand(2, -1))
+    np.testing.assert_array_equal(result.frames[:, 0], result.frames[:, -1])
+    assert (result.latents[:, 1:-1] != z).any()
+
+
+def test_compare_shares_endpoints_and_seed(vae, images):
+    samplers = {"ou": lb.bridges.get("ou"), "gp": lb.bridges.get("gp")}
+    results = lb.compare(vae, *images, samplers, frames=8, n_paths=2, seed=5)
+    assert list(results) == ["ou", "gp"]
+    for name, sampler in samplers.items():
+        alone = lb.interpolate(vae, *images, sampler, frames=8, n_paths=2, seed=5)
+        assert torch.equal(results[name].latents, alone.latents)
+        np.testing.assert_array_equal(results[name].frames, alone.frames)
+    np.testing.assert_array_equal(results["ou"].frames[:, [0, -1]], results["gp"].frames[:, [0, -1]])
+
+
+def test_streamed_frames_equal_in_memory_frames(vae, images):
+    ou = lb.bridges.get("ou")
+    kept = lb.interpolate(vae, *images, ou, frames=23, n_paths=3, seed=1)
+    streamed = lb.interpolate(vae, *images, ou, frames=23, n_paths=3, seed=1, keep_frames=False)
+    assert streamed.frames is None and "ssim" not in streamed.metrics
+    chunks = list(streamed.iter_frames(chunk=5))
+    assert [c.shape[1] for c in chunks] == [5, 5, 5, 5, 3]
+    np.testing.assert_array_equal(np.concatenate(chunks, axis=1), kept.frames)
+    np.testing.assert_array_equal(np.concatenate(list(kept.iter_frames(chunk=4)), axis=1), kept.frames)
+
+
+def test_decode_frames_chunks_in_order(vae):
+    latents = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
+    chunks = list(pipeline.decode_frames(vae, latents, chunk_size=3))
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+    assert np.abs(np.concatenate(chunks).astype(int) - quantised_decode(vae, latents)).max() <= 1
+
+
+def test_chunk_size_scales_with_image_area(vae):
+    small = pipeline.chunk_size_for(vae)
+    assert small > 1
+    big = type("Big", (), {"image_size": 4 * vae.image_size, "dtype": torch.float32})()
+    assert pipeline.chunk_size_for(big) == max(1, small // 16)
+    huge = type("Huge", (), {"image_size": 4096, "dtype": torch.float32})()
+    assert pipeline.chunk_size_for(huge) == 1
+
+
+def test_progress_increases_up_to_total(vae, images, monkeypatch):
+    monkeypatch.setattr(pipeline, "chunk_size_for", lambda vae, budget=None: 4)
+    calls = []
+    lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=12, n_paths=2,
+                   progress=lambda done, total, message: calls.append((done, total)))
+    done = [d for d, _ in calls]
+    assert len(calls) > 2 and done == sorted(set(done))
+    assert {t for _, t in calls} == {2 + 10 * 2} and done[-1] == 22
+
+
+def test_diagnostics_are_json_and_hold_metric_summaries(vae, images):
+    import json
+
+    result = lb.interpolate(vae, *images, lb.bridges.get("gp"), frames=10)
+    json.dumps(result.diagnostics)
+    assert result.diagnostics["ssim_min"] == pytest.approx(result.metrics["ssim"].min())
+    assert result.diagnostics["norm_ratio_mean"] == pytest.approx(result.metrics["norm_ratio"].mean())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"frames": 1}, "frames must be a whole number >= 2"),
+    ({"n_paths": 0}, "n_paths must be a whole number >= 1"),
+    ({"seed": -1}, "seed must be"),
+])
+def test_bad_sizes_raise_value_error(vae, images, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lb.interpolate(vae, *images, lb.bridges.get("ou"), **kwargs)
+
+
+def test_wrong_image_shape_raises_value_error(vae, images):
+    with pytest.raises(ValueError, match="image_b: images must have shape"):
+        lb.interpolate(vae, images[0], torch.zeros(3, 64, 64), lb.bridges.get("ou"))
+
+
+def test_non_sampler_raises_value_error(vae, images):
+    with pytest.raises(ValueError, match="sampler must be a latent_bridge sampler"):
+        lb.interpolate(vae, *images, "ou")
+
+
+def test_compare_without_samplers_raises_value_error(vae, images):
+    with pytest.raises(ValueError, match="samplers must be a non-empty dict"):
+        lb.compare(vae, *images, {})
