@@ -254,11 +254,376 @@ def figure_kernels(out: Path, quick: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Helpers for the figures that need the models and the Langevin bridge
+
+
+def _require(module: str):
+    """Import ``latent_bridge.<module>`` or raise FigureUnavailable naming it."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__package__}.{module}")
+    except ImportError as err:
+        raise FigureUnavailable(f"latent_bridge.{module} is not available ({err})") from err
+
+
+def _langevin(prior, T: float):
+    """The registered ``langevin`` sampler for ``prior``, or FigureUnavailable."""
+    _require("sde")
+    if "langevin" not in bridges.available():
+        raise FigureUnavailable("the 'langevin' sampler is not registered in latent_bridge.bridges")
+    return bridges.get("langevin", prior=prior, T=T)
+
+
+def _load_model(name: str):
+    models = _require("models")
+    try:
+        return models.load(name)
+    except (ValueError, OSError) as err:
+        raise FigureUnavailable(f"model {name!r} cannot be loaded: {err}") from err
+
+
+def _example_latents(vae, indices) -> torch.Tensor:
+    """Posterior means of the checkpoint's example images ``indices``: float32 (len, *latent_shape)."""
+    from PIL import Image
+
+    paths = vae.example_images()
+    mode = "L" if vae.channels == 1 else "RGB"
+    images = []
+    for i in indices:
+        array = np.asarray(Image.open(paths[i]).convert(mode), dtype=np.float32) / 255.0
+        images.append(torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1)).permute(2, 0, 1))
+    return vae.encode(torch.stack(images))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The digits latent map
+
+
+def figure_digits_map(out: Path, quick: bool) -> dict:
+    """Paths of every method between two held-out digits on opposite sides of the 2-D latent
+    map of ``digits``, over the prior density and the encoded training data, and the decoded
+    frames. Claim (poster Figs. 2-3): in low dimension the prior's mass is at the centre, the
+    line crosses the data, slerp swings around it; the bridges stay near the data."""
+    vae = _load_model("digits")
+    priors = _require("priors")
+    metrics = _require("metrics")
+    from .data.datasets import load_digits
+
+    data = vae.training_latents()
+    held_out = vae.encode(load_digits("test"))
+    z0 = _example_latents(vae, (0,))[0]  # the first shipped example, a 6
+    # The held-out digit most nearly opposite: where line and great circle differ most.
+    opposite = int((held_out + z0).norm(dim=1).argmin())
+    z1 = held_out[opposite]
+    frames = 12 if quick else 16
+    map_frames = 60 if quick else 120
+    samplers = {
+        "linear": bridges.get("linear"),
+        "slerp": bridges.get("slerp"),
+        "ou": bridges.get("ou", T=0.5),
+        "gp": bridges.get("gp", T=2.0),
+        "langevin": _langevin(priors.for_model("digits", kind="mixture"), T=0.5),
+    }
+    n_paths = {"linear": 1, "slerp": 1, "ou": 4, "gp": 4, "langevin": 4}
+    paths = {}
+    numbers: dict = {"z0": z0.tolist(), "z1": z1.tolist(), "z1_test_index": opposite,
+                     "map_frames": map_frames, "frames": frames}
+    for i, (name, sampler) in enumerate(samplers.items()):
+        paths[name] = sampler.sample(z0, z1, map_frames, n_paths=n_paths[name], generator=_seeded(40 + i))
+        distance = metrics.nearest_data_distance(paths[name], data)
+        numbers[name] = {
+            "params": {k: (v if isinstance(v, (int, float)) else repr(v)) for k, v in sampler.params().items()},
+            "nearest_data_distance_mean": float(distance.mean()),
+            "nearest_data_distance_max": float(distance.max()),
+        }
+        if sampler.last_diagnostics:
+            numbers[name]["diagnostics"] = {k: v for k, v in sampler.last_diagnostics.items()
+                                           if isinstance(v, (int, float, str, bool))}
+    # For scale: the median distance from a training code to its nearest other training code.
+    spacing = torch.cdist(data.double(), data.double())
+    spacing.fill_diagonal_(math.inf)
+    numbers["data_nearest_neighbour_median"] = float(spacing.amin(dim=1).median())
+
+    panels = (("linear", "slerp"), ("ou",), ("gp",), ("langevin",))
+    titles = {"slerp": "linear and slerp", "ou": "OU bridge, T = 0.5",
+              "gp": "GP bridge, exp(-h^2), T = 2", "langevin": "Langevin bridge, mixture prior, T = 0.5"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.1), sharex=True, sharey=True)
+    grid = np.linspace(-4, 4, 201)
+    xx, yy = np.meshgrid(grid, grid)
+    for ax, names in zip(axes, panels):
+        ax.contour(xx, yy, np.hypot(xx, yy), levels=[1, 2, 3], colors="0.6", linewidths=0.8, linestyles=":")
+        ax.scatter(data[:, 0], data[:, 1], s=2, color="0.45", alpha=0.5, lw=0)
+        for name in names:
+            p = paths[name]
+            for k in range(p.shape[0]):
+                ax.plot(p[k, :, 0], p[k, :, 1], color=METHOD_COLORS[name], lw=2 if p.shape[0] == 1 else 1,
+                        label=name if k == 0 else None)
+            mean_distance = numbers[name]["nearest_data_distance_mean"]
+            ax.plot([], [], " ", label=f"  distance to data {mean_distance:.3f}")
+        ax.plot(*z0.tolist(), "o", color="k", ms=6)
+        ax.plot(*z1.tolist(), "s", color="k", ms=6)
+        ax.set_title(titles[names[-1]], fontsize=10)
+        ax.set_xlim(-4, 4)
+        ax.set_ylim(-4, 4)
+        ax.set_aspect("equal")
+        ax.set_xlabel("z_1")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel("z_2")
+    axes[0].annotate("z0", z0.tolist(), xytext=(6, 4), textcoords="offset points")
+    axes[0].annotate("z1", z1.tolist(), xytext=(6, -10), textcoords="offset points")
+    fig.suptitle("digits latent map: encoded training digits (dots), prior's 1-2-3 sd circles (dotted); "
+                 "distance to data = mean over frames of the distance to the nearest code", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _save(fig, out / "digits_map.png")
+
+    # Decoded frames, one row per method (one path each).
+    rows = []
+    for name, sampler in samplers.items():
+        strip = sampler.sample(z0, z1, frames, n_paths=1, generator=_seeded(50))[0]
+        rows.append(vae.decode(strip)[:, 0].numpy())
+    fig, axes = plt.subplots(len(rows), 1, figsize=(frames * 0.55, len(rows) * 0.75))
+    for ax, name, images in zip(axes, samplers, rows):
+        ax.imshow(np.concatenate(list(images), axis=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    fig.suptitle("digits: decoded frames from z0 to z1, one path per method", fontsize=10)
+    _save(fig, out / "digits_strips.png")
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Random walks from one pose
+
+
+def _film_strips(rows: np.ndarray, labels: list[str], title: str, path: Path, every: int = 1) -> None:
+    """One row of frames per label: ``rows`` uint8 (n_rows, frames, H, W, 3)."""
+    rows = rows[:, ::every]
+    n_rows, frames, height = rows.shape[:3]
+    width = min(frames * 0.62, 14)
+    fig, axes = plt.subplots(n_rows, 1, figsize=(width, width / frames * height / rows.shape[3] * n_rows * 1.08 + 0.35),
+                             squeeze=False)
+    fig.subplots_adjust(hspace=0.06, top=1 - 0.3 / fig.get_figheight())
+    for ax, row, label in zip(axes[:, 0], rows, labels):
+        ax.imshow(np.concatenate(list(row), axis=1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def figure_pose_walks(out: Path, quick: bool) -> dict:
+    """Closed random walks from one pose (periodic-kernel GP bridge, T = period): film strips
+    and a looping GIF. Claim (poster Fig. 5): from one image, many plausible walks that start
+    and end at the same pose."""
+    pipeline, media = _require("pipeline"), _require("media")
+    vae = _load_model("poses")
+    period = 8.0
+    sampler = bridges.get("gp", kernel="periodic", length_scale=1.0, period=period, T=period)
+    frames, n_paths = (16, 2) if quick else (48, 4)
+    result = pipeline.random_walk(vae, vae.example_images()[0], sampler, frames=frames, n_paths=n_paths, seed=5)
+    every = 1 if quick else 3
+    _film_strips(result.frames, [f"walk {k + 1}" for k in range(n_paths)],
+                 f"poses: {n_paths} random walks from one pose (every {every} of {frames} frames; "
+                 f"periodic kernel, T = period = {period:g})" if every > 1 else
+                 f"poses: {n_paths} random walks from one pose (periodic kernel, T = period = {period:g})",
+                 out / "pose_walks.png", every=every)
+    # The GIF plays the walks side by side, looping: frame -1 equals frame 0, so it is dropped.
+    side_by_side = np.concatenate(list(result.frames[:, :-1]), axis=2)
+    media.write_gif(side_by_side, out / "pose_walks.gif", fps=12)
+    ssim = result.metrics["ssim"]
+    latents = result.latents
+    return {
+        "latent_size": int(latents[0, 0].numel()),
+        "frames": frames, "n_paths": n_paths, "period": period,
+        "closes_exactly": bool(torch.equal(latents[:, -1], latents[:, 0])),
+        "norm_ratio_mean": float(result.metrics["norm_ratio"].mean()),
+        "ssim_adjacent_mean": float(ssim.mean()),
+        "ssim_adjacent_min": float(ssim.min()),
+        "gif_bytes": (out / "pose_walks.gif").stat().st_size,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Method comparison on fashion and poses
+
+
+def figure_compare(out: Path, quick: bool) -> dict:
+    """Every method between the same two images of ``fashion`` and of ``poses``, same seed:
+    decoded rows side by side, with path diagnostics (norm, distance to the data, smoothness)."""
+    pipeline = _require("pipeline")
+    priors = _require("priors")
+    frames = 8 if quick else 12
+    numbers: dict = {"frames": frames}
+    # Two example images of different kinds: an ankle boot and a T-shirt; two poses.
+    pairs = {"fashion": (0, 2), "poses": (0, 1)}
+    for model, (first, second) in pairs.items():
+        vae = _load_model(model)
+        images = vae.example_images()
+        samplers = {
+            "linear": bridges.get("linear"),
+            "slerp": bridges.get("slerp"),
+            "ou T=0.5": bridges.get("ou", T=0.5),
+            "ou T=5": bridges.get("ou", T=5.0),
+            "gp exp(-h^2) T=2": bridges.get("gp", T=2.0),
+            "langevin (mixture prior)": _langevin(priors.for_model(model, kind="mixture"), T=0.5),
+        }
+        results = pipeline.compare(vae, images[first], images[second], samplers, frames=frames, n_paths=1, seed=7)
+        rows = np.stack([r.frames[0] for r in results.values()])
+        _film_strips(rows, list(results), f"{model}: every method between the same two images "
+                     f"(latent size {vae.latent_shape[0] if len(vae.latent_shape) == 1 else vae.latent_shape}, "
+                     f"seed 7)", out / f"compare_{model}.png")
+        numbers[model] = {
+            name: {
+                "norm_ratio_mean": float(r.metrics["norm_ratio"][:, 1:-1].mean()),
+                "nearest_data_distance_mean": float(r.metrics["nearest_data_distance"][:, 1:-1].mean()),
+                "ssim_adjacent_mean": float(r.metrics["ssim"].mean()),
+            }
+            for name, r in results.items()
+        }
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The Langevin bridge on a two-well prior against a Fokker-Planck reference
+
+
+def fokker_planck_bridge_marginals(energy, x0: float, x1: float, T: float, times, grid: np.ndarray) -> np.ndarray:
+    """Reference densities of the Langevin bridge dX = -E'(X) dt + sqrt(2) dW, X(0) = x0,
+    X(T) = x1, at ``times`` (in (0, T)), on ``grid`` (float64 (G,), equally spaced, holding x0
+    and x1 as grid points): float64 (len(times), G), each row integrating to 1.
+
+    The diffusion is discretised as a birth-death chain on the grid with rates
+    exp(-(E_j' - E_j) / 2) / h^2 to each neighbour j' (drift -E' and diffusion 2 to first order,
+    and exactly reversible for exp(-E)); the bridge marginal is
+    p(t, x) ∝ P_t(x0, x) P_{T-t}(x, x1) with P_t = expm(Q t). Reversibility makes Q similar to
+    a symmetric tridiagonal matrix (off-diagonals 1/h^2), so expm(Q t) comes exactly from one
+    eigendecomposition instead of one dense expm per time.
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    step = grid[1] - grid[0]
+    if not np.allclose(np.diff(grid), step):
+        raise ValueError("grid must be equally spaced")
+    start, end = (int(np.argmin(np.abs(grid - x))) for x in (x0, x1))
+    if not (np.isclose(grid[start], x0) and np.isclose(grid[end], x1)):
+        raise ValueError(f"grid must contain x0 = {x0} and x1 = {x1} as grid points")
+    rise = np.diff(energy(grid))
+    up, down = np.exp(-rise / 2) / step**2, np.exp(rise / 2) / step**2
+    diagonal = -(np.append(up, 0.0) + np.insert(down, 0, 0.0))
+    eigenvalues, vectors = eigh_tridiagonal(diagonal, np.full(grid.size - 1, 1.0 / step**2))
+    rows = []
+    for t in times:
+        # In the symmetric basis the pi^(1/2) and pi^(-1/2) factors of the forward and the
+        # backward kernel cancel in the product.
+        forward = vectors @ (np.exp(eigenvalues * t) * vectors[start])
+        backward = vectors @ (np.exp(eigenvalues * (T - t)) * vectors[end])
+        density = np.clip(forward * backward, 0.0, None)
+        rows.append(density / (density.sum() * step))
+    return np.array(rows)
+
+
+def two_well_energy(x: np.ndarray) -> np.ndarray:
+    """E(x) = -log(0.5 N(x; -2, 0.5^2) + 0.5 N(x; 2, 0.5^2)), float64 like x."""
+    logs = np.stack([-0.5 * ((x - m) / 0.5) ** 2 for m in (-2.0, 2.0)])
+    top = logs.max(axis=0)
+    return -(top + np.log(0.5 * np.exp(logs - top).sum(axis=0))) + math.log(0.5 * math.sqrt(2 * math.pi))
+
+
+def _two_well_prior():
+    """The prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) in 1-D, as a latent_bridge.priors object."""
+    priors = _require("priors")
+    return priors.GaussianMixture(
+        weights=torch.tensor([0.5, 0.5]), means=torch.tensor([[-2.0], [2.0]]), stds=torch.tensor([[0.5], [0.5]])
+    )
+
+
+def _histogram_distance(samples: np.ndarray, grid: np.ndarray, density: np.ndarray, edges: np.ndarray) -> float:
+    """Total-variation distance between the histogram of ``samples`` on ``edges`` and the
+    reference ``density`` on ``grid`` integrated over the same bins."""
+    counts, _ = np.histogram(samples, bins=edges)
+    step = grid[1] - grid[0]
+    cumulative = np.concatenate([[0.0], np.cumsum(density) * step])
+    reference = np.diff(np.interp(edges, grid + step / 2, cumulative[1:], left=0.0, right=1.0))
+    return 0.5 * float(np.abs(counts / max(len(samples), 1) - reference).sum())
+
+
+def figure_langevin(out: Path, quick: bool) -> dict:
+    """The Langevin bridge on the two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), from -2 to
+    2 with T = 3: histograms of its marginals against the Fokker-Planck reference, and the
+    effective sample size. Claim (eqs. 2-3): the bridge of a non-Gaussian prior's Langevin
+    diffusion can be sampled numerically, and it hops between the wells as the prior says."""
+    x0, x1, T = -2.0, 2.0, 3.0
+    frames, n_paths = (31, 1000) if quick else (61, 8000)
+    sampler = _langevin(_two_well_prior(), T=T)
+    paths = sampler.sample(torch.tensor([x0]), torch.tensor([x1]), frames, n_paths=n_paths,
+                           generator=_seeded(6))[:, :, 0].double().numpy()
+    diagnostics = {k: v for k, v in sampler.last_diagnostics.items() if isinstance(v, (int, float, str, bool))}
+    times = sampler.times(frames).numpy()
+    shown = [frames // 4, frames // 2, 3 * frames // 4]
+    grid = np.linspace(-6.0, 6.0, 1201)  # step 0.01: holds -2 and 2
+    reference = fokker_planck_bridge_marginals(two_well_energy, x0, x1, T, times[shown], grid)
+    # Sanity check of the reference itself: for the quadratic energy it must be the OU bridge.
+    ou_reference = fokker_planck_bridge_marginals(lambda x: x * x / 2, x0, x1, T, times[shown], grid)
+    ou_error = 0.0
+    for row, t in zip(ou_reference, times[shown]):
+        mean, var = ou_closed_form(np.array([t]), T, x0, x1)
+        exact = np.exp(-(grid - mean) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var)
+        ou_error = max(ou_error, float(np.abs(row - exact).max()))
+    edges = np.linspace(-4.0, 4.0, 41)
+    # Sampling noise alone, for scale: the same distance for n_paths exact draws from the reference.
+    rng = np.random.default_rng(6)
+    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "n_paths": n_paths,
+                     "diagnostics": diagnostics, "reference_check_ou_max_density_error": ou_error}
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    ax = axes[0]
+    for k in range(min(25, n_paths)):
+        ax.plot(times, paths[k], lw=0.7, color=plt.get_cmap("tab10")(k % 10), alpha=0.8)
+    for i in shown:
+        ax.axvline(times[i], color="0.3", lw=0.8, ls="--")
+    ax.set_xlabel("t")
+    ax.set_ylabel("X(t)")
+    ax.set_title(f"25 of {n_paths} paths, -2 to 2, T = {T:g}", fontsize=10)
+    ax.grid(alpha=0.3)
+    for ax, i, density in zip(axes[1:], shown, reference):
+        step = grid[1] - grid[0]
+        draws = rng.choice(grid, size=n_paths, p=density * step / (density * step).sum())
+        floor = _histogram_distance(draws, grid, density, edges)
+        distance = _histogram_distance(paths[:, i], grid, density, edges)
+        left_reference = float((density[grid < 0]).sum() * step)
+        left = float((paths[:, i] < 0).mean())
+        numbers[f"t={times[i]:g}"] = {
+            "tv_distance": distance, "tv_distance_of_exact_draws": floor,
+            "mass_below_0": left, "mass_below_0_reference": left_reference,
+        }
+        ax.hist(paths[:, i], bins=edges, density=True, color="#ff7f0e", alpha=0.6, label="Langevin bridge")
+        ax.plot(grid, density, color="k", lw=1.4, label="Fokker-Planck reference")
+        ax.set_xlim(-4, 4)
+        ax.set_xlabel("x")
+        ax.set_title(f"t = {times[i]:g}: mass below 0 {left:.3f} (reference {left_reference:.3f})", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[1].set_ylabel("density")
+    axes[1].legend(fontsize=8, loc="upper right")
+    ess = diagnostics.get("ess", diagnostics.get("effective_sample_size"))
+    fig.suptitle("Langevin bridge on the two-well prior 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²)"
+                 + (f": effective sample size {ess:.0f} of {n_paths}" if ess is not None else ""), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    _save(fig, out / "langevin_two_well.png")
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
 
 FIGURES = {
     "sphere": figure_sphere,
     "ou": figure_ou_moments,
     "kernels": figure_kernels,
+    "digits": figure_digits_map,
+    "walks": figure_pose_walks,
+    "langevin": figure_langevin,
+    "compare": figure_compare,
 }
 
 
