@@ -1,0 +1,392 @@
+"""A catalogue of bad (and odd but valid) inputs, each through the library, the CLI and the app's API.
+
+Every case is one row of CASES: what to send, and the message the user must get (a regex on
+its text), or ``None`` when the input is unusual but valid and must succeed. Each row runs
+through the library; rows with an ``api`` request also go to the running app (gradio_client:
+an AppError carrying our message, then a valid request that succeeds, so the server kept
+serving); rows with ``cli`` arguments also run ``python -m latent_bridge`` (exit code 2, one
+line on stderr, no traceback). The CLI costs ~3 s a run, so only a representative few have it.
+
+One app server per module, on a free port; requests are tiny (digits, 4 to 8 frames).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import latent_bridge as lb  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "digits"  # embedded, 32 px, 2-D latent: the cheapest model to run end to end
+SMALL = dict(T=0.5, frames=6, paths=1, seed=0, fps=8)
+NOT_CACHED = "latent-bridge-tests/not-cached-vae"
+
+
+# ------------------------------------------------------------------------------------------
+# Input files, built small: none of them allocates more than a few kilobytes of pixels.
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid PNG header announcing width x height 8-bit grayscale, with a one-row IDAT:
+    a decoder that trusts the header would allocate width * height bytes (900 MB here)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\x00" + bytes(width))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", row) + png_chunk(b"IEND", b"")
+
+
+def noise(side: int = 48, channels: int = 3) -> np.ndarray:
+    shape = (side, side, channels) if channels > 1 else (side, side)
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+
+def write_inputs(folder: Path) -> dict[str, Path]:
+    """{name: file} for every image case."""
+    files = {}
+
+    def save(name, image, **options):
+        files[name] = folder / name
+        image.save(files[name], **options)
+
+    good = Image.fromarray(noise())
+    save("good.png", good)
+    save("other.png", Image.fromarray(noise()[::-1].copy()))
+    jpeg = folder / "whole.jpg"
+    good.save(jpeg, quality=90)
+    files["truncated.jpg"] = folder / "truncated.jpg"
+    files["truncated.jpg"].write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 2])
+    files["corrupt.png"] = folder / "corrupt.png"
+    files["corrupt.png"].write_bytes(files["good.png"].read_bytes()[:60] + b"\x00garbage" * 40)
+    files["empty.png"] = folder / "empty.png"
+    files["empty.png"].write_bytes(b"")
+    files["text.png"] = folder / "text.png"
+    files["text.png"].write_text("this is a note, not a picture\n")
+    files["bomb.png"] = folder / "bomb.png"
+    files["bomb.png"].write_bytes(bomb_png())
+    save("tiny.png", Image.new("RGB", (1, 1), (200, 30, 30)))
+    save("sixteen.png", Image.fromarray((noise(channels=1).astype(np.uint16) * 257)))
+    save("cmyk.jpg", good.convert("CMYK"), quality=90)
+    save("palette.png", good.convert("P"))
+    save("la.png", Image.fromarray(noise(channels=2), "LA"))
+    frames = [Image.fromarray(noise()[:, :, 0] // (i + 1)).convert("P") for i in range(3)]
+    files["animated.gif"] = folder / "animated.gif"
+    frames[0].save(files["animated.gif"], save_all=True, append_images=frames[1:], duration=50, loop=0)
+    rgba = noise(channels=4)
+    rgba[:24, :, 3] = 0  # the top half fully transparent
+    save("transparent.png", Image.fromarray(rgba, "RGBA"))
+    return files
+
+
+def hub_cache(folder: Path, repo: str, files: dict[str, bytes]) -> Path:
+    """A Hugging Face cache (``cache_dir``) holding one snapshot of ``repo`` with ``files``,
+    laid out as huggingface_hub writes it, so offline loading finds it without a network."""
+    commit = "0" * 40
+    repo_dir = folder / f"models--{repo.replace('/', '--')}"
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    snapshot = repo_dir / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------
+# The catalogue
+
+
+@dataclass
+class Case:
+    """One input. ``message``: regex the error text must match, or None for "must succeed".
+
+    lib: "interpolate" / "walk" / "compare" / "load" (see ``run_library``), with ``args``.
+    api: (api_name, {overrides of the valid request}) or None. cli: argv or None.
+    """
+
+    id: str
+    message: str | None
+    lib: str = "interpolate"
+    args: dict = field(default_factory=dict)
+    api: tuple | None = None
+    cli: list | None = None
+    needs: str | None = None  # a sampler that must be registered (langevin)
+
+
+def image_case(name, message, cli=False):
+    return Case(name, message, args={"image_a": name},
+                api=("/interpolate", {"image_a": name}),
+                cli=["interpolate", name, "good.png"] if cli else None)
+
+
+BAD_IMAGE = r"could not read the image .*not a valid image file"
+CASES = [
+    # Broken files: refused with what is wrong.
+    image_case("corrupt.png", BAD_IMAGE, cli=True),
+    image_case("truncated.jpg", BAD_IMAGE + r" \(truncated or corrupt\)"),
+    image_case("empty.png", BAD_IMAGE),
+    image_case("text.png", BAD_IMAGE),
+    image_case("bomb.png", r"too large to decode safely.*downscale it first|30000x30000 = 900\.0 megapixels"),
+    image_case("tiny.png", r"is 1x1 pixels; its shorter side must be at least 8 pixels"),
+    # Odd but valid images: converted and used.
+    image_case("sixteen.png", None),
+    image_case("cmyk.jpg", None),
+    image_case("palette.png", None),
+    image_case("la.png", None),
+    image_case("animated.gif", None),
+    image_case("transparent.png", None),
+    # Sizes.
+    Case("frames-0", r"frames must be (a whole number >= 2|at least 4)", args={"frames": 0},
+         api=("/interpolate", {"frames": 0}), cli=["interpolate", "good.png", "other.png", "--frames", "0"]),
+    Case("frames-1", r"frames must be (a whole number >= 2|at least 4)", args={"frames": 1},
+         api=("/random_walk", {"frames": 1})),
+    Case("frames-1e6", r"frames must be at most 240 on this server", lib="request",
+         args={"frames": 10**6}, api=("/random_walk", {"frames": 10**6})),
+    Case("paths-0", r"(n_paths|paths) must be (a whole number >= 1|at least 1)", args={"n_paths": 0},
+         api=("/compare", {"paths": 0})),
+    Case("paths-1e4", r"paths must be at most 8 on this server", lib="request", args={"paths": 10**4},
+         api=("/interpolate", {"paths": 10**4})),
+    # Method parameters.
+    Case("T-0", r"T must be in \(0, ", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
+    Case("T-negative", r"T must be in \(0, ", args={"method": "gp", "T": -1.0},
+         api=("/compare", {"T": -1.0}), cli=["compare", "good.png", "other.png", "--T", "-1", "--out", "c.png"]),
+    Case("T-nan", r"T must be a finite number", args={"method": "ou", "T": float("nan")},
+         api=("/interpolate", {"T": "nan"})),
+    Case("T-inf", r"T must be a finite number", args={"method": "ou", "T": float("inf")},
+         api=("/random_walk", {"T": "inf"})),
+    Case("alpha-0", r"alpha must be in \(0, 2\]", args={"method": "gp", "alpha": 0.0},
+         api=("/interpolate", {"method": "gp", "kernel": "exponential", "alpha": 0})),
+    Case("alpha-2.5", r"alpha must be in \(0, 2\]", args={"method": "gp", "alpha": 2.5},
+         api=("/interpolate", {"method": "gp", "kernel": "exponential", "alpha": 2.5}),
+         cli=["interpolate", "good.png", "other.png", "--method", "gp", "--alpha", "2.5"]),
+    Case("beta-0", r"beta must be in \(0, inf\)", args={"method": "gp", "beta": 0.0},
+         api=("/interpolate", {"method": "gp", "kernel": "exponential", "beta": 0})),
+    Case("beta-negative", r"beta must be in \(0, inf\)", args={"method": "gp", "beta": -1.0},
+         api=("/interpolate", {"method": "gp", "kernel": "exponential", "beta": -1})),
+    Case("period-0", r"period must be in \(0, inf\)", args={"method": "gp", "kernel": "periodic", "period": 0.0},
+         api=("/random_walk", {"method": "gp", "kernel": "periodic", "period": 0})),
+    Case("length-scale-negative", r"length_scale must be in \(0, inf\)",
+         args={"method": "gp", "kernel": "periodic", "length_scale": -1.0},
+         api=("/random_walk", {"method": "gp", "kernel": "periodic", "length_scale": -1})),
+    Case("unknown-method", r"unknown method 'brownian'; choose one of linear", args={"method": "brownian"},
+         api=("/interpolate", {"method": "brownian"}),
+         cli=["interpolate", "good.png", "other.png", "--method", "brownian"]),
+    Case("closed-loop-between-different-images", r"z1 must equal z0 \(a loop\)",
+         args={"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0},
+         api=("/interpolate", {"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0})),
+    Case("langevin-0-particles", r"particles must be (in \[1|at least 1)",
+         args={"method": "langevin", "particles": 0},
+         api=("/interpolate", {"method": "langevin", "particles": 0}), needs="langevin"),
+    # Models.
+    Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
+         api=("/interpolate", {"model": "mnist"})),
+    Case("hub-model-not-cached-offline", r"not in the local Hugging Face cache and HF_HUB_OFFLINE is set",
+         lib="load", args={"source": NOT_CACHED}, api=("/interpolate", {"model": NOT_CACHED}),
+         cli=["interpolate", "good.png", "other.png", "--model", NOT_CACHED]),
+    Case("repo-id-path-traversal", r"not a valid Hub repo id: '\.\./\.\./etc'", lib="load",
+         args={"source": "../../etc"}, api=("/random_walk", {"model": "../../etc"})),
+    Case("repo-id-with-spaces", r"not a valid Hub repo id: 'some org/some vae'", lib="load",
+         args={"source": "some org/some vae"}),
+    Case("repo-id-url", r"give the Hub repo id \('org/name'\), not a URL", lib="load",
+         args={"source": "https://huggingface.co/madebyollin/taesd"},
+         cli=["interpolate", "good.png", "other.png", "--model", "https://huggingface.co/madebyollin/taesd"]),
+    Case("repo-without-safetensors", r"has no safetensors weights .*found only diffusion_pytorch_model\.bin.*"
+         r"never pickle", lib="load", args={"source": "latent-bridge-tests/pickled", "cache": "pickled"}),
+    Case("config-of-unsupported-class", r"holds a UNet2DConditionModel; supported VAE classes are AutoencoderKL",
+         lib="load", args={"source": "latent-bridge-tests/unet", "cache": "unet"}),
+]
+IDS = [case.id for case in CASES]
+assert len(CASES) >= 25 and len(set(IDS)) == len(IDS)
+
+HUB_REPOS = {
+    "pickled": {"config.json": json.dumps({"_class_name": "AutoencoderKL"}).encode(),
+                "diffusion_pytorch_model.bin": b"\x80\x04 pickled weights would run code when read"},
+    "unet": {"config.json": json.dumps({"_class_name": "UNet2DConditionModel"}).encode(),
+             "diffusion_pytorch_model.safetensors": b"{}"},
+}
+
+
+# ------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    return write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return lb.models.load_cached(MODEL)
+
+
+def requires(case: Case):
+    if case.needs and case.needs not in lb.bridges.available():
+        pytest.skip(f"the {case.needs!r} sampler is not registered yet")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free local port (as in test_app.py): (module, url)."""
+    pytest.importorskip("gradio_client")
+    import app
+
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    max_file_size=app.support.LIMITS.upload)
+    try:
+        yield app, f"http://127.0.0.1:{port}/"
+    finally:
+        app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[1], verbose=False, analytics_enabled=False)
+
+
+# ------------------------------------------------------------------------------------------
+# The three ways in
+
+
+def run_library(case: Case, inputs, vae, tmp_path):
+    """Run ``case`` through the library; returns the result."""
+    args = dict(case.args)
+    if case.lib == "load":
+        source = args.pop("source")
+        if "cache" in args:
+            cache = hub_cache(tmp_path / "hub", source, HUB_REPOS[args.pop("cache")])
+            return lb.models.load(source, cache_dir=cache)
+        return lb.models.load(source, allow_local_folder=False)
+    if case.lib == "request":  # what a server accepts: the app's limits
+        from latent_bridge import app_support
+
+        sizes = {"frames": SMALL["frames"], "paths": 1, **args}
+        return app_support.check_request(frames=sizes["frames"], paths=sizes["paths"], image_side=vae.image_size)
+    method = args.pop("method", "linear")
+    images = {key: inputs[args.pop(key, default)] for key, default in (("image_a", "good.png"),
+                                                                        ("image_b", "other.png"))}
+    run = dict(frames=args.pop("frames", 4), n_paths=args.pop("n_paths", 1), seed=0)
+    sampler = lb.bridges.get(method, **args)
+    return lb.interpolate(vae, images["image_a"], images["image_b"], sampler, **run)
+
+
+def api_request(api_name: str, overrides: dict, examples: dict) -> dict:
+    """A valid request to ``api_name`` with ``overrides``; image names refer to ``examples``."""
+    from gradio_client import handle_file
+
+    request = {"model": MODEL, "method": "ou", **SMALL}
+    images = ["image"] if api_name == "/random_walk" else ["image_a", "image_b"]
+    for key, default in zip(images, ("good.png", "other.png")):
+        request[key] = handle_file(str(examples[overrides.get(key, default)]))
+    if api_name == "/random_walk":
+        request.update(method="gp", kernel="periodic", T=4.0, period=4.0)
+    if api_name == "/compare":
+        request["methods"] = ["linear", "ou"]
+        del request["method"]
+    request.update({k: v for k, v in overrides.items() if k not in images})
+    return request
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "latent_bridge", *map(str, args), "--quiet"],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------
+# Tests
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_library(case, inputs, vae, tmp_path):
+    requires(case)
+    if case.message is None:
+        result = run_library(case, inputs, vae, tmp_path)
+        assert result.frames.shape[:2] == (1, 4) and result.frames.dtype == np.uint8
+        return
+    with pytest.raises(ValueError, match=case.message):
+        run_library(case, inputs, vae, tmp_path)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.api], ids=[c.id for c in CASES if c.api])
+def test_api_answers_with_our_message_then_keeps_serving(case, client, inputs):
+    from gradio_client.exceptions import AppError
+
+    requires(case)
+    api_name, overrides = case.api
+    request = api_request(api_name, overrides, inputs)
+    if case.message is None:
+        video, *_ = client.predict(**request, api_name=api_name)
+        assert Path(video).stat().st_size > 0
+        return
+    with pytest.raises(AppError, match=case.message):
+        client.predict(**request, api_name=api_name)
+    # The server keeps serving: the next valid request succeeds.
+    video, *_ = client.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
+    assert Path(video).stat().st_size > 0
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.cli], ids=[c.id for c in CASES if c.cli])
+def test_cli_exits_2_with_one_line(case, inputs):
+    requires(case)
+    folder = next(iter(inputs.values())).parent  # image names are relative to the inputs folder
+    out = cli(*case.cli, cwd=folder)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith("latent-bridge: error: ")
+    assert case.message and __import__("re").search(case.message, lines[0]), lines[0]
+
+
+def test_api_refuses_to_read_a_server_file(server):
+    """A request naming a file on the server (not uploaded) is refused before our code runs,
+    and the file's content never comes back."""
+    import httpx
+
+    app, url = server
+    for path in ("/etc/passwd", str(ROOT / "app.py")):
+        data = [MODEL, {"path": path, "meta": {"_type": "gradio.FileData"}}, None, "ou"]
+        data += [SMALL[name] for name in ("T", "frames", "paths", "seed", "fps")]
+        data += [app.PARAMS[name].default for name in app.ADVANCED]
+        with httpx.Client(base_url=url, timeout=60) as http:
+            posted = http.post("gradio_api/call/interpolate", json={"data": data})
+            posted.raise_for_status()
+            answer = http.get(f"gradio_api/call/interpolate/{posted.json()['event_id']}").text
+        assert "event: error" in answer, answer
+        assert "root:" not in answer and "import gradio" not in answer
+
+
+def test_api_refuses_a_file_route_outside_the_cache(server):
+    """Gradio's file route serves only uploads and outputs: not the app's source, not /etc."""
+    import httpx
+
+    _, url = server
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "checkpoints" / MODEL / "config.json")):
+            answer = http.get(f"gradio_api/file={path}")
+            assert answer.status_code in (403, 404), (path, answer.status_code)
