@@ -29,7 +29,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import bridges, kernels  # noqa: E402
+from . import bridges, kernels, metrics  # noqa: E402
 
 DPI = 90
 METHOD_COLORS = {
@@ -46,8 +46,16 @@ def _seeded(seed: int) -> torch.Generator:
 
 
 def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    """Write ``fig`` as a PNG with a 256-colour palette: a third of the size, same look for plots."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
+    image = Image.open(buffer).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,13 +78,12 @@ def figure_sphere(out: Path, quick: bool) -> dict:
         u = np.linspace(0.0, 1.0, frames)
         entry: dict = {}
         for name in ("linear", "slerp"):
-            path = bridges.get(name).sample(z0, z1, frames)[0]
-            ratio = (path.norm(dim=-1) / math.sqrt(n)).numpy()
+            ratio = metrics.norm_ratio(bridges.get(name).sample(z0, z1, frames))[0]
             entry[name] = {"midpoint": float(ratio[frames // 2]), "min": float(ratio.min())}
             ax.plot(u, ratio, color=METHOD_COLORS[name], lw=2.2, ls="--", label=name, zorder=3)
         for i, T in enumerate(horizons):
             paths = bridges.get("ou", T=T).sample(z0, z1, frames, n_paths=n_paths, generator=gen)
-            ratio = (paths.norm(dim=-1) / math.sqrt(n)).numpy()  # (n_paths, frames)
+            ratio = metrics.norm_ratio(paths)  # (n_paths, frames)
             inner = ratio[:, 1:-1]
             entry[f"ou T={T:g}"] = {
                 "midpoint_mean": float(ratio[:, frames // 2].mean()),
@@ -209,7 +216,8 @@ def figure_kernels(out: Path, quick: bool) -> dict:
             "adjacent_correlation": bridges.adjacent_correlation(sampler, frames),
             "midpoint_std": float(std[frames // 2]),
         }
-        ax.set_title(f"exp(-|h|^{alpha:g}): alpha = {alpha:g}")
+        nickname = {1.0: " (OU)", 2.0: " (squared exp.)"}.get(alpha, "")
+        ax.set_title(f"exp(-|h|^{alpha:g}): alpha = {alpha:g}{nickname}")
         ax.set_xlabel("t")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, loc="upper left")
@@ -307,7 +315,6 @@ def figure_digits_map(out: Path, quick: bool) -> dict:
     line crosses the data, slerp swings around it; the bridges stay near the data."""
     vae = _load_model("digits")
     priors = _require("priors")
-    metrics = _require("metrics")
     from .data.datasets import load_digits
 
     data = vae.training_latents()

@@ -15,6 +15,10 @@ EXPECTED_FILES = {
     "sphere": ["sphere.png"],
     "ou": ["ou_moments.png"],
     "kernels": ["kernels.png"],
+    "digits": ["digits_map.png", "digits_strips.png"],
+    "walks": ["pose_walks.png", "pose_walks.gif"],
+    "langevin": ["langevin_two_well.png"],
+    "compare": ["compare_fashion.png", "compare_poses.png"],
 }
 
 
@@ -81,6 +85,30 @@ def test_smoother_kernels_correlate_consecutive_frames_more(quick_run):
     entry = quick_run[2]["kernels"]
     corr = [entry[f"alpha={a}"]["adjacent_correlation"] for a in ("0.5", "1", "1.5", "2")]
     assert corr == sorted(corr)
+
+
+def test_pose_walks_close_into_loops_and_the_gif_stays_small(quick_run):
+    entry = quick_run[2]["walks"]
+    assert entry["closes_exactly"] is True
+    assert entry["gif_bytes"] < 2 * 2**20
+
+
+def test_langevin_bridge_matches_the_fokker_planck_reference(quick_run):
+    entry = quick_run[2]["langevin"]
+    # The reference itself reproduces the OU bridge's Gaussian for a quadratic energy.
+    assert entry["reference_check_ou_max_density_error"] < 1e-3
+    for key, value in entry.items():
+        if key.startswith("t="):
+            # Histogram distance: a few times what exact draws of the same number give.
+            assert value["tv_distance"] < 3 * value["tv_distance_of_exact_draws"] + 0.02, key
+            # Mass in the left well: binomial standard error at n_paths draws, 5 sigma wide.
+            p = value["mass_below_0_reference"]
+            assert abs(value["mass_below_0"] - p) < 5 * (p * (1 - p) / entry["n_paths"]) ** 0.5 + 0.01, key
+
+
+def test_digits_map_linear_path_stays_closer_to_the_data_than_slerp(quick_run):
+    entry = quick_run[2]["digits"]
+    assert entry["linear"]["nearest_data_distance_mean"] < entry["slerp"]["nearest_data_distance_mean"]
 
 
 def test_unknown_figure_name_is_refused(tmp_path):
