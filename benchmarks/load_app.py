@@ -1,0 +1,265 @@
+"""The app under load: concurrent clients, a burst past the queue, memory over many requests.
+
+    python benchmarks/load_app.py                     # 8 clients x 5 requests, burst, 100 sequential
+    python benchmarks/load_app.py --clients 4 --requests 3 --sequential 40
+
+Starts ``app.py`` in a subprocess on a free local port (offline, its own Gradio cache folder)
+and drives its public API with ``gradio_client`` on the embedded models, small frame counts:
+
+1. concurrency: ``--clients`` threads, each its own Client, ``--requests`` requests each,
+   cycling through /interpolate, /random_walk and /compare; failures, p50/p95 latency
+   (queue wait included).
+2. burst: more simultaneous jobs than the queue holds (``max_size`` in app.py); every job
+   must either succeed or be refused with Gradio's "queue is full" answer, and the server
+   must serve a request afterwards.
+3. memory: ``--sequential`` requests one after another; the server's RSS after each one,
+   mean of the last half against the first half (target: within 10 %).
+
+The server's RSS (and with its children, the ffmpeg encoders) is sampled every 50 ms
+throughout. Prints a table; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+from gradio_client import Client, handle_file
+
+import latent_bridge as lb
+
+ROOT = Path(__file__).resolve().parents[1]
+TABS = ("/interpolate", "/random_walk", "/compare")
+RSS_GROWTH_TARGET = 0.10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cache: Path) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free port; returns (process, url) once it answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(cache),
+           "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"app.py exited with {server.returncode}: {server.stderr.read()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server, url
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("app.py did not start listening within 180 s")
+
+
+class MemorySampler(threading.Thread):
+    """RSS of a process (and of it with its children) every ``interval`` seconds, in bytes."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = self.peak_with_children = 0
+        self._stop = threading.Event()
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss
+
+    def run(self):
+        while not self._stop.is_set():
+            try:
+                own = self.rss()
+                children = sum(c.memory_info().rss for c in self.process.children(recursive=True))
+            except psutil.Error:
+                children = 0
+            self.peak = max(self.peak, own)
+            self.peak_with_children = max(self.peak_with_children, own + children)
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self.join()
+
+
+def embedded_models() -> dict[str, list[str]]:
+    """{model: its example image paths} for the embedded models whose checkpoints exist."""
+    models = {}
+    for name, _, kind in lb.models.available():
+        if kind != "embedded":
+            continue
+        try:
+            models[name] = [str(p) for p in lb.models.load_cached(name).example_images()]
+        except ValueError:
+            continue
+    if not models:
+        raise SystemExit("no embedded model has a checkpoint: train one first (python -m latent_bridge.train digits)")
+    return models
+
+
+def request(tab: str, model: str, images: list[str], frames: int, seed: int) -> dict:
+    """A valid request to ``tab``: small, and different per seed."""
+    period = lb.kernels.PARAM_DEFAULTS["period"]
+    common = dict(model=model, frames=frames, paths=1, seed=seed, fps=12, api_name=tab)
+    a, b = images[seed % len(images)], images[(seed + 1) % len(images)]
+    if tab == "/random_walk":
+        walk = dict(method="gp", kernel="periodic", T=period, period=period) if seed % 2 else dict(method="ou", T=1.0)
+        return dict(image=handle_file(a), **walk, **common)
+    pair = dict(image_a=handle_file(a), image_b=handle_file(b), T=0.5)
+    if tab == "/compare":
+        return dict(methods=["linear", "ou"], **pair, **common)
+    return dict(method=("ou", "gp", "slerp", "linear")[seed % 4], **pair, **common)
+
+
+def timed(client: Client, kwargs: dict) -> tuple[float, str | None]:
+    """(seconds, None) for a success, (seconds, "ExceptionType: message") for a failure."""
+    start = time.perf_counter()
+    try:
+        client.predict(**kwargs)
+        return time.perf_counter() - start, None
+    except Exception as error:  # a benchmark counts failures of any kind
+        return time.perf_counter() - start, f"{type(error).__name__}: {error}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def concurrency(url: str, models: dict, clients: int, requests: int, frames: int) -> dict:
+    plan = list(itertools.islice(itertools.cycle(itertools.product(TABS, models)), clients * requests))
+
+    def one_client(index: int) -> list:
+        client = Client(url, verbose=False, analytics_enabled=False)
+        out = []
+        for k in range(requests):
+            tab, model = plan[index * requests + k]
+            out.append(timed(client, request(tab, model, models[model], frames, seed=index * requests + k)))
+        return out
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for chunk in pool.map(one_client, range(clients)) for r in chunk]
+    latencies = [seconds for seconds, error in results if error is None]
+    failures = [error for _, error in results if error is not None]
+    return dict(total=len(results), failures=failures, latencies=latencies)
+
+
+def burst(url: str, models: dict, size: int, frames: int) -> dict:
+    """``size`` jobs submitted at once from one client; counts successes, busy answers, others."""
+    client = Client(url, verbose=False, analytics_enabled=False)
+    model = next(iter(models))
+    jobs = [client.submit(**request("/interpolate", model, models[model], frames, seed=i)) for i in range(size)]
+    done, busy, other = 0, [], []
+    for job in jobs:
+        try:
+            job.result(timeout=600)
+            done += 1
+        except Exception as error:  # sort the refusals from real failures
+            text = f"{type(error).__name__}: {error}"
+            (busy if "queue is full" in text.lower() else other).append(text)
+    after, error = timed(client, request("/interpolate", model, models[model], frames, seed=size))
+    return dict(size=size, done=done, busy=busy, other=other, after_ok=error is None, after_error=error)
+
+
+def sequential(url: str, models: dict, count: int, frames: int, sampler: MemorySampler) -> dict:
+    client = Client(url, verbose=False, analytics_enabled=False)
+    plan = itertools.cycle(itertools.product(TABS, models))
+    rss, failures = [], []
+    for i in range(count):
+        tab, model = next(plan)
+        _, error = timed(client, request(tab, model, models[model], frames, seed=i))
+        if error:
+            failures.append(error)
+        rss.append(sampler.rss())
+    half = count // 2
+    first, last = statistics.mean(rss[:half]), statistics.mean(rss[half:])
+    return dict(count=count, failures=failures, first=first, last=last, growth=last / first - 1)
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=5, help="requests per client")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--burst", type=int, default=32,
+                        help="jobs submitted at once: more than app.py's queue holds (max_size 16)")
+    parser.add_argument("--sequential", type=int, default=100)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    models = embedded_models()
+    with tempfile.TemporaryDirectory() as cache:
+        server, url = start_server(Path(cache))
+        sampler = MemorySampler(server.pid)
+        sampler.start()
+        try:
+            idle = sampler.rss()
+            warm = Client(url, verbose=False, analytics_enabled=False)
+            for model in models:  # load every model once, so the phases measure serving
+                timed(warm, request("/interpolate", model, models[model], args.frames, seed=0))
+            warm_rss = sampler.rss()
+            load = concurrency(url, models, args.clients, args.requests, args.frames)
+            flood = burst(url, models, args.burst, args.frames)
+            memory = sequential(url, models, args.sequential, args.frames, sampler)
+            disk = folder_size(Path(cache))
+        finally:
+            sampler.stop()
+            server.terminate()
+            server.wait(timeout=30)
+
+    mb = 2**20
+    lat = load["latencies"]
+    rows = [
+        ("models", ", ".join(models)),
+        ("frames per path", args.frames),
+        (f"concurrent: {args.clients} clients x {args.requests} requests", f"{load['total']} requests"),
+        ("  failures (target 0)", len(load["failures"])),
+        ("  latency p50 / p95 (s)", f"{percentile(lat, 0.5):.2f} / {percentile(lat, 0.95):.2f}" if lat else "-"),
+        ("  throughput (requests/s)", f"{len(lat) / max(sum(lat) / args.clients, 1e-9):.2f}" if lat else "-"),
+        (f"burst of {flood['size']} jobs at once",
+         f"{flood['done']} done, {len(flood['busy'])} refused busy, {len(flood['other'])} other errors"),
+        ("  busy answer", flood["busy"][0] if flood["busy"] else "none: the burst did not fill the queue, raise --burst"),
+        ("  next request after the burst", "ok" if flood["after_ok"] else flood["after_error"]),
+        (f"sequential: {memory['count']} requests", f"{len(memory['failures'])} failures"),
+        ("  RSS mean, first / last half (MB)", f"{memory['first'] / mb:.0f} / {memory['last'] / mb:.0f}"),
+        ("  RSS growth (target <= 10 %)", f"{100 * memory['growth']:+.1f} %"),
+        ("server RSS idle / after warm-up (MB)", f"{idle / mb:.0f} / {warm_rss / mb:.0f}"),
+        ("server peak RSS (MB)", f"{sampler.peak / mb:.0f}"),
+        ("  with child processes (MB)", f"{sampler.peak_with_children / mb:.0f}"),
+        ("output files left in Gradio's cache (MB)", f"{disk / mb:.1f}"),
+    ]
+    width = max(len(str(k)) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    for error in (load["failures"] + flood["other"] + memory["failures"])[:5]:
+        print("failure:", error[:300])
+    ok = (not load["failures"] and not flood["other"] and flood["after_ok"] and not memory["failures"]
+          and memory["growth"] <= RSS_GROWTH_TARGET)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
