@@ -9,7 +9,6 @@ all decoder activations at once. Progress goes out through ``progress(done, tota
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -208,17 +207,14 @@ def _encode(vae, images: list) -> torch.Tensor:
 
 
 def _resolve_prior(vae, sampler):
-    """A Langevin sampler whose prior is named (other than the standard normal) gets that prior
-    fitted to this model's encoded data; returns (sampler, prior object or None)."""
+    """A Langevin sampler whose prior is named ("diagonal", "mixture") gets that prior fitted to
+    this model's encoded data (``lb.priors.for_model``); returns (sampler, prior object or None
+    for the standard normal). The caller's sampler is left as it is."""
     prior = getattr(sampler, "prior", None)
-    if sampler.name != "langevin":
+    if sampler.name != "langevin" or prior is None or prior == "standard-normal":
         return sampler, None
     if not isinstance(prior, str):
         return sampler, prior
-    if prior == "standard-normal":
-        return sampler, None
-    if importlib.util.find_spec("latent_bridge.priors") is None:
-        raise ValueError(f"prior {prior!r} needs latent_bridge.priors, which is not installed here")
     from . import priors
 
     resolved = priors.for_model(vae.name, kind=prior)
