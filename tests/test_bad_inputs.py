@@ -27,6 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import latent_bridge as lb  # noqa: E402
@@ -400,6 +401,34 @@ def test_cli_exits_2_with_one_line(case, inputs):
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
     assert lines[0].startswith("latent-bridge: error: ")
     assert re.search(case.message, lines[0]), lines[0]
+
+
+EXTREME = [  # inside the allowed ranges, at the far ends of float64
+    pytest.param("ou", {"T": 1e300}, id="ou-T-1e300"),
+    pytest.param("ou", {"T": 1e-300}, id="ou-T-1e-300"),
+    pytest.param("gp", {"beta": 1e300}, id="gp-beta-1e300"),
+    pytest.param("gp", {"kernel": "periodic", "period": 1e-300}, id="gp-period-1e-300"),
+    pytest.param("gp", {"kernel": "matern", "length_scale": 1e-300}, id="gp-matern-length-scale-1e-300",
+                 marks=pytest.mark.xfail(raises=torch.linalg.LinAlgError, strict=True,
+                                         reason="kernels.Matern: |h| / length_scale overflows to inf and "
+                                                "(1 + c) exp(-c) gives NaN")),
+    pytest.param("gp", {"kernel": "periodic", "length_scale": 1e-300}, id="gp-periodic-length-scale-1e-300",
+                 marks=pytest.mark.xfail(raises=ZeroDivisionError, strict=True,
+                                         reason="kernels.Periodic divides by length_scale**2, which underflows to 0")),
+]
+
+
+@pytest.mark.parametrize("method, values", EXTREME)
+def test_extreme_allowed_values_give_finite_paths_or_a_value_error(method, values):
+    # Anything but a ValueError reaches the app as a generic error and the CLI as a traceback.
+    sampler = lb.bridges.get(method, **values)
+    z0, z1 = torch.zeros(2), torch.ones(2)
+    try:
+        paths = sampler.sample(z0, z1, frames=6, generator=torch.Generator().manual_seed(0))
+    except ValueError as error:
+        assert str(error)
+        return
+    assert torch.isfinite(paths).all()
 
 
 def test_api_refuses_to_read_a_server_file(server):
