@@ -432,20 +432,24 @@ def test_extreme_allowed_values_give_finite_paths_or_a_value_error(method, value
 
 
 def test_api_refuses_to_read_a_server_file(server):
-    """A request naming a file on the server (not uploaded) is refused before our code runs,
-    and the file's content never comes back."""
+    """A request naming a file on the server (not uploaded), or a URL on the server's own
+    network, is refused before our code runs, and nothing of it comes back."""
     import httpx
 
     app, url = server
-    for path in ("/etc/passwd", str(ROOT / "app.py")):
-        data = [MODEL, {"path": path, "meta": {"_type": "gradio.FileData"}}, None, "ou"]
+    # Server paths, and URLs the server would fetch itself (its own address, a cloud metadata one).
+    for path in ("/etc/passwd", str(ROOT / "app.py"), "file:///etc/passwd", f"{url}gradio_api/file=/etc/passwd",
+                 "http://169.254.169.254/latest/meta-data/"):
+        data = [MODEL, {"path": path, "url": path, "meta": {"_type": "gradio.FileData"}}, None, "ou"]
         data += [SMALL[name] for name in ("T", "frames", "paths", "seed", "fps")]
         data += [app.PARAMS[name].default for name in app.ADVANCED]
         with httpx.Client(base_url=url, timeout=60) as http:
             posted = http.post("gradio_api/call/interpolate", json={"data": data})
             posted.raise_for_status()
             answer = http.get(f"gradio_api/call/interpolate/{posted.json()['event_id']}").text
-        assert "event: error" in answer, answer
+        assert "event: error" in answer, (path, answer)
+        # Refused by Gradio before our handler: had a file reached lb.data, its message would show.
+        assert "could not read the image" not in answer and "upload an image" not in answer, (path, answer)
         assert "root:" not in answer and "import gradio" not in answer
 
 
