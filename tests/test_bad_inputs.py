@@ -453,6 +453,19 @@ def test_api_refuses_to_read_a_server_file(server):
         assert "root:" not in answer and "import gradio" not in answer
 
 
+def test_upload_over_the_size_limit_is_refused_by_the_server(server, tmp_path):
+    """gradio_client checks max_file_size itself; a raw upload meets the server's own check."""
+    import httpx
+
+    app, url = server
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(11 * 2**20))  # just over the 10 MB limit
+    with httpx.Client(base_url=url, timeout=60) as http, big.open("rb") as f:
+        answer = http.post("gradio_api/upload", files={"files": ("big.png", f, "image/png")})
+    assert app.support.LIMITS.upload == "10mb"
+    assert answer.status_code == 413, (answer.status_code, answer.text[:300])
+
+
 def test_api_refuses_a_file_route_outside_the_cache(server):
     """Gradio's file route serves only uploads and outputs: not the app's source, not /etc."""
     import httpx
