@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from latent_bridge.data.datasets import load_dataset
-from latent_bridge.data.poses import render_poses
+from latent_bridge.data.fashion import read_idx
 from latent_bridge.models.small_vae import SmallVAE
 from latent_bridge.train import CONFIGS, TrainConfig, train
 
@@ -57,21 +57,32 @@ def test_image_size_must_match_the_widths():
         SmallVAE(image_size=48, widths=(8, 8, 8))
 
 
-def test_pose_rendering_is_deterministic_and_draws_a_figure():
-    a, b = render_poses(8, seed=3), render_poses(8, seed=3)
-    assert np.array_equal(a, b) and not np.array_equal(a, render_poses(8, seed=4))
-    assert a.shape == (8, 64, 64) and a.min() >= 0 and a.max() <= 1
-    ink = a.mean(axis=(1, 2))
-    # A figure covers a few percent of the image: neither blank nor a blob.
-    assert (ink > 0.03).all() and (ink < 0.3).all()
-    # Anti-aliased edges: some pixels are strictly between ink and background.
-    assert ((a > 0.05) & (a < 0.95)).mean() > 0.005
-
-
 def test_fashion_idx_files_are_read():
     images = load_dataset("fashion", "test")
-    assert images.shape == (10_000, 1, 32, 32)
-    assert 0.2 < images.mean() < 0.4
+    assert images.shape == (10_000, 1, 32, 32) and images.dtype == torch.float32
+    assert images.min() == 0 and images.max() == 1
+    # Zero padding from 28 to 32 pixels; clothes fill the middle.
+    assert images[..., :2, :].max() == 0 and 0.2 < images[..., 2:30, 2:30].mean() < 0.4
+
+
+def test_idx_reader_follows_the_header(tmp_path):
+    values = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / "tiny-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in values.shape) + values.tobytes())
+    assert np.array_equal(read_idx(path), values)
+
+
+def test_missing_fashion_files_name_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENT_BRIDGE_FASHION_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="dataset-fashion-mnist.*LATENT_BRIDGE_FASHION_DIR"):
+        load_dataset("fashion", "train")
+
+
+def test_digits_are_split_without_overlap():
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    assert train.shape == (1617, 1, 32, 32) and test.shape == (180, 1, 32, 32)
+    # The 1,797 digits are all distinct, so 1,797 distinct images means no image is in both.
+    assert len(torch.cat([train, test]).flatten(1).unique(dim=0)) == 1797
 
 
 def test_unknown_dataset_is_refused():

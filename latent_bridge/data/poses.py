@@ -9,8 +9,9 @@ dataset needs no download.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-__all__ = ["render_poses", "random_angles"]
+__all__ = ["render_poses", "random_angles", "load_poses"]
 
 # Limb lengths and thicknesses as fractions of the image size.
 _TORSO, _NECK, _HEAD_RADIUS = 0.22, 0.05, 0.075
@@ -103,3 +104,10 @@ def render_poses(n: int, size: int = 64, seed: int = 0, chunk: int = 128) -> np.
         ink = np.clip((radius[:, :, None] - dist) * size + 0.5, 0.0, 1.0)
         out[begin:begin + chunk] = ink.max(axis=1)
     return out.reshape(n, size, size)
+
+
+def load_poses(split: str = "train", n: int | None = None) -> torch.Tensor:
+    """The ``poses`` dataset: 30,000 "train" figures (seed 0) or 2,000 "test" figures (seed 1),
+    or the first ``n``; float32 (N, 1, 64, 64) in [0, 1]. Different seeds keep the two apart."""
+    count = n or (30_000 if split == "train" else 2_000)
+    return torch.from_numpy(render_poses(count, size=64, seed=0 if split == "train" else 1))[:, None]
