@@ -17,7 +17,10 @@ import torch
 
 from . import bridges, metrics as path_metrics_module
 
-__all__ = ["Result", "chunk_size_for", "compare", "decode_frames", "interpolate", "random_walk", "to_uint8"]
+__all__ = [
+    "Result", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler", "interpolate",
+    "prepare_image", "random_walk", "to_uint8",
+]
 
 Progress = Callable[[int, int, str], None]
 
