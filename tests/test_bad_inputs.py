@@ -207,6 +207,9 @@ CASES = [
     # Never sent to the app while it is unbounded: one such request would hold the only worker.
     Case("langevin-1e9-steps", r"steps must be at most", lib="kwargs", args={"method": "langevin", "steps": 10**9},
          needs="langevin", xfail="app_support bounds particles but not steps"),
+    Case("langevin-1e6-pcn-moves", r"pcn_moves must be at most", lib="kwargs",
+         args={"method": "langevin", "pcn_moves": 10**6}, needs="langevin",
+         xfail="app_support does not bound pcn_moves (10 moves at 512 particles already take 23 s)"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
