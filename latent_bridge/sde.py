@@ -1,0 +1,394 @@
+"""Bridges integrated as SDEs: ``ou-sde`` (eq. 4) and ``langevin`` (eqs. 2-3).
+
+Both simulate a diffusion dX = drift(t, X) dt + sqrt(2) dW from X(0) = z0 that is pulled to
+X(T) = z1 by the OU bridge's guiding term (DESIGN.md section 2)
+
+    r(t, x) = e^{-tau} (z1 - x e^{-tau}) / (1 - e^{-2 tau}),   tau = T - t,
+
+i.e. the score grad_x log p(T, z1 | t, x) of the OU transition density. One integrator,
+``integrate``, does the work for both: Euler-Maruyama on a grid refined toward T (the guiding
+term is singular there), holding every output frame time, with the last step landing exactly
+on z1; optionally it carries importance weights and resamples (sequential Monte Carlo).
+
+- ``ou-sde``: drift -x + 2 r(t, x), eq. (4). The same bridge as ``ou`` (sampled exactly in
+  ``latent_bridge.bridges``), here as a check of the SDE route.
+- ``langevin``: the bridge of the Langevin diffusion dX = -grad E(X) dt + sqrt(2) dW of a prior
+  p proportional to exp(-E), which has no closed form. Guided proposals (Delyon & Hu 2006;
+  Schauer, van der Meulen & van Zanten 2017) use the drift -grad E(x) + 2 r(t, x) and weight
+  each path by
+
+      log w = integral_0^T (-grad E(X_s) + X_s) . r(s, X_s) ds
+
+  (their Theorem 1 with the OU process as the auxiliary process; the trace term vanishes as
+  both have diffusion coefficient sqrt(2)). For E(z) = |z|^2 / 2 every weight is exactly 1
+  and ``langevin`` is ``ou-sde``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from latent_bridge.bridges import Param, Sampler, _T_param, register
+from latent_bridge.priors import StandardNormal
+
+__all__ = [
+    "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
+    "systematic_resample", "OUSDEBridge", "LangevinBridge",
+]
+
+# A drift field: (t, x (P, n) float64) -> (drift (P, n), log-weight rate (P,) or None).
+Field = Callable[[float, torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
+
+# The driving noise of pCN moves is stored (particles x steps x n float32); refuse above this.
+_MAX_NOISE_BYTES = 4 * 2**30
+
+
+def refined_grid(times: torch.Tensor, T: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integration grid on [0, T] refined toward T, holding every frame time.
+
+    times: float64 ``(M,)`` increasing from 0 to T (the output frames). The grid is uniform in
+    u under s = T u (2 - u), so steps shrink linearly toward T (ds = 2 T (1 - u) du), where the
+    guiding term grows like 1 / (T - s). Each frame interval gets its share of ``steps`` in u
+    (at least one step), so the grid has about ``steps`` steps, plus at most one per frame.
+
+    Returns (grid float64 ``(L + 1,)`` with grid[0] = 0 and grid[-1] = T, frame_index int64
+    ``(M,)`` with ``grid[frame_index] == times`` exactly).
+    """
+    u = 1.0 - torch.sqrt((1.0 - times / T).clamp(min=0.0))
+    counts = torch.clamp(torch.round(steps * torch.diff(u)), min=1).long()
+    pieces = []
+    for i, count in enumerate(counts.tolist()):
+        piece_u = torch.linspace(float(u[i]), float(u[i + 1]), count + 1, dtype=torch.float64)[:-1]
+        piece = T * piece_u * (2.0 - piece_u)
+        piece[0] = times[i]
+        pieces.append(piece)
+    grid = torch.cat(pieces + [times[-1:].to(torch.float64)])
+    frame_index = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+    return grid, frame_index
+
+
+def guiding_term(t: float, x: torch.Tensor, z1: torch.Tensor, T: float) -> torch.Tensor:
+    """r(t, x) = e^{-tau} (z1 - x e^{-tau}) / (1 - e^{-2 tau}), tau = T - t > 0: the OU
+    transition's score grad_x log p(T, z1 | t, x). x: (P, n), z1: (n,); returns (P, n)."""
+    tau = T - t
+    decay = math.exp(-tau)
+    return (z1 - x * decay) * (decay / -math.expm1(-2.0 * tau))
+
+
+def effective_sample_size(log_weights: torch.Tensor) -> float:
+    """(sum w)^2 / sum w^2 for weights given by their logs ``(P,)``: between 1 and P."""
+    w = torch.softmax(log_weights, dim=0)
+    return float(1.0 / (w * w).sum())
+
+
+def systematic_resample(log_weights: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``count`` indices into the particles, particle i chosen about count * w_i times (one
+    uniform shared by all: lower variance than multinomial draws). int64 ``(count,)``, sorted."""
+    w = torch.softmax(log_weights.double(), dim=0)
+    offset = torch.rand((), generator=generator, dtype=torch.float64)
+    points = (offset + torch.arange(count, dtype=torch.float64)) / count
+    return torch.searchsorted(torch.cumsum(w, 0), points).clamp(max=w.numel() - 1)
+
+
+@dataclass
+class Integration:
+    """What ``integrate`` returns.
+
+    frames: float32 ``(P, M - 2, n)`` the particles at the interior frame times (after any
+    resampling, each row is one particle's path); log_weights: float64 ``(P,)`` since the last
+    resampling (the current importance weights); path_log_weights: float64 ``(P,)`` the whole
+    path's log weight, log w of the module docstring; ess: the effective sample size at each
+    frame time after 0 (M - 1 values); resamplings: (step, ancestors int64 (P,)) per
+    resampling, the step after which it happened; lineages: int64 (P, M - 2), which particle
+    each row's frame j was at frame j's time (resampling copies rows, so the number of distinct
+    values in column j is how many different paths the particles hold at that frame).
+    """
+
+    frames: torch.Tensor
+    log_weights: torch.Tensor
+    path_log_weights: torch.Tensor
+    ess: list[float] = field(default_factory=list)
+    resamplings: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    lineages: torch.Tensor | None = None
+
+    def frame_ess(self) -> list[float]:
+        """Effective sample size of each interior frame's estimates (M - 2 values): the final
+        weights summed over the particles that share that frame (copies made by resampling),
+        then (sum w)^2 / sum w^2. Early frames share ancestors, so this is below the final ESS;
+        it is the number to derive error bars from."""
+        weights = torch.softmax(self.log_weights, dim=0)
+        sizes = []
+        for column in self.lineages.T:
+            shared = torch.zeros(column.numel(), dtype=torch.float64).index_add_(0, column, weights)
+            sizes.append(float(1.0 / (shared * shared).sum()))
+        return sizes
+
+
+def integrate(
+    drift: Field,
+    z0: torch.Tensor,
+    z1: torch.Tensor,
+    grid: torch.Tensor,
+    frame_index: torch.Tensor,
+    particles: int,
+    noise: Callable[[int], torch.Tensor],
+    resample_below: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> Integration:
+    """Euler-Maruyama of dX = drift(t, X) dt + sqrt(2) dW, X(0) = z0, for ``particles`` copies.
+
+    z0, z1: float64 ``(n,)``; grid, frame_index: from ``refined_grid``. ``drift(t, x)`` returns
+    the drift (P, n) and the rate (P,) at which the log weight grows (None: unweighted).
+    ``noise(k)`` gives the standard normal increments of step k, float64 (P, n) (steps
+    0 .. L - 2; the last step lands on z1 and needs none). When the effective sample size
+    falls below ``resample_below * particles`` the particles are resampled (systematic,
+    with ``generator``), their recorded frames with them. Memory: O(P M n), no path history.
+    """
+    steps = grid.numel() - 1
+    frames = frame_index.numel()
+    x = z0.expand(particles, -1).clone()
+    log_w = torch.zeros(particles, dtype=torch.float64)
+    path_log_w = torch.zeros(particles, dtype=torch.float64)
+    out = Integration(torch.empty((particles, frames - 2, z0.numel()), dtype=torch.float32), log_w, path_log_w,
+                      lineages=torch.empty((particles, frames - 2), dtype=torch.long))
+    next_frame = 1
+    weighted = False
+    for k in range(steps):
+        t, dt = float(grid[k]), float(grid[k + 1] - grid[k])
+        velocity, rate = drift(t, x)
+        if rate is not None:
+            weighted = True
+            log_w += rate * dt
+            path_log_w += rate * dt
+        if k == steps - 1:
+            x = z1.expand(particles, -1).clone()  # the bridge's end, exactly
+        else:
+            x = x + velocity * dt + math.sqrt(2.0 * dt) * noise(k)
+            if not torch.isfinite(x).all() or not torch.isfinite(log_w).all():
+                raise ValueError(f"the integration diverged at t = {grid[k + 1]:.4g} (non-finite values): "
+                                 "increase steps (the prior's energy is too steep for this step size)")
+        if k + 1 == int(frame_index[next_frame]):
+            out.ess.append(effective_sample_size(log_w) if weighted else float(particles))
+            if next_frame < frames - 1:
+                out.frames[:, next_frame - 1] = x
+                out.lineages[:, next_frame - 1] = torch.arange(particles)
+            next_frame += 1
+        if weighted and resample_below > 0 and k < steps - 1 \
+                and effective_sample_size(log_w) < resample_below * particles:
+            ancestors = systematic_resample(log_w, particles, generator)
+            x = x[ancestors]
+            out.frames[:, : next_frame - 1] = out.frames[ancestors, : next_frame - 1]
+            out.lineages[:, : next_frame - 1] = out.lineages[ancestors, : next_frame - 1]
+            path_log_w = path_log_w[ancestors]
+            log_w = torch.zeros_like(log_w)
+            out.resamplings.append((k, ancestors))
+    out.log_weights, out.path_log_weights = log_w, path_log_w
+    return out
+
+
+def _draw_noise(particles: int, n: int, generator, store: list | None = None) -> Callable[[int], torch.Tensor]:
+    """Fresh standard normal increments per step, drawn in float32 (half the memory when they
+    are kept for pCN moves) and used in float64; appended to ``store`` when one is given."""
+
+    def noise(k: int) -> torch.Tensor:
+        draw = torch.randn((particles, n), generator=generator, dtype=torch.float32)
+        if store is not None:
+            store.append(draw)
+        return draw.double()
+
+    return noise
+
+
+def _steps_param(default: int) -> Param:
+    return Param("steps", "int", default, "Euler-Maruyama steps over [0, T] (grid refined toward T; "
+                 "at least one per frame interval): more is more accurate and slower", low=1)
+
+
+@register(
+    "ou-sde",
+    "The OU bridge of eq. (4) integrated as an SDE (Euler-Maruyama on a grid refined toward T); "
+    "agrees in distribution with `ou`.",
+    (_T_param(0.5), _steps_param(200)),
+)
+class OUSDEBridge(Sampler):
+    """OU bridge by Euler-Maruyama of eq. (4): dZ = [-Z + 2 r(t, Z)] dt + sqrt(2) dW.
+    Cost O(steps n K) for K paths; the discretisation error shrinks like 1 / steps."""
+
+    def __init__(self, T: float = 0.5, steps: int = 200):
+        super().__init__(T)
+        self.steps = _steps_param(200).check(steps)
+
+    def params(self) -> dict[str, Any]:
+        return {"T": self.T, "steps": self.steps}
+
+    def _sample_interior(self, z0, z1, times, n_paths, generator):
+        grid, frame_index = refined_grid(times, self.T, self.steps)
+
+        def drift(t, x):  # eq. (4)
+            return -x + 2.0 * guiding_term(t, x, z1, self.T), None
+
+        run = integrate(drift, z0, z1, grid, frame_index, n_paths, _draw_noise(n_paths, z0.numel(), generator))
+        self.last_diagnostics = {"steps": grid.numel() - 1}
+        return run.frames
+
+
+PRIOR_CHOICES = ("standard-normal", "diagonal", "mixture")
+
+
+_LANGEVIN_PARAMS = (
+    _T_param(0.5),
+    Param("prior", "choice", "standard-normal",
+          "prior of the latents: the standard normal, or a diagonal Gaussian / Gaussian mixture "
+          "fitted to the model's encoded data (resolved by the caller from the model, "
+          "lb.priors.for_model)", choices=PRIOR_CHOICES),
+    Param("particles", "int", 64, "particles of the sequential Monte Carlo: more is more accurate; "
+          "cost grows linearly", low=1),
+    _steps_param(200),
+    Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
+          "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
+    Param("pcn_moves", "int", 0, "preconditioned Crank-Nicolson refinement sweeps on the driving "
+          "noise after the last step (each costs one more integration)", low=0),
+    Param("pcn_step", "float", 0.3, "pCN step size beta: proposals sqrt(1 - beta^2) W + beta xi",
+          low=0.0, high=1.0, low_inclusive=False),
+)
+
+
+@register(
+    "langevin",
+    "Langevin bridge of a non-Gaussian prior (eqs. 2-3): guided proposals weighted and resampled "
+    "(sequential Monte Carlo), optionally refined by pCN moves; reports the effective sample size.",
+    _LANGEVIN_PARAMS,
+)
+class LangevinBridge(Sampler):
+    """Bridge of the Langevin diffusion of ``prior`` by guided proposals and sequential Monte
+    Carlo (see the module docstring for the weights).
+
+    prior: an object with ``grad_energy(z (B, n)) -> (B, n)`` (``lb.priors``), or a name:
+    ``"standard-normal"`` is built here; ``"diagonal"`` and ``"mixture"`` are fitted to a
+    model's encoded data, which only the caller knows: pass ``lb.priors.for_model(name,
+    kind)``, or run through ``lb.interpolate``, which resolves them for its model.
+
+    ``sample`` runs ``particles`` weighted paths over ``steps`` Euler steps (cost O(particles
+    steps n), memory O(particles frames n)), resampling when the effective sample size drops
+    below ``ess_threshold * particles``; then, with ``pcn_moves`` > 0, resamples to equal
+    weights and applies that many pCN sweeps (memory O(particles steps n) for the noise);
+    the ``n_paths`` returned are drawn from the weighted particles. ``last_diagnostics``:
+    ``ess`` (final effective sample size, before pCN), ``ess_over_time`` (at each frame time
+    after 0), ``ess_times``, ``resamplings``, ``particles``, ``steps`` and, with pCN moves,
+    ``pcn_acceptance`` (mean acceptance rate).
+    """
+
+    def __init__(self, T: float = 0.5, prior: Any = "standard-normal", particles: int = 64, steps: int = 200,
+                 ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3):
+        super().__init__(T)
+        params = {p.name: p for p in _LANGEVIN_PARAMS}
+        if isinstance(prior, str):
+            prior = params["prior"].check(prior)
+        elif not callable(getattr(prior, "grad_energy", None)):
+            raise ValueError(f"prior must be one of {', '.join(PRIOR_CHOICES)} or a prior object with a "
+                             f"grad_energy method (lb.priors); got {prior!r}")
+        self.prior = prior
+        self.particles = params["particles"].check(particles)
+        self.steps = params["steps"].check(steps)
+        self.ess_threshold = params["ess_threshold"].check(ess_threshold)
+        self.pcn_moves = params["pcn_moves"].check(pcn_moves)
+        self.pcn_step = params["pcn_step"].check(pcn_step)
+
+    def params(self) -> dict[str, Any]:
+        return {"T": self.T, "prior": self.prior, "particles": self.particles, "steps": self.steps,
+                "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step}
+
+    def _resolved_prior(self, n: int):
+        prior = self.prior
+        if prior == "standard-normal":
+            return StandardNormal()
+        if isinstance(prior, str):
+            raise ValueError(
+                f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
+                f"prior=lb.priors.for_model(model_name, kind={prior!r}), or sample through "
+                "lb.interpolate, which fits it for its model"
+            )
+        dim = getattr(prior, "dim", None)
+        if dim is not None and dim != n:
+            raise ValueError(f"the prior is {dim}-dimensional but the latents have {n} values")
+        return prior
+
+    def _sample_interior(self, z0, z1, times, n_paths, generator):
+        n = z0.numel()
+        prior = self._resolved_prior(n)
+        grid, frame_index = refined_grid(times, self.T, self.steps)
+        particles = self.particles
+        stored: list | None = None
+        if self.pcn_moves:
+            size = particles * (grid.numel() - 2) * n * 4
+            if size > _MAX_NOISE_BYTES:
+                raise ValueError(f"pcn_moves keep the driving noise, particles x steps x n float32 = "
+                                 f"{size / 2**30:.1f} GiB here (limit {_MAX_NOISE_BYTES / 2**30:.0f} GiB): "
+                                 "use fewer particles or steps, or pcn_moves = 0")
+            stored = []
+
+        def drift(t, x):
+            # Guided proposal drift -grad E + 2 r and the weight rate (-grad E + x) . r.
+            score = -prior.grad_energy(x)
+            guide = guiding_term(t, x, z1, self.T)
+            return score + 2.0 * guide, ((score + x) * guide).sum(1)
+
+        run = integrate(drift, z0, z1, grid, frame_index, particles, _draw_noise(particles, n, generator, stored),
+                        resample_below=self.ess_threshold, generator=generator)
+        self.last_diagnostics = {
+            "ess": run.ess[-1], "ess_over_time": run.ess, "ess_times": times[1:].tolist(),
+            "frame_ess": run.frame_ess(), "resamplings": len(run.resamplings), "particles": particles,
+            "steps": grid.numel() - 1,
+        }
+        if not self.pcn_moves:
+            chosen = systematic_resample(run.log_weights, n_paths, generator)
+            return run.frames[chosen[torch.randperm(n_paths, generator=generator)]]
+        frames = self._refine(run, _ancestral_noise(stored, run.resamplings), drift, z0, z1, grid, frame_index,
+                              generator)
+        if n_paths <= particles:
+            chosen = torch.randperm(particles, generator=generator)[:n_paths]
+        else:
+            chosen = systematic_resample(torch.zeros(particles), n_paths, generator)
+            chosen = chosen[torch.randperm(n_paths, generator=generator)]
+        return frames[chosen]
+
+    def _refine(self, run: Integration, noise: torch.Tensor, drift, z0, z1, grid, frame_index, generator):
+        """Resample the weighted particles to equal weights, then ``pcn_moves`` sweeps of
+        preconditioned Crank-Nicolson on each particle's driving noise W (L - 1, P, n):
+        W' = sqrt(1 - beta^2) W + beta xi keeps the Gaussian law of W, so accepting with
+        probability min(1, w(W') / w(W)) leaves the bridge's path law invariant (the target
+        is the law of the guided paths reweighted by w). Returns float32 (P, M - 2, n)."""
+        particles = self.particles
+        keep = systematic_resample(run.log_weights, particles, generator)
+        noise, frames, log_w = noise[:, keep], run.frames[keep], run.path_log_weights[keep]
+        shrink, beta = math.sqrt(1.0 - self.pcn_step ** 2), self.pcn_step
+        accepted = 0
+        for _ in range(self.pcn_moves):
+            proposal = shrink * noise + beta * torch.randn(noise.shape, generator=generator, dtype=torch.float32)
+            trial = integrate(drift, z0, z1, grid, frame_index, particles, lambda k: proposal[k].double())
+            log_u = torch.rand(particles, generator=generator, dtype=torch.float64).log()
+            accept = log_u < trial.path_log_weights - log_w
+            noise[:, accept] = proposal[:, accept]
+            frames[accept] = trial.frames[accept]
+            log_w = torch.where(accept, trial.path_log_weights, log_w)
+            accepted += int(accept.sum())
+        self.last_diagnostics["pcn_acceptance"] = accepted / (particles * self.pcn_moves)
+        return frames
+
+
+def _ancestral_noise(stored: list, resamplings: list) -> torch.Tensor:
+    """Each final particle's own driving noise, float32 (L - 1, P, n): the increments its
+    ancestors drew, traced back through the resamplings (ancestors after step k index the
+    particles that drew steps <= k)."""
+    ancestors_after = dict(resamplings)
+    lineage = torch.arange(stored[0].shape[0]) if stored else torch.zeros(0, dtype=torch.long)
+    out = []
+    for k in reversed(range(len(stored))):
+        if k in ancestors_after:
+            lineage = ancestors_after[k][lineage]
+        out.append(stored[k][lineage])
+    return torch.stack(out[::-1]) if out else torch.zeros(0)
