@@ -12,20 +12,8 @@ from scipy.linalg import expm
 import latent_bridge as lb
 from latent_bridge.priors import GaussianMixture, StandardNormal
 from latent_bridge.sde import effective_sample_size, systematic_resample
-
-
-def seeded(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The integrators make many small tensor operations; on a busy 2-core machine torch's
-    intra-op threads only wait for each other (two-well run: 28 s with 2 threads, 0.5 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# The seeded generator and the one-thread fixture (autouse) are shared with the ou-sde tests.
+from test_sde import one_torch_thread, seeded  # noqa: F401
 
 
 TWO_WELL = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[0.5], [0.5]])
