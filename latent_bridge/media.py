@@ -1,0 +1,550 @@
+"""What a user looks at: videos, GIFs, frame grids, comparisons and plots of sampled paths.
+
+Every function takes a pipeline ``Result`` (duck-typed: ``frames`` or ``iter_frames``,
+``latents``, ``times``, ``method``, ``metrics``, ``data_latents``, ``vae``) and never imports
+the pipeline. Frames are uint8 ``(n_paths, frames, H, W, 3)``; videos are written chunk by
+chunk, so a long streamed result never sits in memory whole. Small images (the digits model
+decodes 32 px) are enlarged by an integer nearest-neighbour factor so they stay crisp in a
+browser. Plots use matplotlib's object API (``Figure``), never pyplot's global state, so
+threads of the app can draw at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = [
+    "comparison_grid", "comparison_video", "frame_grid", "latent_map_plot", "log_prior_plot",
+    "norm_profile_plot", "save_figure", "save_png", "write_gif", "write_video",
+]
+
+# Frames smaller than this are enlarged (nearest neighbour, integer factor) for video and GIF.
+MIN_VIDEO_HEIGHT = 192
+# Grid tiles are enlarged to at least this height.
+MIN_TILE_HEIGHT = 96
+GAP = 2  # pixels between paths, tiles and methods
+GAP_VALUE = 255  # white separators
+# A GIF keeps every frame in memory while Pillow builds its palette: cap its frames and width.
+GIF_MAX_FRAMES = 240
+GIF_MAX_WIDTH = 1024
+LABEL_HEIGHT = 24
+LABEL_FONT_SIZE = 16
+LAYOUTS = ("side-by-side", "sequential")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame sources
+
+
+def _check_chunk(chunk) -> np.ndarray:
+    """A uint8 ``(n_paths, c, H, W, 3)`` chunk; grayscale ``(..., 1)`` is repeated to RGB."""
+    chunk = np.asarray(chunk)
+    if chunk.dtype != np.uint8 or chunk.ndim != 5 or chunk.shape[-1] not in (1, 3):
+        raise ValueError(
+            "frames must be uint8 chunks of shape (n_paths, frames, H, W, 3); "
+            f"got {chunk.dtype} {chunk.shape}"
+        )
+    if chunk.shape[-1] == 1:
+        chunk = np.repeat(chunk, 3, axis=-1)
+    return chunk
+
+
+def _chunks(source, chunk: int | None = None) -> Iterator[np.ndarray]:
+    """uint8 ``(n_paths, c, H, W, 3)`` chunks along time from a Result, a uint8 array
+    ``(n_paths, frames, H, W, 3)`` or ``(frames, H, W, 3)`` (one path), or an iterable of chunks."""
+    if isinstance(source, np.ndarray):
+        frames = source[None] if source.ndim == 4 else source
+        step = chunk or 64
+        for start in range(0, frames.shape[1], step):
+            yield _check_chunk(frames[:, start:start + step])
+        return
+    if hasattr(source, "iter_frames"):
+        if getattr(source, "frames", None) is not None:
+            yield from _chunks(np.asarray(source.frames), chunk)
+            return
+        source = source.iter_frames(chunk)
+    elif not isinstance(source, Iterable) or isinstance(source, (str, bytes, dict)):
+        raise ValueError(
+            "expected a Result, a uint8 array (n_paths, frames, H, W, 3) or an iterable of such "
+            f"chunks; got {type(source).__name__}"
+        )
+    for piece in source:
+        yield _check_chunk(piece)
+
+
+def _path_count(source) -> int | None:
+    if hasattr(source, "latents"):
+        return int(source.latents.shape[0])
+    if isinstance(source, np.ndarray):
+        return 1 if source.ndim == 4 else int(source.shape[0])
+    return None
+
+
+def _only_path(result, index: int):
+    """The same result restricted to path ``index``, so a streamed result decodes only it."""
+    if getattr(result, "frames", None) is not None:
+        return np.asarray(result.frames)[index:index + 1]
+    if dataclasses.is_dataclass(result):
+        return dataclasses.replace(result, latents=result.latents[index:index + 1])
+    return (piece[index:index + 1] for piece in result.iter_frames())
+
+
+def _frames_at(source, indices: np.ndarray) -> np.ndarray:
+    """uint8 ``(n_paths, len(indices), H, W, 3)``: the frames at sorted ``indices``, streamed."""
+    if (getattr(source, "frames", 1) is None and dataclasses.is_dataclass(source)
+            and indices[0] == 0 and indices[-1] == _frame_count(source) - 1):
+        # A streamed result with both ends asked for: decode only the chosen latents (its
+        # decoded endpoint images stand for the first and last of them).
+        source = dataclasses.replace(source, latents=source.latents[:, torch.as_tensor(indices)])
+        indices = np.arange(len(indices))
+    picked, start = [], 0
+    for piece in _chunks(source):
+        stop = start + piece.shape[1]
+        inside = indices[(indices >= start) & (indices < stop)] - start
+        if inside.size:
+            picked.append(piece[:, inside])
+        start = stop
+    if not picked or sum(p.shape[1] for p in picked) != len(indices):
+        raise ValueError(f"the result has {start} frames; frame {int(indices.max())} was asked for")
+    return np.concatenate(picked, axis=1)
+
+
+def _frame_count(source) -> int:
+    if hasattr(source, "latents"):
+        return int(source.latents.shape[1])
+    if isinstance(source, np.ndarray):
+        return int(source.shape[0] if source.ndim == 4 else source.shape[1])
+    raise ValueError(f"expected a Result or a uint8 frame array; got {type(source).__name__}")
+
+
+def _sample_indices(total: int, columns: int) -> np.ndarray:
+    """``columns`` evenly spaced frame indices from 0 to total - 1, both ends included."""
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise ValueError(f"columns must be a whole number >= 1; got {columns!r}")
+    return np.unique(np.linspace(0, total - 1, min(columns, total)).round().astype(int))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout
+
+
+def _scale_for(height: int, minimum: int) -> int:
+    return max(1, math.ceil(minimum / height))
+
+
+def _enlarge(images: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of ``(..., H, W, 3)`` by an integer factor."""
+    if factor == 1:
+        return images
+    return np.repeat(np.repeat(images, factor, axis=-3), factor, axis=-2)
+
+
+def _join(images: list[np.ndarray], axis: int) -> np.ndarray:
+    """Concatenate ``(..., H, W, 3)`` images along H (axis=-3) or W (axis=-2) with GAP between."""
+    if len(images) == 1:
+        return images[0]
+    shape = list(images[0].shape)
+    shape[axis] = GAP
+    gap = np.full(shape, GAP_VALUE, dtype=np.uint8)
+    parts = [images[0]]
+    for image in images[1:]:
+        parts += [gap, image]
+    return np.concatenate(parts, axis=axis)
+
+
+def _pad_even(frames: np.ndarray) -> np.ndarray:
+    """Pad ``(c, H, W, 3)`` on the bottom/right to even H and W (yuv420p halves chroma)."""
+    height, width = frames.shape[1:3]
+    pad_h, pad_w = height % 2, width % 2
+    if not (pad_h or pad_w):
+        return frames
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=GAP_VALUE)
+
+
+def _side_by_side(chunk: np.ndarray, factor: int) -> np.ndarray:
+    """``(n_paths, c, H, W, 3)`` -> ``(c, H*f, n_paths*W*f + gaps, 3)``."""
+    return _join([_enlarge(path, factor) for path in chunk], axis=-2)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int):
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except (OSError, ValueError):
+        return ImageFont.load_default()
+
+
+def _label_strip(text: str, width: int, height: int = LABEL_HEIGHT) -> np.ndarray:
+    """uint8 ``(height, width, 3)``: ``text`` dark on white, centred, shrunk to fit ``width``."""
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for size in range(min(LABEL_FONT_SIZE, int(height * 0.65)), 7, -1):
+        font = _font(size)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        if right - left <= width - 4:
+            break
+    draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), text,
+              fill=(20, 20, 20), font=font)
+    return np.asarray(image)
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+
+
+def _check_fps(fps) -> None:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not 0 < fps <= 120:
+        raise ValueError(f"fps must be a number in (0, 120]; got {fps!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Video and GIF
+
+
+def _write_mp4(frames: Iterable[np.ndarray], path, fps: float) -> Path:
+    """Write chunks ``(c, H, W, 3)`` uint8 (same size each) as H.264 mp4, yuv420p."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    writer, size, count = None, None, 0
+    try:
+        for chunk in frames:
+            chunk = np.ascontiguousarray(_pad_even(chunk))
+            if writer is None:
+                size = (chunk.shape[2], chunk.shape[1])
+                # macro_block_size=1: sizes are already even, so ffmpeg must not rescale.
+                # +faststart puts the index first, so a browser starts playing at once.
+                writer = imageio_ffmpeg.write_frames(
+                    str(path), size, fps=float(fps), codec="libx264", pix_fmt_out="yuv420p",
+                    quality=8, macro_block_size=1, output_params=["-movflags", "+faststart"],
+                )
+                writer.send(None)
+            elif (chunk.shape[2], chunk.shape[1]) != size:
+                raise ValueError(f"every frame must have the same size; got {chunk.shape[1:3]} "
+                                 f"after {size[::-1]}")
+            for frame in chunk:
+                writer.send(frame)
+            count += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    if count == 0:
+        raise ValueError("no frames to write")
+    return path
+
+
+def _video_frames(source, layout: str) -> Iterator[np.ndarray]:
+    """Laid-out, enlarged frames ``(c, H', W', 3)`` for ``write_video``."""
+    if layout == "side-by-side":
+        factor = None
+        for chunk in _chunks(source):
+            factor = factor or _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
+            yield _side_by_side(chunk, factor)
+        return
+    n_paths = _path_count(source)
+    if n_paths is None:
+        raise ValueError("layout='sequential' needs a Result or a frame array (an iterator of "
+                         "chunks can be read only once); use layout='side-by-side'")
+    factor = None
+    for index in range(n_paths):
+        for chunk in _chunks(_only_path(source, index)):
+            factor = factor or _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
+            yield _enlarge(chunk[0], factor)
+
+
+def write_video(result_or_chunks, path, fps: float = 12, layout: str = "side-by-side") -> Path:
+    """Write an H.264 mp4 (yuv420p, sizes padded to even) that browsers play.
+
+    result_or_chunks: a Result, a uint8 array ``(n_paths, frames, H, W, 3)``, or an iterable of
+        uint8 chunks ``(n_paths, c, H, W, 3)`` along time (streamed; never all in memory).
+    layout: "side-by-side" (paths left to right, 2-px gaps; ``frames`` video frames) or
+        "sequential" (path after path; ``n_paths * frames`` video frames).
+    Frames under 192 px high are enlarged by an integer nearest-neighbour factor.
+    Returns the path written.
+    """
+    _check_layout(layout)
+    _check_fps(fps)
+    return _write_mp4(_video_frames(result_or_chunks, layout), path, fps)
+
+
+def _is_closed_loop(result) -> bool:
+    latents = getattr(result, "latents", None)
+    return latents is not None and latents.shape[1] > 2 and bool(torch.equal(latents[:, 0], latents[:, -1]))
+
+
+def write_gif(result, path, fps: float = 12) -> Path:
+    """Write a GIF that loops forever, paths side by side.
+
+    result: a Result or a uint8 array ``(n_paths, frames, H, W, 3)`` / ``(frames, H, W, 3)``.
+    A closed walk (last latent equal to the first) drops its last frame so the loop has no
+    stutter. At most 240 frames (evenly sampled, the playing time kept) and about 1024 px wide.
+    Returns the path written.
+    """
+    _check_fps(fps)
+    total = _frame_count(result)
+    if _is_closed_loop(result):
+        total -= 1
+    step = max(1, math.ceil(total / GIF_MAX_FRAMES))
+    indices = np.arange(0, total, step)
+    frames = _frames_at(result, indices)
+    n_paths, _, height, width = frames.shape[:4]
+    factor = _scale_for(height, MIN_VIDEO_HEIGHT)
+    while factor > 1 and n_paths * width * factor > GIF_MAX_WIDTH:
+        factor -= 1
+    images = [Image.fromarray(frame) for frame in _side_by_side(frames, factor)]
+    path = Path(path)
+    # GIF delays are in hundredths of a second; sampled frames last `step` times longer.
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=round(1000 * step / fps), disposal=1)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Grids
+
+
+def _grid_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows ``(k, H, W, 3)`` of tiles -> one image with GAP between tiles and rows."""
+    return _join([_join(list(row), axis=-2) for row in rows], axis=-3)
+
+
+def frame_grid(result, columns: int = 8) -> Image.Image:
+    """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
+    left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
+    frames = _frames_at(result, _sample_indices(_frame_count(result), columns))
+    frames = _enlarge(frames, _scale_for(frames.shape[2], MIN_TILE_HEIGHT))
+    return Image.fromarray(_grid_rows(list(frames)))
+
+
+def save_png(image: Image.Image, path) -> Path:
+    """Save a PIL image as PNG; returns the path."""
+    path = Path(path)
+    image.save(path, format="PNG")
+    return path
+
+
+def _check_results(results) -> dict:
+    if not isinstance(results, dict) or not results:
+        raise ValueError("results must be a non-empty dict {method name: Result}")
+    counts = {name: _frame_count(result) for name, result in results.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"every result must have the same number of frames; got {counts}")
+    return results
+
+
+def comparison_video(results: dict, path, fps: float = 12) -> Path:
+    """H.264 mp4 of several methods side by side: the first path of each, its method name
+    written above it. results: {name: Result}, all with the same number of frames."""
+    _check_results(results)
+    _check_fps(fps)
+    first_paths = [_only_path(result, 0) for result in results.values()]
+
+    def frames() -> Iterator[np.ndarray]:
+        labels, factor = None, None
+        # Same chunk length for every method, so the chunks line up in time.
+        for pieces in zip(*(_chunks(source, 16) for source in first_paths)):
+            factor = factor or _scale_for(pieces[0].shape[2], MIN_VIDEO_HEIGHT)
+            tiles = [_enlarge(piece[0], factor) for piece in pieces]
+            if labels is None:
+                labels = [_label_strip(name, tile.shape[2]) for name, tile in zip(results, tiles)]
+            yield _join([np.concatenate([np.broadcast_to(label, (len(tile), *label.shape)), tile],
+                                        axis=1) for label, tile in zip(labels, tiles)], axis=-2)
+
+    return _write_mp4(frames(), path, fps)
+
+
+def comparison_grid(results: dict, columns: int = 8) -> Image.Image:
+    """PIL image: one row per method (its first path at ``columns`` evenly sampled frames), the
+    method name written left of each row. results: {name: Result}, same number of frames."""
+    _check_results(results)
+    indices = _sample_indices(_frame_count(next(iter(results.values()))), columns)
+    rows = [_frames_at(_only_path(result, 0), indices)[0] for result in results.values()]
+    rows = [_enlarge(row, _scale_for(row.shape[1], MIN_TILE_HEIGHT)) for row in rows]
+    strips = [_grid_rows([row]) for row in rows]
+    font = _font(LABEL_FONT_SIZE)
+    label_width = 16 + max(int(font.getlength(name)) for name in results)
+    labelled = [_join([_label_strip(name, label_width, strip.shape[0]), strip], axis=-2)
+                for name, strip in zip(results, strips)]
+    return Image.fromarray(_join(labelled, axis=-3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def _as_dict(result_or_dict) -> dict:
+    if isinstance(result_or_dict, dict):
+        return _check_results(result_or_dict)
+    return {result_or_dict.method: result_or_dict}
+
+
+def _unit_times(result) -> np.ndarray:
+    times = np.asarray(result.times, dtype=np.float64)
+    span = times[-1] - times[0]
+    return (times - times[0]) / span if span > 0 else np.linspace(0, 1, len(times))
+
+
+def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str) -> None:
+    """``metrics[key]`` against t / T, each method in its own colour: every path thin, the mean
+    over paths thick; then the axes' labels, title and legend."""
+    colours = [f"C{i % 10}" for i in range(len(results))]
+    for (name, result), colour in zip(results.items(), colours):
+        values = np.asarray(result.metrics[key], dtype=np.float64)
+        u = _unit_times(result)
+        # Deterministic methods give identical paths: one line says it.
+        several = values.shape[0] > 1 and not np.allclose(values, values[:1])
+        if several:
+            for row in values:
+                ax.plot(u, row, color=colour, linewidth=0.7, alpha=0.35)
+        ax.plot(u, values.mean(axis=0), color=colour, linewidth=2.0,
+                label=f"{name} (mean of {values.shape[0]} paths)" if several else name)
+    ax.set_xlabel("t / T")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+
+
+def _data_norm_band(results: dict) -> tuple[float, float] | None:
+    for result in results.values():
+        data = getattr(result, "data_latents", None)
+        if data is not None and len(data):
+            flat = torch.as_tensor(data).reshape(len(data), -1).double()
+            ratio = (flat.norm(dim=1) / math.sqrt(flat.shape[1])).numpy()
+            low, high = np.percentile(ratio, [5, 95])
+            return float(low), float(high)
+    return None
+
+
+def _latent_size(result) -> int:
+    return int(np.prod(tuple(result.latents.shape[2:])))
+
+
+def norm_profile_plot(result_or_dict) -> Figure:
+    """|z(t)| / sqrt(n) against t / T for one Result or {method: Result}: the sphere of radius
+    sqrt(n), where a standard normal keeps its mass, dashed at 1; the 5-95 % band of the encoded
+    data's norms shaded when the model has encoded data."""
+    results = _as_dict(result_or_dict)
+    first = next(iter(results.values()))
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    band = _data_norm_band(results)
+    if band is not None:
+        ax.axhspan(*band, color="0.85", label="encoded data, 5-95 %")
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label="sphere |z| = √n")
+    _per_method_plot(results, "norm_ratio", ax, "|z(t)| / √n",
+                     f"Norm profile along the path ({first.model}, n = {_latent_size(first)})")
+    return fig
+
+
+def log_prior_plot(result_or_dict) -> Figure:
+    """Log prior density of each frame against t / T, per method (paths thin, mean thick);
+    for the standard normal prior, its value on the sphere |z| = sqrt(n) is drawn dashed."""
+    results = _as_dict(result_or_dict)
+    first = next(iter(results.values()))
+    n = _latent_size(first)
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    standard = all(r.params.get("prior") in (None, "standard-normal") for r in results.values())
+    if standard:
+        sphere = -0.5 * n - 0.5 * n * math.log(2 * math.pi)
+        ax.axhline(sphere, color="black", linestyle="--", linewidth=1.2,
+                   label="N(0, I) on the sphere |z| = √n")
+    _per_method_plot(results, "log_prior", ax, "log p(z(t))",
+                     f"Log prior density along the path ({first.model}, n = {n})")
+    return fig
+
+
+def _decoded_manifold(vae, limit: float, tiles: int) -> np.ndarray:
+    """uint8 mosaic ``(tiles*H, tiles*W, 3)`` of images decoded at tile centres over
+    [-limit, limit]^2, top row at the largest z2 (as imshow with origin='upper' wants)."""
+    centres = -limit + (np.arange(tiles) + 0.5) * 2 * limit / tiles
+    z1, z2 = np.meshgrid(centres, centres[::-1])
+    codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
+    with torch.inference_mode():
+        images = vae.decode(codes).detach().to("cpu", torch.float32).clamp(0, 1)
+    images = (images * 255).round().to(torch.uint8)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    images = images.permute(0, 2, 3, 1).numpy()
+    height, width = images.shape[1:3]
+    return images.reshape(tiles, tiles, height, width, 3).swapaxes(1, 2).reshape(
+        tiles * height, tiles * width, 3)
+
+
+def latent_map_plot(result, resolution: int = 200, manifold: bool = False, tiles: int = 15) -> Figure:
+    """The paths drawn on a map of a 2-D latent space.
+
+    Background: the standard normal log density on a ``resolution`` x ``resolution`` grid, or
+    with ``manifold=True`` a ``tiles`` x ``tiles`` mosaic of images decoded by ``result.vae``.
+    The encoded data (``result.data_latents``) are small dots; each path is a line with a
+    circle at its start and a square at its end. Raises ValueError unless n = 2.
+    """
+    shape = tuple(result.latents.shape[2:])
+    if int(np.prod(shape)) != 2:
+        raise ValueError(f"latent_map_plot needs a 2-D latent space; this result's latents have "
+                         f"shape {shape} (n = {int(np.prod(shape))}); use norm_profile_plot")
+    for name, value, low in (("resolution", resolution, 10), ("tiles", tiles, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
+    paths = result.latents.detach().to("cpu", torch.float64).reshape(*result.latents.shape[:2], 2).numpy()
+    data = getattr(result, "data_latents", None)
+    data = None if data is None else torch.as_tensor(data).detach().double().reshape(-1, 2).numpy()
+    limit = max(3.0, 1.05 * float(np.abs(paths).max()))
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    extent = (-limit, limit, -limit, limit)
+    if manifold:
+        if getattr(result, "vae", None) is None:
+            raise ValueError("manifold=True needs the result's VAE to decode the map; it has none")
+        ax.imshow(_decoded_manifold(result.vae, limit, tiles), extent=extent, origin="upper",
+                  interpolation="nearest")
+        background = "decoded manifold"
+    else:
+        grid = np.linspace(-limit, limit, resolution)
+        x, y = np.meshgrid(grid, grid)
+        density = -0.5 * (x**2 + y**2) - math.log(2 * math.pi)
+        image = ax.imshow(density, extent=extent, origin="lower", cmap="Blues",
+                          interpolation="bilinear")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="log N(z; 0, I)")
+        background = "prior log density"
+    if data is not None:
+        ax.scatter(data[:, 0], data[:, 1], s=3, color="tab:orange" if manifold else "0.25",
+                   alpha=0.5, linewidths=0, label="encoded data")
+    for k, path in enumerate(paths):
+        colour = f"C{(k + 3) % 10}"
+        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.4, alpha=0.9,
+                label=f"path {k + 1}" if len(paths) <= 6 else None)
+    ax.scatter(paths[:, 0, 0], paths[:, 0, 1], marker="o", s=70, color="white", edgecolors="black",
+               zorder=5, label="start")
+    ax.scatter(paths[:, -1, 0], paths[:, -1, 1], marker="s", s=70, color="black",
+               edgecolors="white", zorder=5, label="end")
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xlabel("z₁")
+    ax.set_ylabel("z₂")
+    ax.set_title(f"{result.method} paths on the latent map ({result.model}; {background})")
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+    return fig
+
+
+def save_figure(fig: Figure, path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG; returns the path."""
+    path = Path(path)
+    fig.savefig(path, format="png", dpi=dpi)
+    return path

@@ -1,0 +1,203 @@
+"""Media: videos read back (frames, size, codec), GIF loops, grids, labelled comparisons, plots."""
+
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import latent_bridge as lb
+from latent_bridge import media
+from latent_bridge.pipeline import Result
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "checkpoints" / "digits" / "examples"
+
+
+def synthetic(n_paths=2, frames=10, size=(32, 32), latent_shape=(2,), seed=0, data=True, closed=False):
+    """A Result built directly: random frames and latents with the metrics the plots read."""
+    rng = np.random.default_rng(seed)
+    latents = torch.from_numpy(rng.standard_normal((n_paths, frames, *latent_shape)).astype(np.float32))
+    if closed:
+        latents[:, -1] = latents[:, 0]
+    flat = latents.reshape(n_paths, frames, -1).double()
+    n = flat.shape[-1]
+    return Result(
+        frames=rng.integers(0, 256, (n_paths, frames, *size, 3), dtype=np.uint8),
+        latents=latents, times=np.linspace(0.0, 5.0, frames), method="ou", params={"T": 5.0},
+        diagnostics={},
+        metrics={"norm_ratio": (flat.norm(dim=-1) / n**0.5).numpy(),
+                 "log_prior": (-0.5 * (flat**2).sum(-1) - 0.5 * n * np.log(2 * np.pi)).numpy()},
+        model="synthetic",
+        data_latents=torch.randn(200, *latent_shape, generator=torch.Generator().manual_seed(1)) if data else None,
+    )
+
+
+def read_video(path):
+    """(metadata, uint8 frames (count, H, W, 3)) through imageio-ffmpeg."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
+    return meta, np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return lb.models.load("digits")
+
+
+def test_video_is_h264_with_one_frame_per_time_and_even_size(tmp_path):
+    # 15 px enlarged x13 to 195 px (odd): the writer must pad to 196.
+    result = synthetic(n_paths=1, frames=11, size=(15, 15))
+    meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4", fps=12))
+    assert meta["codec"].startswith("h264")
+    assert "yuv420p" in meta["pix_fmt"]
+    assert frames.shape == (11, 196, 196, 3)
+
+
+def test_side_by_side_video_places_paths_with_a_gap(tmp_path):
+    result = synthetic(n_paths=3, frames=6, size=(32, 32))
+    meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4"))
+    assert meta["size"] == (3 * 192 + 2 * media.GAP, 192)
+    assert len(frames) == 6
+
+
+def test_sequential_video_plays_paths_one_after_another(tmp_path):
+    result = synthetic(n_paths=3, frames=6, size=(32, 32))
+    meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4", layout="sequential"))
+    assert meta["size"] == (192, 192)
+    assert len(frames) == 18
+
+
+def test_sequential_layout_refuses_a_one_pass_iterator(tmp_path):
+    chunks = iter([synthetic().frames])
+    with pytest.raises(ValueError, match="sequential"):
+        media.write_video(chunks, tmp_path / "a.mp4", layout="sequential")
+
+
+def test_streamed_chunks_give_the_same_video_as_the_kept_frames(tmp_path, digits):
+    sampler = lb.bridges.get("ou", T=5.0)
+    a, b = EXAMPLES / "digits_0.png", EXAMPLES / "digits_3.png"
+    kept = lb.interpolate(digits, a, b, sampler, frames=13, n_paths=2, seed=3)
+    streamed = lb.interpolate(digits, a, b, sampler, frames=13, n_paths=2, seed=3, keep_frames=False)
+    assert streamed.frames is None
+    _, from_result = read_video(media.write_video(kept, tmp_path / "kept.mp4"))
+    _, from_chunks = read_video(media.write_video(streamed.iter_frames(chunk=4), tmp_path / "chunks.mp4"))
+    assert from_result.shape == (13, 192, 2 * 192 + media.GAP, 3)
+    np.testing.assert_array_equal(from_chunks, from_result)
+
+
+def test_gif_loops_forever_with_every_frame(tmp_path):
+    path = media.write_gif(synthetic(n_paths=2, frames=9), tmp_path / "a.gif", fps=10)
+    with Image.open(path) as gif:
+        assert gif.info["loop"] == 0
+        assert gif.n_frames == 9
+        assert gif.size == (2 * 192 + media.GAP, 192)
+        assert gif.info["duration"] == 100
+
+
+def test_gif_of_a_closed_walk_drops_the_repeated_last_frame(tmp_path):
+    path = media.write_gif(synthetic(frames=9, closed=True), tmp_path / "a.gif")
+    with Image.open(path) as gif:
+        assert gif.n_frames == 8
+
+
+def test_gif_of_a_long_result_is_capped_and_keeps_its_playing_time(tmp_path):
+    result = synthetic(n_paths=1, frames=600, size=(8, 8))
+    path = media.write_gif(result, tmp_path / "a.gif", fps=20)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 200  # every 3rd frame of 600
+        assert gif.info["duration"] == 150  # 3 frames of 50 ms
+
+
+def test_frame_grid_has_a_row_per_path_and_a_column_per_sampled_frame(tmp_path):
+    result = synthetic(n_paths=3, frames=20, size=(32, 32))
+    grid = media.frame_grid(result, columns=8)
+    tile = 96  # 32 px enlarged x3
+    assert grid.size == (8 * tile + 7 * media.GAP, 3 * tile + 2 * media.GAP)
+    # First and last columns are the first and last frames.
+    pixels = np.asarray(grid)
+    np.testing.assert_array_equal(pixels[:tile:3, :tile:3], result.frames[0, 0])
+    np.testing.assert_array_equal(pixels[:tile:3, -tile::3], result.frames[0, -1])
+    path = media.save_png(grid, tmp_path / "grid.png")
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size == grid.size
+
+
+def test_frame_grid_of_a_streamed_result_matches_the_kept_one(digits):
+    image = EXAMPLES / "digits_1.png"
+    kept = lb.random_walk(digits, image, frames=17, n_paths=2, seed=1)
+    streamed = lb.random_walk(digits, image, frames=17, n_paths=2, seed=1, keep_frames=False)
+    np.testing.assert_array_equal(np.asarray(media.frame_grid(streamed, columns=5)),
+                                  np.asarray(media.frame_grid(kept, columns=5)))
+
+
+def _label_is_drawn(area: np.ndarray) -> bool:
+    return area.min() < 128 and area.max() > 200
+
+
+def test_comparison_grid_has_a_labelled_row_per_method():
+    results = {"linear": synthetic(seed=1), "ou": synthetic(seed=2), "langevin": synthetic(seed=3)}
+    pixels = np.asarray(media.comparison_grid(results, columns=4))
+    tile = 96
+    assert pixels.shape[0] == 3 * tile + 2 * media.GAP
+    label_width = pixels.shape[1] - (4 * tile + 4 * media.GAP)
+    assert label_width > 30
+    for row in range(3):
+        top = row * (tile + media.GAP)
+        assert _label_is_drawn(pixels[top:top + tile, :label_width])
+
+
+def test_comparison_video_labels_each_method_above_its_first_path(tmp_path):
+    results = {"linear": synthetic(seed=1), "slerp": synthetic(seed=2)}
+    meta, frames = read_video(media.comparison_video(results, tmp_path / "c.mp4", fps=12))
+    assert meta["size"] == (2 * 192 + media.GAP, 192 + media.LABEL_HEIGHT)
+    assert len(frames) == 10
+    for left in (0, 192 + media.GAP):
+        assert _label_is_drawn(frames[0, :media.LABEL_HEIGHT, left:left + 192])
+
+
+def test_comparison_refuses_results_of_different_lengths(tmp_path):
+    with pytest.raises(ValueError, match="same number of frames"):
+        media.comparison_grid({"a": synthetic(frames=10), "b": synthetic(frames=12)})
+
+
+@pytest.mark.parametrize("plot", ["norm_profile_plot", "log_prior_plot", "latent_map_plot"])
+def test_plots_are_written_as_non_empty_pngs(tmp_path, plot):
+    fig = getattr(media, plot)(synthetic(n_paths=3))
+    path = media.save_figure(fig, tmp_path / f"{plot}.png")
+    with Image.open(path) as png:
+        assert png.format == "PNG"
+        assert png.size[0] > 400 and png.size[1] > 300
+        assert np.asarray(png.convert("L")).std() > 10
+
+
+def test_norm_profile_draws_the_sphere_and_the_data_band():
+    fig = media.norm_profile_plot({"linear": synthetic(seed=1), "ou": synthetic(seed=2)})
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "sphere |z| = √n" in labels and "encoded data, 5-95 %" in labels
+    assert any(label.startswith("linear") for label in labels)
+    without = media.norm_profile_plot(synthetic(data=False))
+    assert "encoded data, 5-95 %" not in without.axes[0].get_legend_handles_labels()[1]
+
+
+def test_latent_map_can_show_the_decoded_manifold(digits):
+    result = lb.interpolate(digits, EXAMPLES / "digits_0.png", EXAMPLES / "digits_2.png",
+                            lb.bridges.get("linear"), frames=5)
+    fig = media.latent_map_plot(result, manifold=True, tiles=6)
+    mosaic = fig.axes[0].images[0].get_array()
+    assert mosaic.shape == (6 * 32, 6 * 32, 3)
+
+
+def test_latent_map_refuses_a_64_dimensional_latent():
+    with pytest.raises(ValueError, match="2-D latent space.*n = 64"):
+        media.latent_map_plot(synthetic(latent_shape=(4, 4, 4)))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"layout": "grid"}, "layout"), ({"fps": 0}, "fps")])
+def test_write_video_refuses_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        media.write_video(synthetic(), tmp_path / "a.mp4", **kwargs)
