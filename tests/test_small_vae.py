@@ -101,3 +101,15 @@ def test_a_short_training_run_writes_a_complete_checkpoint(tmp_path):
     loaded = SmallVAE.from_pretrained(tmp_path)
     assert loaded.training_latents().shape == (100, 2)
     assert "held-out" in (tmp_path / "README.md").read_text()
+
+
+def test_preview_grid_has_a_row_per_kind_of_image(tmp_path):
+    from PIL import Image
+
+    from latent_bridge.train import preview
+
+    model = SmallVAE(image_size=32, latent_dim=2, widths=(8, 8, 8)).eval()
+    preview(model, torch.rand(20, 1, 32, 32), tmp_path / "grid.png")
+    # 32 px tiles drawn at 64 px, 2 px apart: held-out, reconstructed, 2 x prior, 3 x bridge.
+    width, height = Image.open(tmp_path / "grid.png").size
+    assert (width, height) == (110 + 8 * 66, 7 * 66)
