@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from latent_bridge.bridges import Param, Sampler, _T_param, register
@@ -37,7 +38,7 @@ from latent_bridge.priors import StandardNormal
 
 __all__ = [
     "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
-    "systematic_resample", "OUSDEBridge", "LangevinBridge",
+    "systematic_resample", "OUSDEBridge", "LangevinBridge", "fokker_planck_reference",
 ]
 
 # A drift field: (t, x (P, n) float64) -> (drift (P, n), log-weight rate (P,) or None).
@@ -205,7 +206,7 @@ def _draw_noise(particles: int, n: int, generator, store: list | None = None) ->
 
 def _steps_param(default: int) -> Param:
     return Param("steps", "int", default, "Euler-Maruyama steps over [0, T] (grid refined toward T; "
-                 "at least one per frame interval): more is more accurate and slower", low=1)
+                 "at least one per frame interval): more is more accurate and slower", low=1, high=100_000)
 
 
 @register(
@@ -240,20 +241,23 @@ PRIOR_CHOICES = ("standard-normal", "diagonal", "mixture")
 
 
 _LANGEVIN_PARAMS = (
-    _T_param(0.5),
+    _T_param(1.0),
     Param("prior", "choice", "standard-normal",
           "prior of the latents: the standard normal, or a diagonal Gaussian / Gaussian mixture "
           "fitted to the model's encoded data (resolved by the caller from the model, "
           "lb.priors.for_model)", choices=PRIOR_CHOICES),
     Param("particles", "int", 64, "particles of the sequential Monte Carlo: more is more accurate; "
-          "cost grows linearly", low=1),
+          "cost grows linearly", low=1, high=100_000),
     _steps_param(200),
     Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
           "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
     Param("pcn_moves", "int", 0, "preconditioned Crank-Nicolson refinement sweeps on the driving "
-          "noise after the last step (each costs one more integration)", low=0),
+          "noise after the last step (each costs one more integration)", low=0, high=1000),
     Param("pcn_step", "float", 0.3, "pCN step size beta: proposals sqrt(1 - beta^2) W + beta xi",
           low=0.0, high=1.0, low_inclusive=False),
+    Param("components", "int", 8, "Gaussian components of the mixture prior fitted to the model's encoded "
+          "data (used by the caller that fits it, lb.priors.for_model)", low=1, high=64,
+          when=("prior", ("mixture",))),
 )
 
 
@@ -277,13 +281,15 @@ class LangevinBridge(Sampler):
     below ``ess_threshold * particles``; then, with ``pcn_moves`` > 0, resamples to equal
     weights and applies that many pCN sweeps (memory O(particles steps n) for the noise);
     the ``n_paths`` returned are drawn from the weighted particles. ``last_diagnostics``:
-    ``ess`` (final effective sample size, before pCN), ``ess_over_time`` (at each frame time
-    after 0), ``ess_times``, ``resamplings``, ``particles``, ``steps`` and, with pCN moves,
-    ``pcn_acceptance`` (mean acceptance rate).
+    ``ess`` (final effective sample size, before pCN), ``ess_fraction`` (ess / particles),
+    ``ess_history`` (at each frame time after 0; the last one is ``ess``), ``ess_times``,
+    ``frame_ess`` (per interior frame, pooled over shared ancestors: for error bars),
+    ``resamplings``, ``particles``, ``steps`` and, with pCN moves, ``pcn_acceptance`` (mean
+    acceptance rate). ``components`` is carried for the caller that fits a named mixture prior.
     """
 
-    def __init__(self, T: float = 0.5, prior: Any = "standard-normal", particles: int = 64, steps: int = 200,
-                 ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3):
+    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 64, steps: int = 200,
+                 ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8):
         super().__init__(T)
         params = {p.name: p for p in _LANGEVIN_PARAMS}
         if isinstance(prior, str):
@@ -297,10 +303,12 @@ class LangevinBridge(Sampler):
         self.ess_threshold = params["ess_threshold"].check(ess_threshold)
         self.pcn_moves = params["pcn_moves"].check(pcn_moves)
         self.pcn_step = params["pcn_step"].check(pcn_step)
+        self.components = params["components"].check(components)
 
     def params(self) -> dict[str, Any]:
         return {"T": self.T, "prior": self.prior, "particles": self.particles, "steps": self.steps,
-                "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step}
+                "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
+                "components": self.components}
 
     def _resolved_prior(self, n: int):
         prior = self.prior
@@ -309,7 +317,8 @@ class LangevinBridge(Sampler):
         if isinstance(prior, str):
             raise ValueError(
                 f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
-                f"prior=lb.priors.for_model(model_name, kind={prior!r}), or sample through "
+                f"prior=lb.priors.for_model(model_name, kind={prior!r}, components={self.components}), "
+                "or sample through "
                 "lb.interpolate, which fits it for its model"
             )
         dim = getattr(prior, "dim", None)
@@ -340,7 +349,8 @@ class LangevinBridge(Sampler):
         run = integrate(drift, z0, z1, grid, frame_index, particles, _draw_noise(particles, n, generator, stored),
                         resample_below=self.ess_threshold, generator=generator)
         self.last_diagnostics = {
-            "ess": run.ess[-1], "ess_over_time": run.ess, "ess_times": times[1:].tolist(),
+            "ess": run.ess[-1], "ess_fraction": run.ess[-1] / particles, "ess_history": run.ess,
+            "ess_times": times[1:].tolist(),
             "frame_ess": run.frame_ess(), "resamplings": len(run.resamplings), "particles": particles,
             "steps": grid.numel() - 1,
         }
@@ -392,3 +402,42 @@ def _ancestral_noise(stored: list, resamplings: list) -> torch.Tensor:
             lineage = ancestors_after[k][lineage]
         out.append(stored[k][lineage])
     return torch.stack(out[::-1]) if out else torch.zeros(0)
+
+
+def fokker_planck_reference(energy_1d: Callable[[np.ndarray], np.ndarray], x0: float, x1: float, T: float,
+                            times, grid: np.ndarray) -> np.ndarray:
+    """Reference densities of the 1-D Langevin bridge dX = -E'(X) dt + sqrt(2) dW, X(0) = x0,
+    X(T) = x1, at ``times`` (each in (0, T)), on ``grid`` (float64 (G,), equally spaced, holding
+    x0 and x1 as grid points): float64 (len(times), G), each row integrating to 1 (sum * step).
+
+    The generator is discretised as a birth-death chain on the grid with rates
+    exp(-(E(y) - E(x)) / 2) / h^2 to each neighbour y (drift -E' and diffusion 2 to first
+    order, exactly reversible for exp(-E)); the bridge marginal is
+    p(t, x) proportional to P_t(x0, x) P_{T-t}(x, x1) with P_t = expm(Q t). Reversibility makes
+    Q similar to a symmetric tridiagonal matrix (off-diagonals 1 / h^2), so every P_t comes
+    exactly from one eigendecomposition. ``energy_1d``: numpy (G,) -> (G,), up to a constant.
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    grid = np.asarray(grid, dtype=np.float64)
+    step = grid[1] - grid[0]
+    if grid.ndim != 1 or grid.size < 3 or not np.allclose(np.diff(grid), step) or step <= 0:
+        raise ValueError("grid must be an increasing, equally spaced 1-D array of at least 3 points")
+    start, end = (int(np.argmin(np.abs(grid - x))) for x in (x0, x1))
+    if not (np.isclose(grid[start], x0) and np.isclose(grid[end], x1)):
+        raise ValueError(f"grid must contain x0 = {x0} and x1 = {x1} as grid points")
+    if any(not 0.0 < t < T for t in times):
+        raise ValueError(f"times must lie in (0, T) = (0, {T}); got {list(times)}")
+    rise = np.diff(energy_1d(grid))
+    up, down = np.exp(-rise / 2) / step**2, np.exp(rise / 2) / step**2
+    diagonal = -(np.append(up, 0.0) + np.insert(down, 0, 0.0))
+    eigenvalues, vectors = eigh_tridiagonal(diagonal, np.full(grid.size - 1, 1.0 / step**2))
+    rows = []
+    for t in times:
+        # In the symmetric basis the pi^(1/2) and pi^(-1/2) factors of the forward and the
+        # backward kernel cancel in the product.
+        forward = vectors @ (np.exp(eigenvalues * t) * vectors[start])
+        backward = vectors @ (np.exp(eigenvalues * (T - t)) * vectors[end])
+        density = np.clip(forward * backward, 0.0, None)
+        rows.append(density / (density.sum() * step))
+    return np.array(rows)

@@ -11,7 +11,7 @@ from scipy.linalg import expm
 
 import latent_bridge as lb
 from latent_bridge.priors import GaussianMixture, StandardNormal
-from latent_bridge.sde import effective_sample_size, systematic_resample
+from latent_bridge.sde import effective_sample_size, fokker_planck_reference, systematic_resample
 # The seeded generator and the one-thread fixture (autouse) are shared with the ou-sde tests.
 from test_sde import one_torch_thread, seeded  # noqa: F401
 
@@ -24,38 +24,40 @@ def two_well_energy(x):
     return -np.logaddexp(-0.5 * ((x + 2) / 0.5) ** 2, -0.5 * ((x - 2) / 0.5) ** 2)
 
 
-def fokker_planck_bridge(energy, x0, x1, T, times, step=0.05, half_width=6.0):
-    """Bridge marginals of dX = -E'(X) dt + sqrt(2) dW from x0 to x1 on a grid: the generator
-    discretised as a birth-death chain with rates exp(-(E(y) - E(x)) / 2) / h^2 to each
-    neighbour y (drift -E' and diffusion 2 to first order, reversible for exp(-E)), then
-    p(t, x) proportional to expm(Q t)[x0, x] expm(Q (T - t))[x, x1]. Returns (grid (G,),
-    densities (len(times), G)). With step 0.05 the midpoint variance moves by 0.003 from step
-    0.02 (3.0698 against 3.0684)."""
-    grid = np.linspace(-half_width, half_width, int(round(2 * half_width / step)) + 1)
-    rise = np.diff(energy(grid))
-    rates = np.diag(np.exp(-rise / 2), 1) + np.diag(np.exp(rise / 2), -1)
-    generator = (rates - np.diag(rates.sum(1))) / step**2
-    start, end = np.argmin(abs(grid - x0)), np.argmin(abs(grid - x1))
-    transition = {}  # expm(Q t) per distinct time: t and T - t repeat for symmetric frames
-    rows = []
-    for t in times:
-        for s in (t, T - t):
-            if s not in transition:
-                transition[s] = expm(generator * s)
-        density = transition[t][start] * transition[T - t][:, end]
-        rows.append(density / (density.sum() * step))
-    return grid, np.array(rows)
+# Step 0.05 on [-6, 6]: the midpoint variance moves by 0.003 from step 0.02 (3.0698 against
+# 3.0684), far below the Monte Carlo tolerances below.
+GRID = np.linspace(-6.0, 6.0, 241)
+STEP = GRID[1] - GRID[0]
 
 
 def test_reference_reproduces_the_ou_bridge():
     # The reference itself, on the quadratic energy: the closed-form OU bridge (DESIGN.md).
     T, t = 3.0, 1.0
-    grid, (density,) = fokker_planck_bridge(lambda x: x * x / 2, -2.0, 2.0, T, [t])
-    step = grid[1] - grid[0]
-    mean = (density * grid).sum() * step
-    var = (density * grid**2).sum() * step - mean**2
+    (density,) = fokker_planck_reference(lambda x: x * x / 2, -2.0, 2.0, T, [t], GRID)
+    mean = (density * GRID).sum() * STEP
+    var = (density * GRID**2).sum() * STEP - mean**2
+    # Tolerances: the O(h^2) error of the grid chain, measured 1e-3 relative at h = 0.05.
     assert mean == pytest.approx((-2 * math.sinh(T - t) + 2 * math.sinh(t)) / math.sinh(T), abs=2e-3)
     assert var == pytest.approx((1 - math.exp(-2 * t)) * (1 - math.exp(-2 * (T - t))) / (1 - math.exp(-2 * T)), rel=2e-3)
+
+
+def test_reference_agrees_with_a_dense_matrix_exponential():
+    # The eigendecomposition route against scipy's expm of the same generator matrix.
+    T, times = 3.0, [0.75, 1.5]
+    rise = np.diff(two_well_energy(GRID))
+    rates = np.diag(np.exp(-rise / 2), 1) + np.diag(np.exp(rise / 2), -1)
+    generator = (rates - np.diag(rates.sum(1))) / STEP**2
+    start, end = np.argmin(abs(GRID + 2)), np.argmin(abs(GRID - 2))
+    for t, density in zip(times, fokker_planck_reference(two_well_energy, -2.0, 2.0, T, times, GRID)):
+        dense = expm(generator * t)[start] * expm(generator * (T - t))[:, end]
+        np.testing.assert_allclose(density, dense / (dense.sum() * STEP), rtol=1e-6, atol=1e-9)
+
+
+def test_reference_refuses_a_grid_without_the_endpoints():
+    with pytest.raises(ValueError, match="grid must contain x0 = -2.12"):
+        fokker_planck_reference(two_well_energy, -2.12, 2.0, 3.0, [1.5], GRID)
+    with pytest.raises(ValueError, match=r"times must lie in \(0, T\)"):
+        fokker_planck_reference(two_well_energy, -2.0, 2.0, 3.0, [3.0], GRID)
 
 
 # --- the quadratic energy is ou-sde ----------------------------------------------------------
@@ -93,8 +95,8 @@ def two_well_run():
     paths = sampler.sample(torch.tensor([-2.0]), torch.tensor([2.0]), frames=FRAMES, n_paths=20_000,
                            generator=seeded(0))
     times = sampler.times(FRAMES)[1:-1].tolist()
-    grid, reference = fokker_planck_bridge(two_well_energy, -2.0, 2.0, T_WELL, times)
-    return paths[:, 1:-1, 0].double().numpy(), dict(sampler.last_diagnostics), grid, reference
+    reference = fokker_planck_reference(two_well_energy, -2.0, 2.0, T_WELL, times, GRID)
+    return paths[:, 1:-1, 0].double().numpy(), dict(sampler.last_diagnostics), GRID, reference
 
 
 def test_two_well_reference_matches_the_measured_midpoint_variance(two_well_run):
@@ -154,9 +156,10 @@ def test_two_well_bridge_crosses_between_the_wells(two_well_run):
 
 def test_diagnostics_report_ess_over_time_and_resamplings(two_well_run):
     _, diagnostics, _, _ = two_well_run
-    assert len(diagnostics["ess_over_time"]) == FRAMES - 1
+    assert len(diagnostics["ess_history"]) == FRAMES - 1
     assert diagnostics["ess_times"] == pytest.approx([0.75, 1.5, 2.25, 3.0])
-    assert diagnostics["ess"] == diagnostics["ess_over_time"][-1]
+    assert diagnostics["ess"] == diagnostics["ess_history"][-1]
+    assert diagnostics["ess_fraction"] == diagnostics["ess"] / 20_000 and diagnostics["particles"] == 20_000
     assert 1 <= diagnostics["ess"] <= 20_000
     assert diagnostics["resamplings"] >= 1
     assert len(diagnostics["frame_ess"]) == FRAMES - 2
@@ -216,12 +219,14 @@ def test_systematic_resampling_keeps_each_particle_about_count_times_its_weight(
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"particles": 0}, "particles must be in [1, inf); got 0"),
+    ({"particles": 0}, "particles must be in [1, 100000]; got 0"),
+    ({"particles": 100_001}, "particles must be in [1, 100000]; got 100001"),
     ({"particles": 2.5}, "particles must be a whole number"),
-    ({"steps": 0}, "steps must be in [1, inf); got 0"),
+    ({"steps": 0}, "steps must be in [1, 100000]; got 0"),
     ({"ess_threshold": 1.5}, "ess_threshold must be in [0, 1]; got 1.5"),
     ({"ess_threshold": -0.1}, "ess_threshold must be in [0, 1]"),
-    ({"pcn_moves": -1}, "pcn_moves must be in [0, inf); got -1"),
+    ({"pcn_moves": -1}, "pcn_moves must be in [0, 1000]; got -1"),
+    ({"components": 0}, "components must be in [1, 64]; got 0"),
     ({"pcn_step": 0.0}, "pcn_step must be in (0, 1]; got 0.0"),
     ({"pcn_step": 1.2}, "pcn_step must be in (0, 1]"),
     ({"T": -1.0}, "T must be in (0, inf)"),
@@ -237,7 +242,8 @@ def test_bad_parameters_raise_a_clear_error(params, message):
 @pytest.mark.parametrize("prior", ["diagonal", "mixture"])
 def test_named_fitted_prior_without_a_model_says_how_to_get_one(prior):
     sampler = lb.bridges.get("langevin", prior=prior)  # building is fine: the pipeline resolves it
-    with pytest.raises(ValueError, match=rf"prior '{prior}' is fitted to a model's encoded data: pass a prior object"):
+    with pytest.raises(ValueError, match=rf"prior '{prior}' is fitted to a model's encoded data: pass a prior object, e.g. "
+                       rf"prior=lb.priors.for_model\(model_name, kind='{prior}', components=8\)"):
         sampler.sample(torch.zeros(2), torch.ones(2), frames=3)
 
 
