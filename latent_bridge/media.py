@@ -33,8 +33,10 @@ MIN_VIDEO_HEIGHT = 192
 MIN_TILE_HEIGHT = 96
 GAP = 2  # pixels between paths, tiles and methods
 GAP_VALUE = 255  # white separators
-# A GIF keeps every frame in memory while Pillow builds its palette: cap its frames and width.
-GIF_MAX_FRAMES = 240
+# A GIF keeps every frame in memory while Pillow writes it, and its size grows with the pixel
+# count (4 paths x 120 digits frames at 128 px: about 2 MB): cap its frames, height and width.
+GIF_MAX_FRAMES = 120
+GIF_MIN_HEIGHT = 128
 GIF_MAX_WIDTH = 1024
 LABEL_HEIGHT = 24
 LABEL_FONT_SIZE = 16
@@ -290,7 +292,8 @@ def write_gif(result, path, fps: float = 12) -> Path:
 
     result: a Result or a uint8 array ``(n_paths, frames, H, W, 3)`` / ``(frames, H, W, 3)``.
     A closed walk (last latent equal to the first) drops its last frame so the loop has no
-    stutter. At most 240 frames (evenly sampled, the playing time kept) and about 1024 px wide.
+    stutter. At most 120 frames (evenly sampled, the playing time kept); frames under 128 px
+    high are enlarged (nearest neighbour) while the GIF stays within 1024 px wide.
     Returns the path written.
     """
     _check_fps(fps)
@@ -301,7 +304,7 @@ def write_gif(result, path, fps: float = 12) -> Path:
     indices = np.arange(0, total, step)
     frames = _frames_at(result, indices)
     n_paths, _, height, width = frames.shape[:4]
-    factor = _scale_for(height, MIN_VIDEO_HEIGHT)
+    factor = _scale_for(height, GIF_MIN_HEIGHT)
     while factor > 1 and n_paths * width * factor > GIF_MAX_WIDTH:
         factor -= 1
     images = [Image.fromarray(frame) for frame in _side_by_side(frames, factor)]

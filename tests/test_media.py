@@ -94,7 +94,7 @@ def test_gif_loops_forever_with_every_frame(tmp_path):
     with Image.open(path) as gif:
         assert gif.info["loop"] == 0
         assert gif.n_frames == 9
-        assert gif.size == (2 * 192 + media.GAP, 192)
+        assert gif.size == (2 * 128 + media.GAP, 128)  # 32 px enlarged x4
         assert gif.info["duration"] == 100
 
 
@@ -108,8 +108,8 @@ def test_gif_of_a_long_result_is_capped_and_keeps_its_playing_time(tmp_path):
     result = synthetic(n_paths=1, frames=600, size=(8, 8))
     path = media.write_gif(result, tmp_path / "a.gif", fps=20)
     with Image.open(path) as gif:
-        assert gif.n_frames == 200  # every 3rd frame of 600
-        assert gif.info["duration"] == 150  # 3 frames of 50 ms
+        assert gif.n_frames == 120  # every 5th frame of 600
+        assert gif.info["duration"] == 250  # 5 frames of 50 ms
 
 
 def test_frame_grid_has_a_row_per_path_and_a_column_per_sampled_frame(tmp_path):
