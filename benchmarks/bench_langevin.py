@@ -8,9 +8,9 @@ Tables (median wall time of a few runs, one torch thread):
    the smallest per-frame ESS (``frame_ess``) and resamplings against particles and steps;
 2. poses-size latents (n = 64): a mixture fitted to checkpoints/poses/latents.safetensors
    when present, else to random data (labelled), same columns;
-3. accuracy against cost on the two-well reference (``lb.reproduce``'s Fokker-Planck
-   marginals): errors of the midpoint mean and variance and the total-variation distance of
-   the midpoint histogram, root mean square over seeds.
+3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
+   errors of the midpoint mean and variance and the total-variation distance of the midpoint
+   histogram, root mean square over seeds.
 """
 
 from __future__ import annotations
@@ -25,10 +25,15 @@ import torch
 
 import latent_bridge as lb
 from latent_bridge.priors import GaussianMixture
-from latent_bridge.reproduce import fokker_planck_bridge_marginals, two_well_energy
+from latent_bridge.sde import fokker_planck_reference
 
 TWO_WELL = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[0.5], [0.5]])
 X0, X1, T = -2.0, 2.0, 3.0
+
+
+def two_well_energy(x):
+    """-log(0.5 N(x; -2, 0.5^2) + 0.5 N(x; 2, 0.5^2)) up to a constant (numpy)."""
+    return -np.logaddexp(-0.5 * ((x + 2) / 0.5) ** 2, -0.5 * ((x - 2) / 0.5) ** 2)
 
 
 def timed(sampler, z0, z1, frames, n_paths, seed):
@@ -68,7 +73,7 @@ def histogram_tv(samples, grid, density, edges):
 
 def accuracy_table(configs, seeds):
     grid = np.linspace(-6.0, 6.0, 1201)
-    (density,) = fokker_planck_bridge_marginals(two_well_energy, X0, X1, T, [T / 2], grid)
+    (density,) = fokker_planck_reference(two_well_energy, X0, X1, T, [T / 2], grid)
     step = grid[1] - grid[0]
     mean = float((density * grid).sum() * step)
     var = float((density * (grid - mean) ** 2).sum() * step)
