@@ -27,8 +27,9 @@ __all__ = [
     "norm_profile_plot", "save_figure", "save_png", "write_gif", "write_video",
 ]
 
-# Frames smaller than this are enlarged (nearest neighbour, integer factor) for video and GIF.
-MIN_VIDEO_HEIGHT = 192
+# Videos enlarge frames smaller than this (nearest neighbour, integer factor: pixels stay sharp
+# squares, no ringing as with Lanczos), so 32 px digits (x8) and 64 px poses (x4) are 256 px.
+MIN_VIDEO_HEIGHT = 256
 # Grid tiles are enlarged to at least this height.
 MIN_TILE_HEIGHT = 96
 GAP = 2  # pixels between paths, tiles and methods
@@ -274,7 +275,7 @@ def write_video(result_or_chunks, path, fps: float = 12, layout: str = "side-by-
         uint8 chunks ``(n_paths, c, H, W, 3)`` along time (streamed; never all in memory).
     layout: "side-by-side" (paths left to right, 2-px gaps; ``frames`` video frames) or
         "sequential" (path after path; ``n_paths * frames`` video frames).
-    Frames under 192 px high are enlarged by an integer nearest-neighbour factor.
+    Frames under 256 px high are enlarged by an integer nearest-neighbour factor.
     Returns the path written.
     """
     _check_layout(layout)

@@ -47,6 +47,7 @@ class Result:
     data_latents: float32 ``(N, *latent_shape)`` encoded training data, or None.
     endpoint_frames: uint8 ``(2, H, W, 3)``, the decoded first and last latents.
     fast_preview: whether frames come from the model's fast decoder.
+    chunk_size: latents per decoder call used for this result (None: ``chunk_size_for(vae)``).
     """
 
     frames: np.ndarray | None
@@ -61,6 +62,7 @@ class Result:
     data_latents: torch.Tensor | None = field(default=None, repr=False)
     endpoint_frames: np.ndarray | None = field(default=None, repr=False)
     fast_preview: bool = False
+    chunk_size: int | None = None
 
     def __repr__(self) -> str:
         kept = "kept" if self.frames is not None else "streamed"
@@ -82,7 +84,12 @@ class Result:
         From ``frames`` when they were kept, else decoded from ``latents`` as they are needed.
         """
         if chunk is None:
-            chunk = max(1, chunk_size_for(self.vae) // self.n_paths) if self.vae is not None else 64
+            if self.chunk_size is not None:
+                chunk = _time_steps(self.chunk_size, self.n_paths)
+            elif self.vae is not None:
+                chunk = _time_steps(chunk_size_for(self.vae), self.n_paths)
+            else:
+                chunk = 64
         _check_whole("chunk", chunk, 1)
         if self.frames is not None:
             for start in range(0, self.n_frames, chunk):
@@ -112,6 +119,11 @@ def chunk_size_for(vae, budget_bytes: int = DECODE_BUDGET_BYTES) -> int:
     itemsize = torch.empty((), dtype=getattr(vae, "dtype", torch.float32)).element_size()
     per_frame = vae.image_size**2 * _ACTIVATION_VALUES_PER_PIXEL * itemsize
     return max(1, int(budget_bytes // per_frame))
+
+
+def _time_steps(chunk_size: int, n_paths: int) -> int:
+    """Frames per decoder call when each frame holds ``n_paths`` latents: at least 1."""
+    return max(1, chunk_size // n_paths)
 
 
 def decode_frames(vae, latents: torch.Tensor, chunk_size: int | None = None, fast: bool = False,
@@ -169,7 +181,7 @@ def _check_whole(name: str, value, low: int) -> None:
         raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
 
 
-def _check_run_args(sampler, frames, n_paths, seed) -> None:
+def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
     if not isinstance(sampler, bridges.Sampler):
         raise ValueError(
             "sampler must be a latent_bridge sampler, e.g. lb.bridges.get('ou'); "
@@ -179,6 +191,8 @@ def _check_run_args(sampler, frames, n_paths, seed) -> None:
         raise ValueError(f"frames must be a whole number >= 2 (the two endpoints included); got {frames!r}")
     _check_whole("n_paths", n_paths, 1)
     _check_whole("seed", seed, 0)
+    if chunk_size is not None:
+        _check_whole("chunk_size", chunk_size, 1)
 
 
 def prepare_image(vae, image, label: str = "image") -> torch.Tensor:
@@ -229,7 +243,7 @@ def _resolve_prior(vae, sampler):
 
 
 def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress, fast, keep_frames,
-         data_latents) -> Result:
+         data_latents, chunk_size) -> Result:
     sampler, prior = _resolve_prior(vae, sampler)
     generator = torch.Generator().manual_seed(int(seed))
     latents = sampler.sample(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator)
@@ -238,7 +252,7 @@ def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress,
     if keep_frames:
         decoded = np.empty((n_paths, frames, *endpoint_frames.shape[1:]), dtype=np.uint8)
         start = 0
-        chunk = max(1, chunk_size_for(vae) // n_paths)
+        chunk = _time_steps(chunk_size_for(vae) if chunk_size is None else chunk_size, n_paths)
         for piece in _decode_paths(vae, latents, endpoint_frames, chunk, fast, progress):
             decoded[:, start:start + piece.shape[1]] = piece
             start += piece.shape[1]
@@ -250,7 +264,7 @@ def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress,
         frames=decoded, latents=latents, times=sampler.times(int(frames)).numpy().astype(np.float64),
         method=sampler.name, params=sampler.params(), diagnostics=diagnostics, metrics=values,
         model=vae.name, vae=vae, data_latents=data_latents, endpoint_frames=endpoint_frames,
-        fast_preview=fast,
+        fast_preview=fast, chunk_size=chunk_size,
     )
 
 
@@ -277,23 +291,26 @@ def _endpoints(vae, latents: torch.Tensor, fast: bool, progress, total: int) -> 
 
 def interpolate(vae, image_a, image_b, sampler, frames: int = 48, n_paths: int = 1, seed: int = 0,
                 progress: Progress | None = None, fast_preview: bool = False,
-                keep_frames: bool = True) -> Result:
+                keep_frames: bool = True, chunk_size: int | None = None) -> Result:
     """Random paths from image_a's latent to image_b's.
 
     image_a, image_b: a path, PIL image, numpy array, or a float tensor ``(C, H, W)`` or
         ``(1, C, H, W)`` in [0, 1] at the model's size. sampler: from ``lb.bridges.get``.
     fast_preview: decode with the model's fast decoder where it has one (TAESD).
     keep_frames: False decodes nothing but the endpoints here; ``Result.iter_frames`` streams.
+    chunk_size: latents per decoder call (a chunk holds whole frames: ``chunk_size // n_paths``
+        time steps, at least one); default ``chunk_size_for(vae)``, sized to the decoder's memory.
     Returns a Result with ``latents[:, 0] == encode(image_a)``, ``[:, -1] == encode(image_b)``.
     """
-    _check_run_args(sampler, frames, n_paths, seed)
+    _check_run_args(sampler, frames, n_paths, seed, chunk_size)
     a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
     z = _encode(vae, [a, b])
     fast = bool(fast_preview and vae.has_fast_decoder)
     total = 2 + _decoded_count(frames, n_paths, keep_frames)
     ends = _endpoints(vae, z, fast, progress, total)
     return _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
-                _offset_progress(progress, 2, total), fast, keep_frames, vae.training_latents())
+                _offset_progress(progress, 2, total), fast, keep_frames, vae.training_latents(),
+                chunk_size)
 
 
 def default_walk_sampler() -> bridges.Sampler:
@@ -306,14 +323,14 @@ def default_walk_sampler() -> bridges.Sampler:
 
 def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, seed: int = 0,
                 progress: Progress | None = None, fast_preview: bool = False,
-                keep_frames: bool = True) -> Result:
+                keep_frames: bool = True, chunk_size: int | None = None) -> Result:
     """Closed random walks that leave ``image``'s latent and return to it (a seamless loop).
 
     sampler: any sampler, run from the latent back to itself; default ``default_walk_sampler()``.
     Other arguments as in ``interpolate``.
     """
     sampler = default_walk_sampler() if sampler is None else sampler
-    _check_run_args(sampler, frames, n_paths, seed)
+    _check_run_args(sampler, frames, n_paths, seed, chunk_size)
     z = _encode(vae, [prepare_image(vae, image, "image")])
     fast = bool(fast_preview and vae.has_fast_decoder)
     total = 1 + _decoded_count(frames, n_paths, keep_frames)
@@ -323,18 +340,19 @@ def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, se
         progress(1, total, "decoding endpoints")
     ends = np.concatenate([image_start, image_start])
     return _run(vae, z[0], z[0], ends, sampler, frames, n_paths, seed,
-                _offset_progress(progress, 1, total), fast, keep_frames, vae.training_latents())
+                _offset_progress(progress, 1, total), fast, keep_frames, vae.training_latents(),
+                chunk_size)
 
 
 def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: int = 1, seed: int = 0,
             progress: Progress | None = None, fast_preview: bool = False,
-            keep_frames: bool = True) -> dict[str, Result]:
+            keep_frames: bool = True, chunk_size: int | None = None) -> dict[str, Result]:
     """Several samplers between the same two images: endpoints encoded and decoded once, the
     same seed for every method. samplers: {label: sampler}. Returns {label: Result}."""
     if not isinstance(samplers, dict) or not samplers:
         raise ValueError("samplers must be a non-empty dict {name: sampler}")
     for sampler in samplers.values():
-        _check_run_args(sampler, frames, n_paths, seed)
+        _check_run_args(sampler, frames, n_paths, seed, chunk_size)
     a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
     z = _encode(vae, [a, b])
     fast = bool(fast_preview and vae.has_fast_decoder)
@@ -346,5 +364,5 @@ def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: in
     for i, (name, sampler) in enumerate(samplers.items()):
         results[name] = _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
                              _offset_progress(progress, 2 + i * per_method, total), fast,
-                             keep_frames, data_latents)
+                             keep_frames, data_latents, chunk_size)
     return results

@@ -49,25 +49,25 @@ def digits():
 
 
 def test_video_is_h264_with_one_frame_per_time_and_even_size(tmp_path):
-    # 15 px enlarged x13 to 195 px (odd): the writer must pad to 196.
-    result = synthetic(n_paths=1, frames=11, size=(15, 15))
+    # 9 px enlarged x29 to 261 px (odd): the writer must pad to 262.
+    result = synthetic(n_paths=1, frames=11, size=(9, 9))
     meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4", fps=12))
     assert meta["codec"].startswith("h264")
     assert "yuv420p" in meta["pix_fmt"]
-    assert frames.shape == (11, 196, 196, 3)
+    assert frames.shape == (11, 262, 262, 3)
 
 
 def test_side_by_side_video_places_paths_with_a_gap(tmp_path):
     result = synthetic(n_paths=3, frames=6, size=(32, 32))
     meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4"))
-    assert meta["size"] == (3 * 192 + 2 * media.GAP, 192)
+    assert meta["size"] == (3 * 256 + 2 * media.GAP, 256)
     assert len(frames) == 6
 
 
 def test_sequential_video_plays_paths_one_after_another(tmp_path):
     result = synthetic(n_paths=3, frames=6, size=(32, 32))
     meta, frames = read_video(media.write_video(result, tmp_path / "a.mp4", layout="sequential"))
-    assert meta["size"] == (192, 192)
+    assert meta["size"] == (256, 256)
     assert len(frames) == 18
 
 
@@ -85,7 +85,7 @@ def test_streamed_chunks_give_the_same_video_as_the_kept_frames(tmp_path, digits
     assert streamed.frames is None
     _, from_result = read_video(media.write_video(kept, tmp_path / "kept.mp4"))
     _, from_chunks = read_video(media.write_video(streamed.iter_frames(chunk=4), tmp_path / "chunks.mp4"))
-    assert from_result.shape == (13, 192, 2 * 192 + media.GAP, 3)
+    assert from_result.shape == (13, 256, 2 * 256 + media.GAP, 3)
     np.testing.assert_array_equal(from_chunks, from_result)
 
 
@@ -153,10 +153,10 @@ def test_comparison_grid_has_a_labelled_row_per_method():
 def test_comparison_video_labels_each_method_above_its_first_path(tmp_path):
     results = {"linear": synthetic(seed=1), "slerp": synthetic(seed=2)}
     meta, frames = read_video(media.comparison_video(results, tmp_path / "c.mp4", fps=12))
-    assert meta["size"] == (2 * 192 + media.GAP, 192 + media.LABEL_HEIGHT)
+    assert meta["size"] == (2 * 256 + media.GAP, 256 + media.LABEL_HEIGHT)
     assert len(frames) == 10
-    for left in (0, 192 + media.GAP):
-        assert _label_is_drawn(frames[0, :media.LABEL_HEIGHT, left:left + 192])
+    for left in (0, 256 + media.GAP):
+        assert _label_is_drawn(frames[0, :media.LABEL_HEIGHT, left:left + 256])
 
 
 def test_comparison_refuses_results_of_different_lengths(tmp_path):

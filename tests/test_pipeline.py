@@ -119,6 +119,29 @@ def test_decode_frames_chunks_in_order(vae):
     assert np.abs(np.concatenate(chunks).astype(int) - quantised_decode(vae, latents)).max() <= 1
 
 
+class CountingVAE:
+    """The digits VAE, recording the batch size of every decode call."""
+
+    def __init__(self, vae):
+        self.vae, self.batches = vae, []
+
+    def __getattr__(self, name):
+        return getattr(self.vae, name)
+
+    def decode(self, latents, fast=False):
+        self.batches.append(len(latents))
+        return self.vae.decode(latents, fast=fast)
+
+
+def test_chunk_size_sets_the_decoder_batch_and_endpoints_decode_once(vae, images):
+    counting = CountingVAE(vae)
+    result = lb.interpolate(counting, *images, lb.bridges.get("ou"), frames=12, n_paths=2, chunk_size=6)
+    # Each endpoint once, alone; then 10 interior frames x 2 paths in batches of 3 whole frames.
+    assert counting.batches == [1, 1, 6, 6, 6, 2]
+    default = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=12, n_paths=2)
+    assert np.abs(result.frames.astype(int) - default.frames).max() <= 1
+
+
 def test_chunk_size_scales_with_image_area(vae):
     small = pipeline.chunk_size_for(vae)
     assert small > 1
@@ -160,6 +183,7 @@ def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
     ({"frames": 1}, "frames must be a whole number >= 2"),
     ({"n_paths": 0}, "n_paths must be a whole number >= 1"),
     ({"seed": -1}, "seed must be"),
+    ({"chunk_size": 0}, "chunk_size must be a whole number >= 1"),
 ])
 def test_bad_sizes_raise_value_error(vae, images, kwargs, message):
     with pytest.raises(ValueError, match=message):
