@@ -57,6 +57,12 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--fps", type=int, default=12, help="frames per second of videos and GIFs")
     parser.add_argument("--out", type=Path, default=Path(default_out), help="output file: .mp4, .gif or .png")
+    parser.add_argument("--layout", choices=lb.media.LAYOUTS, default="side-by-side",
+                        help="paths in an .mp4: side by side, or one after another")
+    parser.add_argument("--fast-preview", action="store_true",
+                        help="decode with the model's fast decoder (TAESD) where it has one")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also write the norm-profile plot |z(t)|/sqrt(n) to this .png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -105,6 +111,16 @@ def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
     return lb.bridges.get(method, **chosen)
 
 
+def _check_flags_used(methods: list[str], args: argparse.Namespace) -> None:
+    """A method flag none of the chosen methods takes is a mistake, not something to ignore."""
+    info = lb.bridges.available()
+    taken = {p.name for m in methods if m in info for p in info[m]["params"]}
+    for name in _method_params():
+        if getattr(args, f"param_{name}") is not None and name not in taken:
+            raise ValueError(f"{_flag(name)} is not a parameter of {', '.join(methods)} "
+                             "(see `latent-bridge methods`)")
+
+
 def _check_out(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"--out must end in {', '.join(FORMATS)}; got {path.name!r}")
@@ -112,10 +128,19 @@ def _check_out(path: Path) -> None:
         raise ValueError(f"the folder of --out does not exist: {path.parent}")
 
 
-def _write(result, path: Path, fps: int) -> None:
+def _check_plot(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"--plot must end in .png; got {path.name!r}")
+    if path.parent and not path.parent.exists():
+        raise ValueError(f"the folder of --plot does not exist: {path.parent}")
+
+
+def _write(result, path: Path, fps: int, layout: str) -> None:
     suffix = path.suffix.lower()
     if suffix == ".mp4":
-        lb.media.write_video(result, path, fps=fps)
+        lb.media.write_video(result, path, fps=fps, layout=layout)
     elif suffix == ".gif":
         lb.media.write_gif(result, path, fps=fps)
     else:
@@ -145,7 +170,9 @@ def _progress(enabled: bool):
 
 
 def _summary(diagnostics: dict) -> str:
-    keep = {k: v for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
+    """The scalar diagnostics as one JSON line, floats to 4 significant digits."""
+    keep = {k: float(f"{v:.4g}") if isinstance(v, float) else v
+            for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
     return json.dumps(keep, default=str)
 
 
@@ -164,30 +191,33 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     _check_out(args.out)
+    _check_plot(args.plot)
+    _check_flags_used(args.methods if args.command == "compare" else [args.method], args)
     vae = lb.models.load(args.model)
     report, bar = _progress(not args.quiet)
+    run_args = dict(frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report,
+                    fast_preview=args.fast_preview)
     try:
         if args.command == "interpolate":
-            result = lb.interpolate(vae, args.image_a, args.image_b, _sampler(args.method, args),
-                                    frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report)
-            _write(result, args.out, args.fps)
-            summaries = {result.method: result.diagnostics}
+            result = lb.interpolate(vae, args.image_a, args.image_b, _sampler(args.method, args), **run_args)
+            _write(result, args.out, args.fps, args.layout)
+            results = {result.method: result}
         elif args.command == "walk":
-            result = lb.random_walk(vae, args.image, _sampler(args.method, args, walk=True),
-                                    frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report)
-            _write(result, args.out, args.fps)
-            summaries = {result.method: result.diagnostics}
+            result = lb.random_walk(vae, args.image, _sampler(args.method, args, walk=True), **run_args)
+            _write(result, args.out, args.fps, args.layout)
+            results = {result.method: result}
         else:
             samplers = {m: _sampler(m, args) for m in args.methods}
-            results = lb.compare(vae, args.image_a, args.image_b, samplers, frames=args.frames,
-                                 n_paths=args.paths, seed=args.seed, progress=report)
+            results = lb.compare(vae, args.image_a, args.image_b, samplers, **run_args)
             _write_comparison(results, args.out, args.fps)
-            summaries = {name: r.diagnostics for name, r in results.items()}
     finally:
         bar.close()
-    for name, diagnostics in summaries.items():
-        print(f"{name}: {_summary(diagnostics)}")
+    for name, result in results.items():
+        print(f"{name}: {_summary(result.diagnostics)}")
     print(f"wrote {args.out}")
+    if args.plot is not None:
+        lb.media.save_figure(lb.media.norm_profile_plot(results), args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

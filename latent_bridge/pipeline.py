@@ -225,7 +225,8 @@ def _encode(vae, images: list) -> torch.Tensor:
 
 def _resolve_prior(vae, sampler):
     """A Langevin sampler whose prior is named ("diagonal", "mixture") gets that prior fitted to
-    this model's encoded data (``lb.priors.for_model``); returns (sampler, prior object or None
+    this model's encoded data (``lb.priors.for_model``, with the sampler's ``components`` for a
+    mixture); returns (sampler, prior object or None
     for the standard normal). The caller's sampler is left as it is."""
     prior = getattr(sampler, "prior", None)
     if sampler.name != "langevin" or prior is None or prior == "standard-normal":
@@ -234,7 +235,8 @@ def _resolve_prior(vae, sampler):
         return sampler, prior
     from . import priors
 
-    resolved = priors.for_model(vae.name, kind=prior)
+    components = sampler.params().get("components", 8)
+    resolved = priors.for_model(vae.name, kind=prior, components=int(components))
     return bridges.get(sampler.name, **{**sampler.params(), "prior": resolved}), resolved
 
 

@@ -51,12 +51,15 @@ def test_walk_writes_a_looping_gif(tmp_path):
         assert gif.n_frames == 9 and gif.info.get("loop") == 0
 
 
-def test_compare_writes_a_grid_per_method(tmp_path):
-    target = tmp_path / "compare.png"
+def test_compare_writes_a_grid_per_method_and_the_norm_plot(tmp_path):
+    target, plot = tmp_path / "compare.png", tmp_path / "norms.png"
     out = cli("compare", EXAMPLES[0], EXAMPLES[1], "--methods", "linear", "ou", "gp", "--frames", "8",
-              "--quiet", "--out", target)
+              "--quiet", "--out", target, "--plot", plot)
     assert out.returncode == 0, out.stderr
-    assert Image.open(target).size[0] > 0
+    with Image.open(target) as grid:
+        assert grid.size[1] == 3 * 96 + 2 * 2  # one 96-px row per method, 2-px gaps
+    with Image.open(plot) as png:
+        assert png.format == "PNG" and png.size[0] > 400
     assert "linear:" in out.stdout and "gp:" in out.stdout
 
 
@@ -66,7 +69,9 @@ def test_compare_writes_a_grid_per_method(tmp_path):
         (("interpolate", "A", "B", "--method", "nope"), "unknown method 'nope'"),
         (("interpolate", "A", "B", "--method", "gp", "--alpha", "2.5"), "alpha must be in (0, 2]"),
         (("interpolate", "A", "B", "--frames", "1"), "frames must be"),
+        (("interpolate", "A", "B", "--method", "ou", "--alpha", "1.5"), "--alpha is not a parameter of ou"),
         (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
+        (("interpolate", "A", "B", "--plot", "x.jpg"), "--plot must end in .png"),
         (("interpolate", "A", "missing.png"), "missing.png"),
         (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),
         (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in (0, inf)"),

@@ -171,9 +171,9 @@ def test_diagnostics_are_json_and_hold_metric_summaries(vae, images):
 
 
 def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
-    sampler = lb.bridges.get("langevin", prior="mixture", particles=8, steps=20)
+    sampler = lb.bridges.get("langevin", prior="mixture", components=3, particles=8, steps=20)
     result = lb.interpolate(vae, *images, sampler, frames=6, n_paths=2)
-    prior = lb.priors.for_model("digits", kind="mixture")
+    prior = lb.priors.for_model("digits", kind="mixture", components=3)
     expected = prior.log_prob(result.latents.reshape(12, 2).double()).reshape(2, 6).numpy()
     np.testing.assert_allclose(result.metrics["log_prior"], expected, rtol=1e-5)
     assert sampler.prior == "mixture" and result.params["prior"] is not None and "ess" in result.diagnostics
