@@ -59,7 +59,7 @@ CONFIGS = {
         image_size=32, latent_dim=2, widths=(32, 64, 128), minutes=2.5, batch_size=64),
     "fashion": TrainConfig(
         "fashion", "Fashion-MNIST clothing (32 px, padded from 28); 32-D latent",
-        image_size=32, latent_dim=32, widths=(32, 64, 128), minutes=6.0, batch_size=128),
+        image_size=32, latent_dim=32, widths=(32, 64, 128), minutes=10.0, batch_size=128),
     "poses": TrainConfig(
         "poses", "Stick figures in random poses (generated, 64 px); 64-D latent",
         image_size=64, latent_dim=64, widths=(16, 32, 64, 128), minutes=14.0, batch_size=64),
