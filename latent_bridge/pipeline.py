@@ -258,7 +258,10 @@ def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress,
         for piece in _decode_paths(vae, latents, endpoint_frames, chunk, fast, progress):
             decoded[:, start:start + piece.shape[1]] = piece
             start += piece.shape[1]
-    values = path_metrics_module.path_metrics(latents, decoded, data_latents, prior)
+    # Gray frames are one channel repeated: their SSIM is that of the one channel.
+    gray = decoded is not None and getattr(vae, "channels", 3) == 1
+    values = path_metrics_module.path_metrics(latents, decoded[..., :1] if gray else decoded,
+                                              data_latents, prior)
     diagnostics = {**sampler.last_diagnostics, **path_metrics_module.summarize(values),
                    "frames": int(frames), "n_paths": int(n_paths), "seed": int(seed),
                    "decoder": "fast" if fast else "full"}

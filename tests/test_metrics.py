@@ -61,6 +61,21 @@ def test_ssim_works_on_images_smaller_than_the_default_window():
     assert values.shape == (2, 2) and np.all(values <= 1)
 
 
+@pytest.mark.parametrize("shape", [(2, 4, 40, 33, 3), (1, 3, 6, 9, 1)])
+def test_ssim_equals_scikit_image_structural_similarity(shape):
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    # Smooth ramps plus noise, so the variance and covariance terms both matter.
+    ramp = np.linspace(0, 200, shape[2] * shape[3]).reshape(shape[2], shape[3], 1)
+    frames = np.clip(ramp + rng.normal(0, 25, shape), 0, 255).astype(np.uint8)
+    window = 7 if min(shape[2:4]) >= 7 else 5
+    expected = [[structural_similarity(path[i], path[i + 1], channel_axis=-1, data_range=255,
+                                       win_size=window) for i in range(shape[1] - 1)] for path in frames]
+    # Same formula, summed in another order: equal to float64 rounding.
+    np.testing.assert_allclose(metrics.ssim_adjacent(frames), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_ssim_refuses_float_frames():
     with pytest.raises(ValueError, match="uint8"):
         metrics.ssim_adjacent(np.zeros((1, 2, 8, 8, 3)))
@@ -75,9 +90,16 @@ def test_nearest_data_distance_by_hand():
 def test_nearest_data_distance_in_chunks_equals_brute_force(monkeypatch):
     rng = np.random.default_rng(2)
     data, latents = rng.normal(size=(300, 5)), rng.normal(size=(3, 7, 5))
-    monkeypatch.setattr(metrics, "_DISTANCE_CHUNK_BYTES", 8 * 300 * 4)  # 4 frames per chunk
+    monkeypatch.setattr(metrics, "_DISTANCE_CHUNK_BYTES", 4 * 300 * 4)  # 4 frames per chunk
     brute = np.linalg.norm(latents[:, :, None, :] - data[None, None], axis=-1).min(-1)
     np.testing.assert_allclose(metrics.nearest_data_distance(latents, data), brute, rtol=1e-12)
+
+
+def test_nearest_data_distance_is_exact_for_a_point_next_to_a_large_code():
+    # |a|^2 + |b|^2 - 2ab would lose this 1e-6 distance entirely at |a| = 1e4.
+    data = torch.tensor([[1e4, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    latents = torch.tensor([[[1e4, 1e-6]]], dtype=torch.float64)
+    np.testing.assert_allclose(metrics.nearest_data_distance(latents, data), [[1e-6]], rtol=1e-9)
 
 
 def test_nearest_data_distance_refuses_mismatched_dimension():

@@ -170,6 +170,11 @@ def test_diagnostics_are_json_and_hold_metric_summaries(vae, images):
     assert result.diagnostics["norm_ratio_mean"] == pytest.approx(result.metrics["norm_ratio"].mean())
 
 
+def test_ssim_of_gray_frames_equals_that_of_their_rgb_copies(vae, images):
+    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    np.testing.assert_allclose(result.metrics["ssim"], lb.metrics.ssim_adjacent(result.frames), rtol=1e-12)
+
+
 def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
     sampler = lb.bridges.get("langevin", prior="mixture", components=3, particles=8, steps=20)
     result = lb.interpolate(vae, *images, sampler, frames=6, n_paths=2)
