@@ -121,9 +121,11 @@ def _check_flags_used(methods: list[str], args: argparse.Namespace) -> None:
                              "(see `latent-bridge methods`)")
 
 
-def _check_out(path: Path) -> None:
+def _check_out(path: Path, command: str) -> None:
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"--out must end in {', '.join(FORMATS)}; got {path.name!r}")
+    if command == "compare" and path.suffix.lower() == ".gif":
+        raise ValueError("compare writes .mp4 or .png; got .gif")
     if path.parent and not path.parent.exists():
         raise ValueError(f"the folder of --out does not exist: {path.parent}")
 
@@ -151,8 +153,6 @@ def _write_comparison(results: dict, path: Path, fps: int) -> None:
     suffix = path.suffix.lower()
     if suffix == ".mp4":
         lb.media.comparison_video(results, path, fps=fps)
-    elif suffix == ".gif":
-        raise ValueError("compare writes .mp4 or .png; got .gif")
     else:
         lb.media.comparison_grid(results).save(path)
 
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         print("Any Hub repo id holding a diffusers AutoencoderKL or AutoencoderTiny loads too.")
         return 0
 
-    _check_out(args.out)
+    _check_out(args.out, args.command)
     _check_plot(args.plot)
     _check_flags_used(args.methods if args.command == "compare" else [args.method], args)
     vae = lb.models.load(args.model)

@@ -72,6 +72,7 @@ def test_compare_writes_a_grid_per_method_and_the_norm_plot(tmp_path):
         (("interpolate", "A", "B", "--method", "ou", "--alpha", "1.5"), "--alpha is not a parameter of ou"),
         (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
         (("interpolate", "A", "B", "--plot", "x.jpg"), "--plot must end in .png"),
+        (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
         (("interpolate", "A", "missing.png"), "missing.png"),
         (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),
         (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in (0, inf)"),
