@@ -84,8 +84,10 @@ def test_interpolate_returns_video_gif_grid_and_plot(client, examples):
     count, size, codec = read_video(video)
     assert count == FRAMES
     assert codec == "h264"
-    side = lb.models.load_cached(MODEL).image_size
-    assert size[0] % side == 0 and size[1] % side == 0 and size[0] * size[1] >= 2 * side * side
+    # Two paths side by side, each enlarged to the video's minimum height, with one gap between.
+    side = lb.media.MIN_VIDEO_HEIGHT
+    assert lb.models.load_cached(MODEL).image_size <= side
+    assert size == (2 * side + lb.media.GAP, side)
     assert Image.open(gif).n_frames == FRAMES
     assert is_png(grid)
     assert profile is not None and profile.get("plot")
