@@ -119,7 +119,7 @@ def prepare(values: dict, methods: list[str]):
                                           image_side=vae.image_size, methods=len(methods))
     seed = support.check_whole("seed", values["seed"], 0, 2**63 - 1)
     fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
-    samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values)) for m in methods}
+    samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
     return vae, frames, paths, seed, fps, samplers
 
 

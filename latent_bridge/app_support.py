@@ -28,8 +28,11 @@ class Limits:
     frames: frames per path; paths: paths per method; methods: methods in one comparison;
     image_pixels: pixels of an uploaded image before it is resized to the model's side;
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
-    particles: particles of a particle sampler (Langevin); fps: video frame rate;
-    upload: Gradio's max_file_size.
+    particles, steps, pcn_moves: a particle sampler's (Langevin) particles, integration steps
+    and refinement sweeps; particle_work: particles x steps x (1 + pcn_moves) x latent size,
+    what one Langevin run costs (10 to 35 ns per unit on 2 CPU cores, measured with
+    ``benchmarks/bench_langevin.py``-style runs: the limit is 5 to 15 s);
+    fps: video frame rate; upload: Gradio's max_file_size.
     """
 
     frames: int = 240
@@ -38,6 +41,9 @@ class Limits:
     image_pixels: int = 16_000_000
     output_pixels: int = 40_000_000
     particles: int = 512
+    steps: int = 2000
+    pcn_moves: int = 20
+    particle_work: int = 500_000_000
     fps: int = 60
     upload: str = "10mb"
 
@@ -62,8 +68,8 @@ class Defaults:
 
 DEFAULTS = Defaults()
 
-# Parameter names that count particles (checked against LIMITS.particles).
-_PARTICLE_PARAMS = ("particles", "n_particles", "num_particles")
+# Parameters whose cost grows with their value, and their server limit: {name: LIMITS field}.
+_BOUNDED_PARAMS = {"particles": "particles", "steps": "steps", "pcn_moves": "pcn_moves"}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
@@ -126,13 +132,15 @@ def param_applies(param, values: dict[str, Any]) -> bool:
     return values.get(other) in allowed
 
 
-def method_kwargs(method: str, values: dict[str, Any]) -> dict[str, Any]:
+def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``bridges.get(method, ...)`` from every control's value.
 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
-    empty value falls back to the registry default. Particle counts are checked against
-    ``LIMITS.particles``. Values are checked by the sampler itself when it is built.
+    empty value falls back to the registry default. Particles, steps and pCN moves are checked
+    against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler,
+    particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``. Other
+    values are checked by the sampler itself when it is built.
     """
     kwargs = {}
     for param in _params(method):
@@ -141,10 +149,26 @@ def method_kwargs(method: str, values: dict[str, Any]) -> dict[str, Any]:
             value = param.default
         kwargs[param.name] = value
     kwargs = {p.name: kwargs[p.name] for p in _params(method) if param_applies(p, kwargs)}
-    for name in _PARTICLE_PARAMS:
+    for name, limit in _BOUNDED_PARAMS.items():
         if name in kwargs:
-            kwargs[name] = check_whole(name, kwargs[name], 1, LIMITS.particles)
+            low = 0 if name == "pcn_moves" else 1
+            kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, limit))
+    if latent_shape is not None and "particles" in kwargs:
+        _check_particle_work(kwargs, math.prod(latent_shape))
     return kwargs
+
+
+def _check_particle_work(kwargs: dict[str, Any], latent_size: int) -> None:
+    sweeps = 1 + kwargs.get("pcn_moves", 0)
+    steps = kwargs.get("steps", 1)
+    work = kwargs["particles"] * steps * sweeps * latent_size
+    if work > LIMITS.particle_work:
+        most = max(LIMITS.particle_work // (steps * sweeps * latent_size), 0)
+        raise ValueError(
+            f"particles x steps x (1 + pcn_moves) x latent size = {kwargs['particles']} x {steps} x "
+            f"{sweeps} x {latent_size} = {work:.2g}, above this server's limit of "
+            f"{LIMITS.particle_work:.2g}: lower particles (at most {most} here), steps or pcn_moves, "
+            "or pick a model with a smaller latent")
 
 
 def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> str:

@@ -357,9 +357,10 @@ class GaussianBridge(Sampler):
     def _check_loop(self, z0: torch.Tensor, z1: torch.Tensor) -> None:
         if self.is_loop and not torch.equal(z0, z1):
             raise ValueError(
-                f"this kernel has k(T) = 1 at T = {self.T:g} (T is a multiple of the period), so "
-                "every path returns to its start: z1 must equal z0 (a loop); change T or the "
-                "period to interpolate between two different latents"
+                f"this kernel has k(T) = 1 at T = {self.T:g} (T is a multiple of the period, or "
+                "T is tiny against the length scale), so every path returns to its start: z1 must "
+                "equal z0 (a loop); change T, the period or the length scale to interpolate "
+                "between two different latents"
             )
 
     def _frame_map(self, frames: int) -> tuple[torch.Tensor, dict]:

@@ -97,8 +97,9 @@ class Periodic(Kernel):
         object.__setattr__(self, "period", _check_number("period", self.period, 0.0))
 
     def __call__(self, lags) -> torch.Tensor:
-        s = torch.sin(math.pi * _lags(lags) / self.period)
-        return torch.exp(-2.0 / self.length_scale**2 * s * s)
+        # (s / l)^2 rather than s^2 / l^2: l^2 underflows to 0 for l below 1e-154.
+        scaled = torch.sin(math.pi * _lags(lags) / self.period) / self.length_scale
+        return torch.exp(-2.0 * scaled * scaled)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ class Matern(Kernel):
         object.__setattr__(self, "length_scale", _check_number("length_scale", self.length_scale, 0.0))
 
     def __call__(self, lags) -> torch.Tensor:
-        r = _lags(lags) / self.length_scale
+        # Past r = 1e3 every Matern kernel is 0 in float64; the clamp keeps (1 + c) exp(-c)
+        # from becoming inf * 0 = NaN when |h| / l overflows (tiny length scales).
+        r = (_lags(lags) / self.length_scale).clamp(max=1e3)
         if self.nu == 0.5:
             return torch.exp(-r)
         if self.nu == 1.5:

@@ -204,12 +204,17 @@ CASES = [
     Case("langevin-1e6-particles", r"particles must be at most 512 on this server", lib="kwargs",
          args={"method": "langevin", "particles": 10**6},
          api=("/interpolate", {"method": "langevin", "particles": 10**6}), needs="langevin"),
-    # Never sent to the app while it is unbounded: one such request would hold the only worker.
-    Case("langevin-1e9-steps", r"steps must be at most", lib="kwargs", args={"method": "langevin", "steps": 10**9},
-         needs="langevin", xfail="app_support bounds particles but not steps"),
-    Case("langevin-1e6-pcn-moves", r"pcn_moves must be at most", lib="kwargs",
-         args={"method": "langevin", "pcn_moves": 10**6}, needs="langevin",
-         xfail="app_support does not bound pcn_moves (10 moves at 512 particles already take 23 s)"),
+    Case("langevin-1e9-steps", r"steps must be at most 2000 on this server", lib="kwargs",
+         args={"method": "langevin", "steps": 10**9},
+         api=("/interpolate", {"method": "langevin", "steps": 10**9}), needs="langevin"),
+    Case("langevin-1e6-pcn-moves", r"pcn_moves must be at most 20 on this server", lib="kwargs",
+         args={"method": "langevin", "pcn_moves": 10**6},
+         api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
+    # Each bound alone is allowed, together at SD latent size they would take minutes.
+    Case("langevin-work-at-sd-latent-size", r"particles x steps x \(1 \+ pcn_moves\) x latent size = "
+         r"512 x 2000 x 21 x 16384 .* lower particles \(at most 0 here\), steps or pcn_moves",
+         lib="kwargs", args={"method": "langevin", "particles": 512, "steps": 2000, "pcn_moves": 20,
+                             "latent_shape": (4, 64, 64)}, needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
@@ -324,7 +329,8 @@ def run_library(case: Case, inputs, vae, tmp_path):
     if case.lib == "kwargs":  # a method's parameters as the app reads them from a request
         from latent_bridge import app_support
 
-        return app_support.method_kwargs(args.pop("method"), args)
+        method, latent_shape = args.pop("method"), args.pop("latent_shape", None)
+        return app_support.method_kwargs(method, args, latent_shape)
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support
 
@@ -411,13 +417,11 @@ EXTREME = [  # inside the allowed ranges, at the far ends of float64
     pytest.param("ou", {"T": 1e-300}, id="ou-T-1e-300"),
     pytest.param("gp", {"beta": 1e300}, id="gp-beta-1e300"),
     pytest.param("gp", {"kernel": "periodic", "period": 1e-300}, id="gp-period-1e-300"),
-    pytest.param("gp", {"kernel": "matern", "length_scale": 1e-300}, id="gp-matern-length-scale-1e-300",
-                 marks=pytest.mark.xfail(raises=torch.linalg.LinAlgError, strict=True,
-                                         reason="kernels.Matern: |h| / length_scale overflows to inf and "
-                                                "(1 + c) exp(-c) gives NaN")),
-    pytest.param("gp", {"kernel": "periodic", "length_scale": 1e-300}, id="gp-periodic-length-scale-1e-300",
-                 marks=pytest.mark.xfail(raises=ZeroDivisionError, strict=True,
-                                         reason="kernels.Periodic divides by length_scale**2, which underflows to 0")),
+    pytest.param("gp", {"kernel": "matern", "length_scale": 1e-300}, id="gp-matern-length-scale-1e-300"),
+    pytest.param("gp", {"kernel": "periodic", "length_scale": 1e-300}, id="gp-periodic-length-scale-1e-300"),
+    pytest.param("gp", {"kernel": "locally-periodic", "length_scale": 1e-300, "beta": 1e300},
+                 id="gp-locally-periodic-1e-300-1e300"),
+    pytest.param("gp", {"kernel": "matern", "nu": 1.5, "length_scale": 1e300}, id="gp-matern-length-scale-1e300"),
 ]
 
 

@@ -78,6 +78,15 @@ def test_matern_matches_its_closed_form(nu, formula):
     assert torch.allclose(Matern(nu=nu, length_scale=1.7)(LAGS), formula(LAGS.abs() / 1.7), rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("kernel", [Matern(nu=nu, length_scale=1e-300) for nu in (0.5, 1.5, 2.5)]
+                         + [Periodic(length_scale=1e-300, period=3.0)], ids=repr)
+def test_tiny_length_scales_give_white_noise_not_nan(kernel):
+    # |h| / l overflows to inf here; the kernel must still be 1 at lag 0 and 0 elsewhere
+    # (a multiple of the period is not exact in float64, so Periodic is 0 there too).
+    expected = (LAGS == 0).double()
+    assert torch.equal(kernel(LAGS), expected)
+
+
 def test_product_kernel_multiplies_and_flattens_its_factors():
     a, b, c = Periodic(1.0, 2.0), Exponential(2.0, 0.1), Matern(1.5, 3.0)
     product = (a * b) * c
