@@ -495,7 +495,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False,
                                  elem_id="compare-video")
                 grid = image_output("frames (one block per method)")
-                profile = gr.Plot(format="png", label="norm along the path, every method")
+                profile = gr.Plot(format="png", label="norm along the paths")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
         connect(compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
 

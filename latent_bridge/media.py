@@ -351,7 +351,8 @@ def _check_results(results) -> dict:
 
 def comparison_video(results: dict, path, fps: float = 12) -> Path:
     """H.264 mp4 of several methods side by side: the first path of each, its method name
-    written above it. results: {name: Result}, all with the same number of frames."""
+    written below it (a player's title badge covers the top left). results: {name: Result},
+    all with the same number of frames."""
     _check_results(results)
     _check_fps(fps)
     first_paths = [_only_path(result, 0) for result in results.values()]
@@ -364,7 +365,7 @@ def comparison_video(results: dict, path, fps: float = 12) -> Path:
             tiles = [_enlarge(piece[0], factor) for piece in pieces]
             if labels is None:
                 labels = [_label_strip(name, tile.shape[2]) for name, tile in zip(results, tiles)]
-            yield _join([np.concatenate([np.broadcast_to(label, (len(tile), *label.shape)), tile],
+            yield _join([np.concatenate([tile, np.broadcast_to(label, (len(tile), *label.shape))],
                                         axis=1) for label, tile in zip(labels, tiles)], axis=-2)
 
     return _write_mp4(frames(), path, fps)

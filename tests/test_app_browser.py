@@ -1,8 +1,11 @@
 """The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
 For each tab: open the page, click the first example (which runs the tab), wait until the
-video has data to play, save a screenshot to docs/screenshots/, and check that no error
-toast appeared. Needs /usr/bin/chromium (`.ci/run` installs it); skipped without it.
+video has data to play, save a screenshot, and check that no error toast appeared. Needs
+/usr/bin/chromium (`.ci/run` installs it); skipped without it.
+
+Screenshots go to a temporary folder; ``LATENT_BRIDGE_SCREENSHOTS=docs/screenshots python -m
+pytest tests/test_app_browser.py`` refreshes the ones in the docs.
 """
 
 import os
@@ -14,7 +17,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,6 +37,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = os.environ.get("LATENT_BRIDGE_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +82,7 @@ def video_ready(page, prefix: str) -> None:
 
 
 @pytest.mark.parametrize("tab, prefix, shot", TABS)
-def test_example_click_plays_a_video_without_error(page, tab, prefix, shot):
+def test_example_click_plays_a_video_without_error(page, screenshots, tab, prefix, shot):
     page.get_by_role("tab", name=tab).click()
     examples = page.locator(f"#{prefix}-examples button")
     examples.first.wait_for()
@@ -82,6 +90,6 @@ def test_example_click_plays_a_video_without_error(page, tab, prefix, shot):
     video_ready(page, prefix)
     page.wait_for_function(  # the plot arrives with the video; let the progress overlay go
         """(id) => !document.querySelector(`#${id} .progress-text`)""", arg=f"{prefix}-video")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / shot), full_page=True)
     assert page.locator('[data-testid="toast-body"]').count() == 0

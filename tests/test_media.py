@@ -150,13 +150,13 @@ def test_comparison_grid_has_a_labelled_row_per_method():
         assert _label_is_drawn(pixels[top:top + tile, :label_width])
 
 
-def test_comparison_video_labels_each_method_above_its_first_path(tmp_path):
+def test_comparison_video_labels_each_method_below_its_first_path(tmp_path):
     results = {"linear": synthetic(seed=1), "slerp": synthetic(seed=2)}
     meta, frames = read_video(media.comparison_video(results, tmp_path / "c.mp4", fps=12))
     assert meta["size"] == (2 * 256 + media.GAP, 256 + media.LABEL_HEIGHT)
     assert len(frames) == 10
     for left in (0, 256 + media.GAP):
-        assert _label_is_drawn(frames[0, :media.LABEL_HEIGHT, left:left + 256])
+        assert _label_is_drawn(frames[0, 256:, left:left + 256])
 
 
 def test_comparison_refuses_results_of_different_lengths(tmp_path):
