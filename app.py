@@ -166,7 +166,7 @@ def interpolate(values, request, progress):
         lb.media.frame_grid(result),
         lb.media.norm_profile_plot(result),
         lb.media.latent_map_plot(result) if has_latent_map(vae) else None,
-        result.diagnostics,
+        lb.metrics.rounded(result.diagnostics),
     )
 
 
@@ -192,7 +192,7 @@ def random_walk(values, request, progress):
         str(lb.media.write_gif(result, folder / "walk.gif", fps=fps)),
         lb.media.frame_grid(result),
         lb.media.norm_profile_plot(result),
-        result.diagnostics,
+        lb.metrics.rounded(result.diagnostics),
     )
 
 
@@ -208,7 +208,7 @@ def compare(values, request, progress):
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
         lb.media.norm_profile_plot(results),
-        {name: result.diagnostics for name, result in results.items()},
+        {name: lb.metrics.rounded(result.diagnostics) for name, result in results.items()},
     )
 
 

@@ -171,9 +171,8 @@ def _progress(enabled: bool):
 
 def _summary(diagnostics: dict) -> str:
     """The scalar diagnostics as one JSON line, floats to 4 significant digits."""
-    keep = {k: float(f"{v:.4g}") if isinstance(v, float) else v
-            for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
-    return json.dumps(keep, default=str)
+    scalars = {k: v for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
+    return json.dumps(lb.metrics.rounded(scalars), default=str)
 
 
 def run(args: argparse.Namespace) -> int:

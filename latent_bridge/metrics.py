@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "log_prior", "nearest_data_distance", "norm_ratio", "path_metrics", "ssim_adjacent",
+    "log_prior", "nearest_data_distance", "norm_ratio", "path_metrics", "rounded", "ssim_adjacent",
     "step_length", "summarize",
 ]
 
@@ -186,3 +186,15 @@ def summarize(metrics: dict[str, np.ndarray]) -> dict[str, float]:
             summary[f"{name}_min"] = float(values.min())
             summary[f"{name}_max"] = float(values.max())
     return summary
+
+
+def rounded(value, digits: int = 4):
+    """``value`` (diagnostics: nested dicts and lists of numbers and text) with every float
+    rounded to ``digits`` significant digits, for display; other values as they are."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value

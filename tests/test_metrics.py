@@ -117,3 +117,9 @@ def test_path_metrics_includes_ssim_and_data_distance_only_when_given():
 def test_summarize_gives_mean_min_max_floats():
     summary = metrics.summarize({"step_length": np.array([[1.0, 3.0], [2.0, 6.0]])})
     assert summary == {"step_length_mean": 3.0, "step_length_min": 1.0, "step_length_max": 6.0}
+
+
+def test_rounded_keeps_four_significant_digits_through_nested_diagnostics():
+    diagnostics = {"ess": 63.98765, "per_method": {"ou": [0.123456789, 2]}, "decoder": "full", "n": 3}
+    assert metrics.rounded(diagnostics) == {"ess": 63.99, "per_method": {"ou": [0.1235, 2]},
+                                            "decoder": "full", "n": 3}
