@@ -30,8 +30,8 @@ class Limits:
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
     particles, steps, pcn_moves: a particle sampler's (Langevin) particles, integration steps
     and refinement sweeps; particle_work: particles x steps x (1 + pcn_moves) x latent size,
-    what one Langevin run costs (10 to 35 ns per unit on 2 CPU cores, measured with
-    ``benchmarks/bench_langevin.py``-style runs: the limit is 5 to 15 s);
+    what one Langevin run costs (10 to 35 ns per unit on 2 CPU cores, the most with pCN
+    sweeps at n = 4096: the limit is 5 to 18 s of work);
     fps: video frame rate; upload: Gradio's max_file_size.
     """
 
@@ -163,12 +163,13 @@ def _check_particle_work(kwargs: dict[str, Any], latent_size: int) -> None:
     steps = kwargs.get("steps", 1)
     work = kwargs["particles"] * steps * sweeps * latent_size
     if work > LIMITS.particle_work:
-        most = max(LIMITS.particle_work // (steps * sweeps * latent_size), 0)
+        most = LIMITS.particle_work // (steps * sweeps * latent_size)
+        lower = (f"lower particles (at most {most} here), steps or pcn_moves" if most >= 1 else
+                 "lower steps or pcn_moves (at these, even one particle is too much)")
         raise ValueError(
             f"particles x steps x (1 + pcn_moves) x latent size = {kwargs['particles']} x {steps} x "
             f"{sweeps} x {latent_size} = {work:.2g}, above this server's limit of "
-            f"{LIMITS.particle_work:.2g}: lower particles (at most {most} here), steps or pcn_moves, "
-            "or pick a model with a smaller latent")
+            f"{LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
 
 
 def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> str:

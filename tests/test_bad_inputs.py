@@ -212,9 +212,16 @@ CASES = [
          api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
     # Each bound alone is allowed, together at SD latent size they would take minutes.
     Case("langevin-work-at-sd-latent-size", r"particles x steps x \(1 \+ pcn_moves\) x latent size = "
-         r"512 x 2000 x 21 x 16384 .* lower particles \(at most 0 here\), steps or pcn_moves",
+         r"512 x 2000 x 21 x 16384 .* lower steps or pcn_moves \(at these, even one particle",
          lib="kwargs", args={"method": "langevin", "particles": 512, "steps": 2000, "pcn_moves": 20,
                              "latent_shape": (4, 64, 64)}, needs="langevin"),
+    Case("langevin-work-names-the-particles-that-fit", r"= 1e\+09, above this server's limit of 5e\+08: "
+         r"lower particles \(at most 244 here\)", lib="kwargs",
+         args={"method": "langevin", "particles": 500, "steps": 500, "pcn_moves": 0, "latent_shape": (4, 32, 32)},
+         needs="langevin"),
+    Case("langevin-work-within-the-limit", None, lib="kwargs",
+         args={"method": "langevin", "particles": 512, "steps": 2000, "pcn_moves": 6, "latent_shape": (64,)},
+         needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
@@ -376,6 +383,9 @@ def test_library(case, inputs, vae, tmp_path):
     requires(case)
     if case.message is None:
         result = run_library(case, inputs, vae, tmp_path)
+        if case.lib == "kwargs":  # the parameters pass, as given
+            assert all(result[name] == value for name, value in case.args.items() if name in result)
+            return
         assert result.frames.shape[:2] == (1, 4) and result.frames.dtype == np.uint8
         return
     with pytest.raises(ValueError, match=case.message):
