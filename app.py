@@ -273,8 +273,9 @@ class MethodPanel:
             T = gr.Number(value=values["T"], label="T", info="time horizon, > 0: longer is more random", min_width=100)
             frames = gr.Number(value=support.DEFAULTS.frames, precision=0, label="frames",
                                info=f"per path, images included; 4 to {support.LIMITS.frames}", min_width=100)
+            paths_info = "per method; video and grid show the first, the profile all" if multiselect else "side by side"
             paths = gr.Number(value=support.DEFAULTS.paths, precision=0, label="paths",
-                              info=f"side by side; 1 to {support.LIMITS.paths}", min_width=100)
+                              info=f"{paths_info}; 1 to {support.LIMITS.paths}", min_width=100)
         with gr.Row():
             seed = gr.Number(value=support.DEFAULTS.seed, precision=0, label="seed")
             fps = gr.Number(value=support.DEFAULTS.fps, precision=0, label="fps", info=f"1 to {support.LIMITS.fps}")
@@ -416,6 +417,9 @@ print(video)                                 # a local copy of the H.264 mp4
 """
 
 
+SPHERE_FIGURE = ROOT / "docs" / "figures" / "sphere.png"
+
+
 def about_text() -> str:
     methods = ROOT / "docs" / "methods.md"
     return ABOUT_API + ("\n\n" + methods.read_text() if methods.is_file() else "")
@@ -500,6 +504,10 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
         connect(compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
 
     with gr.Tab("About"):
+        if SPHERE_FIGURE.is_file():
+            gr.Image(str(SPHERE_FIGURE), format="png", interactive=False, show_label=True,
+                     label="the sphere and the line: |z(t)| / sqrt(n) along OU bridges for T from 0.01 "
+                           "(the straight line, dipping to 0.71) to 20 (on the sphere)")
         gr.Markdown(about_text())
 
     demo.unload(remove_session_files)

@@ -178,16 +178,24 @@ def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> 
     the bridge noise). Never raises: settings that cannot be evaluated give a reason instead."""
     if not methods:
         return "Adjacent-frame correlation: tick a method."
-    parts, rough = [], False
+    parts, measured, rough = [], False, False
     for method in methods:
         try:
             sampler = bridges.get(method, **method_kwargs(method, values))
+            if sampler.stochastic and not hasattr(sampler, "covariance"):
+                parts.append(f"{method}: no closed form (see ssim_mean in the diagnostics after a run)")
+                continue
             correlation = bridges.adjacent_correlation(sampler, int(frames))
         except (TypeError, ValueError) as error:
             parts.append(f"{method}: not available ({error})")
             continue
+        measured = True
         rough = rough or correlation < SMOOTH_CORRELATION
         parts.append(f"{method}: **{correlation:.3f}**" if sampler.stochastic else f"{method}: 1 (deterministic)")
-    verdict = (f"below {SMOOTH_CORRELATION:g} the video flickers: use more frames or a smoother kernel"
-               if rough else f"at least {SMOOTH_CORRELATION:g}: smooth motion")
+    if not measured:
+        return "Adjacent-frame correlation: " + "; ".join(parts) + "."
+    if rough:
+        verdict = f"below {SMOOTH_CORRELATION:g} the video flickers: use more frames or a smoother kernel"
+    else:
+        verdict = f"at least {SMOOTH_CORRELATION:g}: smooth motion"
     return "Adjacent-frame correlation: " + "; ".join(parts) + f" ({verdict})."

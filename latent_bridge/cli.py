@@ -102,10 +102,10 @@ def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(info)}")
     own = {p.name for p in info[method]["params"]}
     chosen = {name: getattr(args, f"param_{name}") for name in own if getattr(args, f"param_{name}") is not None}
-    if walk and method == "gp" and "kernel" not in chosen:
+    if walk and method == "gp":
         # A walk loops: the periodic kernel with T equal to its period returns exactly.
-        chosen["kernel"] = "periodic"
-        if "T" not in chosen:
+        chosen.setdefault("kernel", "periodic")
+        if chosen["kernel"] in ("periodic", "locally-periodic") and "T" not in chosen:
             period = chosen.get("period") or next(p.default for p in info["gp"]["params"] if p.name == "period")
             chosen["T"] = period
     return lb.bridges.get(method, **chosen)

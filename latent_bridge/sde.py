@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from latent_bridge.bridges import Param, Sampler, _T_param, register
+from latent_bridge.bridges import OUBridge, Param, Sampler, _T_param, register
 from latent_bridge.priors import StandardNormal
 
 __all__ = [
@@ -225,6 +225,15 @@ class OUSDEBridge(Sampler):
 
     def params(self) -> dict[str, Any]:
         return {"T": self.T, "steps": self.steps}
+
+    def mean(self, times: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
+        """Mean of the exact OU bridge this integrates (``OUBridge.mean``), float64 ``(M, *shape)``."""
+        return OUBridge(self.T).mean(times, z0, z1)
+
+    def covariance(self, times: torch.Tensor) -> torch.Tensor:
+        """Covariance of the exact OU bridge this integrates (``OUBridge.covariance``), float64
+        ``(M, M)``; the Euler-Maruyama paths approach it as ``steps`` grows."""
+        return OUBridge(self.T).covariance(times)
 
     def _sample_interior(self, z0, z1, times, n_paths, generator):
         grid, frame_index = refined_grid(times, self.T, self.steps)

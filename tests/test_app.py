@@ -165,3 +165,13 @@ def test_default_settings_give_smooth_videos_for_every_method(app_module):
                 continue  # no closed form to measure (reported as such on the page)
             correlation = lb.bridges.adjacent_correlation(sampler, support.DEFAULTS.frames)
             assert correlation >= support.SMOOTH_CORRELATION, (method, overrides, correlation)
+
+
+def test_smoothness_line_judges_only_what_it_could_measure(app_module):
+    support = app_module.support
+    assert support.smoothness_line(["ou-sde"], {"T": 0.5}, 64).endswith("(at least 0.95: smooth motion).")
+    langevin = support.smoothness_line(["langevin"], {}, 64)
+    assert "langevin: no closed form" in langevin and "smooth motion" not in langevin
+    rough = support.smoothness_line(["langevin", "ou"], {"T": 5.0}, 8)
+    assert "ou: **0.4" in rough and "flickers" in rough  # about e^{-T/(frames-1)} = 0.49, pinned ends lower
+    assert "alpha must be in (0, 2]" in support.smoothness_line(["gp"], {"alpha": 9}, 64)

