@@ -382,6 +382,11 @@ class GaussianBridge(Sampler):
     def _sample_paths(self, z0, z1, times, n_paths, generator):
         self._check_loop(z0, z1)
         frames = times.numel()
+        if frames > MAX_JOINT_FRAMES:
+            raise ValueError(
+                f"{self.name} draws all frames jointly from a frames x frames covariance, so frames "
+                f"must be at most {MAX_JOINT_FRAMES}; got {frames} (use ou for longer paths, or "
+                "join several shorter walks)")
         # Float32 throughout: the factorisation is float64 (that is where precision matters);
         # the big tensors are drawn and mixed in float32, one matmul for all coordinates.
         buffer = _noise_frames(z0, n_paths, frames, generator)
@@ -391,6 +396,12 @@ class GaussianBridge(Sampler):
         frame_map, info = self._frame_map(frames)
         self.last_diagnostics = dict(info)
         return torch.matmul(frame_map, buffer)
+
+
+# A GP bridge factorises a (frames x frames) float64 covariance: at 8192 frames each such
+# matrix is 0.5 GB and the eigendecomposition about half a minute on 2 CPU cores (4000 frames:
+# 4 s); far beyond that the memory runs out before the user hears why.
+MAX_JOINT_FRAMES = 8192
 
 
 def _noise_frames(z0: torch.Tensor, n_paths: int, frames: int, generator) -> torch.Tensor:

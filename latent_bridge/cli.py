@@ -139,6 +139,15 @@ def _check_plot(path: Path | None) -> None:
         raise ValueError(f"the folder of --plot does not exist: {path.parent}")
 
 
+def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
+    """Refuse an output too large to lay out before the paths are sampled and decoded."""
+    if args.command == "compare":  # one path per method, side by side or a row each
+        count, kind = len(args.methods), "video" if args.out.suffix.lower() == ".mp4" else "grid"
+    else:
+        count, kind = args.paths, {".mp4": "video", ".gif": "gif"}.get(args.out.suffix.lower(), "grid")
+    lb.media.check_output_size(kind, count, image_side, getattr(args, "layout", "side-by-side"))
+
+
 def _write(result, path: Path, fps: int, layout: str) -> None:
     suffix = path.suffix.lower()
     if suffix == ".mp4":
@@ -193,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
     _check_plot(args.plot)
     _check_flags_used(args.methods if args.command == "compare" else [args.method], args)
     vae = lb.models.load(args.model)
+    _check_output_size(args, vae.image_size)
     report, bar = _progress(not args.quiet)
     run_args = dict(frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report,
                     fast_preview=args.fast_preview)
@@ -232,6 +242,16 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"latent-bridge: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("latent-bridge: error: out of memory: lower --frames or --paths, or pick a smaller model",
+              file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        if "alloc" not in str(error).lower():  # torch reports an allocation failure this way
+            raise
+        print("latent-bridge: error: out of memory (" + str(error).splitlines()[0][:120] + "): lower "
+              "--frames or --paths, or pick a smaller model", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
-    "comparison_grid", "comparison_video", "frame_grid", "latent_map_plot", "log_prior_plot",
+    "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "latent_map_plot", "log_prior_plot",
     "norm_profile_plot", "save_figure", "save_png", "write_gif", "write_video",
 ]
 
@@ -39,6 +39,9 @@ GAP_VALUE = 255  # white separators
 GIF_MAX_FRAMES = 120
 GIF_MIN_HEIGHT = 128
 GIF_MAX_WIDTH = 1024
+# Largest side of a laid-out video frame, GIF or grid: players refuse larger H.264 frames, and
+# 10,000 paths of 256 px side by side would be 2.5 million pixels wide (tens of GB per chunk).
+MAX_OUTPUT_SIDE = 8192
 LABEL_HEIGHT = 24
 LABEL_FONT_SIZE = 16
 LAYOUTS = ("side-by-side", "sequential")
@@ -92,8 +95,21 @@ def _path_count(source) -> int | None:
     return None
 
 
+def _image_side(source) -> int | None:
+    """Height of the decoded frames of a Result or frame array, known without decoding; None
+    for an iterable of chunks."""
+    frames = getattr(source, "frames", None)
+    if frames is None:
+        frames = getattr(source, "endpoint_frames", None)
+    if frames is None and isinstance(source, np.ndarray):
+        frames = source
+    return None if frames is None else int(np.asarray(frames).shape[-3])
+
+
 def _only_path(result, index: int):
     """The same result restricted to path ``index``, so a streamed result decodes only it."""
+    if isinstance(result, np.ndarray):
+        return (result[None] if result.ndim == 4 else result)[index:index + 1]
     if getattr(result, "frames", None) is not None:
         return np.asarray(result.frames)[index:index + 1]
     if dataclasses.is_dataclass(result):
@@ -162,6 +178,31 @@ def _join(images: list[np.ndarray], axis: int) -> np.ndarray:
     for image in images[1:]:
         parts += [gap, image]
     return np.concatenate(parts, axis=axis)
+
+
+def check_output_size(kind: str, n_paths: int, image_side: int, layout: str = "side-by-side") -> None:
+    """Refuse, before any work, an output whose laid-out frame would exceed MAX_OUTPUT_SIDE.
+
+    kind: "video" (paths side by side, or one after another with layout "sequential"), "gif"
+    (side by side, tiles shrunk to their own size at most) or "grid" (a row per path).
+    image_side: the decoded frames' side in pixels. Raises ValueError naming what to change."""
+    if kind == "video" and layout == "sequential":
+        return
+    if kind == "video":
+        tile = image_side * _scale_for(image_side, MIN_VIDEO_HEIGHT)
+    elif kind == "grid":
+        tile = image_side * _scale_for(image_side, MIN_TILE_HEIGHT)
+    elif kind == "gif":
+        tile = image_side
+    else:
+        raise ValueError(f"kind must be video, gif or grid; got {kind!r}")
+    extent = n_paths * tile + (n_paths - 1) * GAP
+    if extent > MAX_OUTPUT_SIDE:
+        most = (MAX_OUTPUT_SIDE + GAP) // (tile + GAP)
+        side = "tall" if kind == "grid" else "wide"
+        fix = " or write the paths one after another (layout 'sequential')" if kind == "video" else ""
+        raise ValueError(f"{n_paths} paths make a {kind} {extent} px {side}, more than {MAX_OUTPUT_SIDE}: "
+                         f"lower paths (at most {most} at {image_side} px){fix}")
 
 
 def _pad_even(frames: np.ndarray) -> np.ndarray:
@@ -254,7 +295,9 @@ def _video_frames(source, layout: str) -> Iterator[np.ndarray]:
     if layout == "side-by-side":
         factor = None
         for chunk in _chunks(source):
-            factor = factor or _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
+            if factor is None:
+                check_output_size("video", chunk.shape[0], chunk.shape[2])
+                factor = _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
             yield _side_by_side(chunk, factor)
         return
     n_paths = _path_count(source)
@@ -298,6 +341,9 @@ def write_gif(result, path, fps: float = 12) -> Path:
     Returns the path written.
     """
     _check_fps(fps)
+    side = _image_side(result)
+    if side is not None:
+        check_output_size("gif", _path_count(result), side)
     total = _frame_count(result)
     if _is_closed_loop(result):
         total -= 1
@@ -329,6 +375,7 @@ def frame_grid(result, columns: int = 8) -> Image.Image:
     """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
     left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
     frames = _frames_at(result, _sample_indices(_frame_count(result), columns))
+    check_output_size("grid", frames.shape[0], frames.shape[2])
     frames = _enlarge(frames, _scale_for(frames.shape[2], MIN_TILE_HEIGHT))
     return Image.fromarray(_grid_rows(list(frames)))
 

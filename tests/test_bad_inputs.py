@@ -166,10 +166,23 @@ CASES = [
          api=("/random_walk", {"frames": 1})),
     Case("frames-1e6", r"frames must be at most 240 on this server", lib="request",
          args={"frames": 10**6}, api=("/random_walk", {"frames": 10**6})),
+    # The library and the CLI leave sizes to the user, but a joint (GP) draw cannot take a million.
+    Case("gp-frames-1e6", r"gp draws all frames jointly .* frames must be at most 8192; got 1000000",
+         args={"method": "gp", "frames": 10**6},
+         cli=["interpolate", "good.png", "other.png", "--method", "gp", "--frames", "1000000"]),
     Case("paths-0", r"(n_paths|paths) must be (a whole number >= 1|at least 1)", args={"n_paths": 0},
          api=("/compare", {"paths": 0})),
     Case("paths-1e4", r"paths must be at most 8 on this server", lib="request", args={"paths": 10**4},
          api=("/interpolate", {"paths": 10**4})),
+    # Outputs too large to lay out are refused before any sampling or decoding.
+    Case("paths-1e4-side-by-side-video", r"10000 paths make a video 2579998 px wide, more than 8192: lower "
+         r"paths \(at most 31 at 32 px\) or write the paths one after another", lib="output",
+         args={"kind": "video", "n_paths": 10**4, "image_side": 32},
+         cli=["interpolate", "good.png", "other.png", "--paths", "10000", "--out", "many.mp4"]),
+    Case("paths-1e4-grid", r"10000 paths make a grid 979998 px tall, more than 8192: lower paths \(at most 83",
+         lib="output", args={"kind": "grid", "n_paths": 10**4, "image_side": 32}),
+    Case("paths-1e4-sequential-video", None, lib="output",
+         args={"kind": "video", "n_paths": 10**4, "image_side": 32, "layout": "sequential"}),
     # Method parameters.
     Case("T-0", r"T must be in \(0, ", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
     Case("T-negative", r"T must be in \(0, ", args={"method": "gp", "T": -1.0},
@@ -338,6 +351,8 @@ def run_library(case: Case, inputs, vae, tmp_path):
 
         method, latent_shape = args.pop("method"), args.pop("latent_shape", None)
         return app_support.method_kwargs(method, args, latent_shape)
+    if case.lib == "output":  # what the media writers can lay out
+        return lb.media.check_output_size(**args)
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support
 
@@ -385,6 +400,8 @@ def test_library(case, inputs, vae, tmp_path):
         result = run_library(case, inputs, vae, tmp_path)
         if case.lib == "kwargs":  # the parameters pass, as given
             assert all(result[name] == value for name, value in case.args.items() if name in result)
+            return
+        if case.lib == "output":  # accepted: nothing raised
             return
         assert result.frames.shape[:2] == (1, 4) and result.frames.dtype == np.uint8
         return

@@ -201,3 +201,16 @@ def test_latent_map_refuses_a_64_dimensional_latent():
 def test_write_video_refuses_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         media.write_video(synthetic(), tmp_path / "a.mp4", **kwargs)
+
+
+def test_writers_refuse_more_paths_than_fit_side_by_side(tmp_path):
+    # 40 paths of 8 px enlarged to 256 px are 10,318 px wide: refused before ffmpeg starts.
+    frames = np.zeros((40, 3, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"40 paths make a video 10318 px wide, more than 8192"):
+        media.write_video(frames, tmp_path / "wide.mp4")
+    assert not (tmp_path / "wide.mp4").exists()
+    media.write_video(frames, tmp_path / "long.mp4", layout="sequential")  # one after another fits
+    with pytest.raises(ValueError, match=r"300 paths make a gif 10198 px wide"):
+        media.write_gif(np.zeros((300, 3, 32, 32, 3), dtype=np.uint8), tmp_path / "wide.gif")
+    with pytest.raises(ValueError, match=r"100 paths make a grid 9798 px tall"):
+        media.frame_grid(np.zeros((100, 3, 32, 32, 3), dtype=np.uint8))
