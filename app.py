@@ -117,6 +117,8 @@ def prepare(values: dict, methods: list[str]):
     vae = load_model(values["model"])
     frames, paths = support.check_request(frames=values["frames"], paths=values["paths"],
                                           image_side=vae.image_size, methods=len(methods))
+    support.check_decode_time(frames * paths * len(methods), support.decode_seconds_per_frame(vae),
+                              values["model"])
     seed = support.check_whole("seed", values["seed"], 0, 2**63 - 1)
     fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
     samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}

@@ -10,13 +10,18 @@ The limits bound one request on a small shared CPU machine (a free Space has 2 c
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from latent_bridge import bridges
 
 __all__ = [
-    "LIMITS", "Limits", "DEFAULTS", "check_request", "check_whole", "method_kwargs", "method_defaults",
+    "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
+    "decode_seconds_per_frame", "method_kwargs", "method_defaults",
     "smoothness_line", "param_applies", "SMOOTH_CORRELATION",
 ]
 
@@ -32,6 +37,9 @@ class Limits:
     and refinement sweeps; particle_work: particles x steps x (1 + pcn_moves) x latent size,
     what one Langevin run costs (10 to 35 ns per unit on 2 CPU cores, the most with pCN
     sweeps at n = 4096: the limit is 5 to 18 s of work);
+    decode_seconds: frames x paths x methods x the model's measured decode time per frame
+    (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
+    256 px) cannot hold the only worker for minutes;
     fps: video frame rate; upload: Gradio's max_file_size.
     """
 
@@ -44,6 +52,7 @@ class Limits:
     steps: int = 2000
     pcn_moves: int = 20
     particle_work: int = 500_000_000
+    decode_seconds: float = 120.0
     fps: int = 60
     upload: str = "10mb"
 
@@ -110,6 +119,42 @@ def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1)
             "the number of methods, or pick a smaller model"
         )
     return frames, paths
+
+
+_DECODE_SECONDS: dict[tuple, float] = {}
+_DECODE_LOCK = threading.Lock()
+
+
+def decode_seconds_per_frame(vae) -> float:
+    """Seconds ``vae.decode`` takes per frame on this machine: measured once per model (a warm-up
+    frame, then a batch of two) and remembered for the process. vae: any model with
+    ``decode(latents (B, *latent_shape))`` and ``latent_shape``."""
+    key = (getattr(vae, "name", type(vae).__name__), getattr(vae, "image_size", None), tuple(vae.latent_shape))
+    with _DECODE_LOCK:
+        if key not in _DECODE_SECONDS:
+            latents = torch.zeros((2, *vae.latent_shape))
+            with torch.no_grad():
+                vae.decode(latents[:1])
+                start = time.perf_counter()
+                vae.decode(latents)
+            _DECODE_SECONDS[key] = (time.perf_counter() - start) / 2
+        return _DECODE_SECONDS[key]
+
+
+def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str = "this model") -> None:
+    """Refuse a request whose decoding alone would take more than ``LIMITS.decode_seconds``.
+
+    decoded_frames: frames x paths x methods; seconds_per_frame: from ``decode_seconds_per_frame``.
+    Raises ValueError naming the frames that fit and a faster model."""
+    seconds = decoded_frames * seconds_per_frame
+    if seconds > LIMITS.decode_seconds:
+        most = int(LIMITS.decode_seconds // seconds_per_frame)
+        raise ValueError(
+            f"{model} decodes a frame in about {seconds_per_frame:.2g} s on this server, so these "
+            f"{decoded_frames} frames (frames x paths x methods) would take {seconds / 60:.1f} min, above "
+            f"its limit of {LIMITS.decode_seconds / 60:g} min: decode at most {most} frames in all "
+            "(lower frames, paths or methods), or pick a faster model (taesd decodes 11x faster "
+            "than sd-vae)")
 
 
 def method_defaults(method: str) -> dict[str, Any]:

@@ -175,3 +175,15 @@ def test_smoothness_line_judges_only_what_it_could_measure(app_module):
     rough = support.smoothness_line(["langevin", "ou"], {"T": 5.0}, 8)
     assert "ou: **0.4" in rough and "flickers" in rough  # about e^{-T/(frames-1)} = 0.49, pinned ends lower
     assert "alpha must be in (0, 2]" in support.smoothness_line(["gp"], {"alpha": 9}, 64)
+
+
+def test_decode_time_is_measured_once_per_model_and_bounds_the_request(app_module):
+    support = app_module.support
+    vae = lb.models.load_cached(MODEL)
+    seconds = support.decode_seconds_per_frame(vae)
+    assert 0 < seconds < 1 and support.decode_seconds_per_frame(vae) == seconds  # remembered
+    support.check_decode_time(support.LIMITS.frames * support.LIMITS.paths, seconds, MODEL)  # fits
+    most = int(support.LIMITS.decode_seconds // 2.0)
+    support.check_decode_time(most, 2.0)
+    with pytest.raises(ValueError, match=f"decode at most {most} frames in all"):
+        support.check_decode_time(most + 1, 2.0)

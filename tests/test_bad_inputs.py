@@ -183,6 +183,10 @@ CASES = [
          lib="output", args={"kind": "grid", "n_paths": 10**4, "image_side": 32}),
     Case("paths-1e4-sequential-video", None, lib="output",
          args={"kind": "video", "n_paths": 10**4, "image_side": 32, "layout": "sequential"}),
+    # A slow decoder (SD's KL-VAE on a CPU, 2.1 s a frame measured at 256 px) cannot hold the worker.
+    Case("slow-decoder-many-frames", r"sd-vae decodes a frame in about 2.1 s on this server, so these 1920 "
+         r"frames .* would take 67.2 min, above its limit of 2 min: decode at most 57 frames in all",
+         lib="decode", args={"decoded_frames": 240 * 8, "seconds_per_frame": 2.1, "model": "sd-vae"}),
     # Method parameters.
     Case("T-0", r"T must be in \(0, ", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
     Case("T-negative", r"T must be in \(0, ", args={"method": "gp", "T": -1.0},
@@ -351,6 +355,10 @@ def run_library(case: Case, inputs, vae, tmp_path):
 
         method, latent_shape = args.pop("method"), args.pop("latent_shape", None)
         return app_support.method_kwargs(method, args, latent_shape)
+    if case.lib == "decode":  # the app's bound on decoding time
+        from latent_bridge import app_support
+
+        return app_support.check_decode_time(**args)
     if case.lib == "output":  # what the media writers can lay out
         return lb.media.check_output_size(**args)
     if case.lib == "request":  # what a server accepts: the app's limits
