@@ -199,7 +199,8 @@ def random_walk(values, request, progress):
 
 
 def compare(values, request, progress):
-    """Two images, several methods, same seed -> labelled video and grid, norm profiles, diagnostics."""
+    """Two images, several methods, same seed -> labelled video and grid, norm profiles, the
+    other path metrics, diagnostics."""
     methods = list(values["methods"] or [])
     vae, frames, paths, seed, fps, samplers = prepare(values, methods)
     a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
@@ -210,6 +211,7 @@ def compare(values, request, progress):
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
         lb.media.norm_profile_plot(results),
+        lb.media.metrics_plot(results),
         {name: lb.metrics.rounded(result.diagnostics) for name, result in results.items()},
     )
 
@@ -502,8 +504,9 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                                  elem_id="compare-video")
                 grid = image_output("frames (one block per method)")
                 profile = gr.Plot(format="png", label="norm along the paths")
+                path_metrics = gr.Plot(format="png", label="path metrics")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
-        connect(compare, ["image_a", "image_b"], column, [video, grid, profile, diagnostics])
+        connect(compare, ["image_a", "image_b"], column, [video, grid, profile, path_metrics, diagnostics])
 
     with gr.Tab("About"):
         if SPHERE_FIGURE.is_file():

@@ -63,6 +63,9 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
                         help="decode with the model's fast decoder (TAESD) where it has one")
     parser.add_argument("--plot", type=Path, default=None,
                         help="also write the norm-profile plot |z(t)|/sqrt(n) to this .png")
+    parser.add_argument("--metrics-plot", type=Path, default=None,
+                        help="also write the other path metrics (step length, adjacent-frame SSIM, "
+                             "distance to the data, log prior) to this .png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -130,13 +133,13 @@ def _check_out(path: Path, command: str) -> None:
         raise ValueError(f"the folder of --out does not exist: {path.parent}")
 
 
-def _check_plot(path: Path | None) -> None:
+def _check_plot(path: Path | None, flag: str = "--plot") -> None:
     if path is None:
         return
     if path.suffix.lower() != ".png":
-        raise ValueError(f"--plot must end in .png; got {path.name!r}")
+        raise ValueError(f"{flag} must end in .png; got {path.name!r}")
     if path.parent and not path.parent.exists():
-        raise ValueError(f"the folder of --plot does not exist: {path.parent}")
+        raise ValueError(f"the folder of {flag} does not exist: {path.parent}")
 
 
 def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
@@ -200,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check_out(args.out, args.command)
     _check_plot(args.plot)
+    _check_plot(args.metrics_plot, "--metrics-plot")
     _check_flags_used(args.methods if args.command == "compare" else [args.method], args)
     vae = lb.models.load(args.model)
     _check_output_size(args, vae.image_size)
@@ -227,6 +231,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         lb.media.save_figure(lb.media.norm_profile_plot(results), args.plot)
         print(f"wrote {args.plot}")
+    if args.metrics_plot is not None:
+        lb.media.save_figure(lb.media.metrics_plot(results), args.metrics_plot)
+        print(f"wrote {args.metrics_plot}")
     return 0
 
 

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "latent_map_plot", "log_prior_plot",
+    "metrics_plot",
     "norm_profile_plot", "save_figure", "save_png", "write_gif", "write_video",
 ]
 
@@ -456,6 +457,8 @@ def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str) -> No
     for (name, result), colour in zip(results.items(), colours):
         values = np.asarray(result.metrics[key], dtype=np.float64)
         u = _unit_times(result)
+        if values.shape[1] == len(u) - 1:  # a value per step (frame pair): at the step's middle
+            u = 0.5 * (u[1:] + u[:-1])
         # Deterministic methods give identical paths: one line says it.
         several = values.shape[0] > 1 and not np.allclose(values, values[:1])
         if several:
@@ -518,6 +521,33 @@ def log_prior_plot(result_or_dict) -> Figure:
                    label="N(0, I) on the sphere |z| = √n")
     _per_method_plot(results, "log_prior", ax, "log p(z(t))",
                      f"Log prior density along the path ({first.model}, n = {n})")
+    return fig
+
+
+# The path metrics drawn by metrics_plot: (key in Result.metrics, y label, panel title).
+_METRIC_PANELS = (
+    ("step_length", "|z(t_i+1) - z(t_i)|", "latent step length"),
+    ("ssim", "SSIM", "adjacent-frame similarity (SSIM, 1 = identical)"),
+    ("nearest_data_distance", "distance", "distance to the nearest encoded data point"),
+    ("log_prior", "log p(z(t))", "log prior density"),
+)
+
+
+def metrics_plot(result_or_dict) -> Figure:
+    """The path metrics other than the norm, one panel each, against t / T, per method (paths
+    thin, mean thick): latent step length, SSIM of adjacent frames, distance of each frame's
+    latent to the nearest encoded data point, log prior density. Panels whose metric no result
+    has (SSIM of a streamed run, data distance for a model without encoded data) are left out."""
+    results = _as_dict(result_or_dict)
+    first = next(iter(results.values()))
+    panels = [panel for panel in _METRIC_PANELS if all(panel[0] in r.metrics for r in results.values())]
+    if not panels:
+        raise ValueError("the results carry none of the path metrics " + ", ".join(p[0] for p in _METRIC_PANELS))
+    rows = math.ceil(len(panels) / 2)
+    fig = Figure(figsize=(11, 3.4 * rows), layout="constrained")
+    for index, (key, ylabel, title) in enumerate(panels):
+        _per_method_plot(results, key, fig.add_subplot(rows, 2, index + 1), ylabel, title)
+    fig.suptitle(f"Path metrics ({first.model}, n = {_latent_size(first)})")
     return fig
 
 

@@ -109,9 +109,10 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
 
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):
     methods = ["linear", "ou"]
-    video, grid, profile, diagnostics = client.predict(
+    video, grid, profile, path_metrics, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], methods=methods, **SMALL,
         api_name="/compare")
+    assert path_metrics.get("plot")
     count, _, codec = read_video(video)
     assert count == FRAMES and codec == "h264"
     assert is_png(grid)
@@ -187,3 +188,12 @@ def test_decode_time_is_measured_once_per_model_and_bounds_the_request(app_modul
     support.check_decode_time(most, 2.0)
     with pytest.raises(ValueError, match=f"decode at most {most} frames in all"):
         support.check_decode_time(most + 1, 2.0)
+
+
+def test_interpolate_on_a_2d_model_also_draws_the_latent_map(client, app_module):
+    digits = [handle_file(str(p)) for p in lb.models.load_cached("digits").example_images()[:2]]
+    *_, latent_map, _ = client.predict(model="digits", image_a=digits[0], image_b=digits[1], method="ou",
+                                       **SMALL, api_name="/interpolate")
+    assert latent_map is not None and latent_map.get("plot")
+    # A model whose latent is not 2-D has none (the poses request above returned None there).
+    assert not app_module.has_latent_map(lb.models.load_cached("poses"))

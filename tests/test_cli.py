@@ -51,15 +51,16 @@ def test_walk_writes_a_looping_gif(tmp_path):
         assert gif.n_frames == 9 and gif.info.get("loop") == 0
 
 
-def test_compare_writes_a_grid_per_method_and_the_norm_plot(tmp_path):
-    target, plot = tmp_path / "compare.png", tmp_path / "norms.png"
+def test_compare_writes_a_grid_per_method_and_both_plots(tmp_path):
+    target, plot, metrics = tmp_path / "compare.png", tmp_path / "norms.png", tmp_path / "metrics.png"
     out = cli("compare", EXAMPLES[0], EXAMPLES[1], "--methods", "linear", "ou", "gp", "--frames", "8",
-              "--quiet", "--out", target, "--plot", plot)
+              "--quiet", "--out", target, "--plot", plot, "--metrics-plot", metrics)
     assert out.returncode == 0, out.stderr
     with Image.open(target) as grid:
         assert grid.size[1] == 3 * 96 + 2 * 2  # one 96-px row per method, 2-px gaps
-    with Image.open(plot) as png:
-        assert png.format == "PNG" and png.size[0] > 400
+    for path in (plot, metrics):
+        with Image.open(path) as png:
+            assert png.format == "PNG" and png.size[0] > 400
     assert "linear:" in out.stdout and "gp:" in out.stdout
 
 
@@ -72,6 +73,7 @@ def test_compare_writes_a_grid_per_method_and_the_norm_plot(tmp_path):
         (("interpolate", "A", "B", "--method", "ou", "--alpha", "1.5"), "--alpha is not a parameter of ou"),
         (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
         (("interpolate", "A", "B", "--plot", "x.jpg"), "--plot must end in .png"),
+        (("interpolate", "A", "B", "--metrics-plot", "x.svg"), "--metrics-plot must end in .png"),
         (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
         (("interpolate", "A", "missing.png"), "missing.png"),
         (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),

@@ -164,7 +164,18 @@ def test_comparison_refuses_results_of_different_lengths(tmp_path):
         media.comparison_grid({"a": synthetic(frames=10), "b": synthetic(frames=12)})
 
 
-@pytest.mark.parametrize("plot", ["norm_profile_plot", "log_prior_plot", "latent_map_plot"])
+def test_metrics_plot_draws_a_panel_per_metric_present():
+    # Step metrics (one value per pair of frames) are drawn at the middle of each step.
+    results = {"a": synthetic(n_paths=2), "b": synthetic(n_paths=2, seed=5)}
+    for result in results.values():
+        result.metrics["step_length"] = np.random.default_rng(0).random((2, 9))
+    fig = media.metrics_plot(results)
+    assert [ax.get_title() for ax in fig.axes] == ["latent step length", "log prior density"]
+    steps = fig.axes[0].get_lines()[-1].get_xdata()
+    assert steps.size == 9 and np.isclose(steps[0], 1 / 18)  # (0 + 1/9) / 2
+
+
+@pytest.mark.parametrize("plot", ["norm_profile_plot", "log_prior_plot", "latent_map_plot", "metrics_plot"])
 def test_plots_are_written_as_non_empty_pngs(tmp_path, plot):
     fig = getattr(media, plot)(synthetic(n_paths=3))
     path = media.save_figure(fig, tmp_path / f"{plot}.png")
