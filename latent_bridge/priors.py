@@ -97,10 +97,10 @@ class StandardNormal(Prior):
         return "StandardNormal()"
 
 
-def _positive_stds(stds: torch.Tensor, name: str) -> torch.Tensor:
-    if not torch.isfinite(stds).all() or (stds <= 0).any():
-        raise ValueError(f"{name} must be finite and > 0; got minimum {float(stds.min()):g}")
-    return stds
+def _positive(values: torch.Tensor, name: str) -> torch.Tensor:
+    if not torch.isfinite(values).all() or (values <= 0).any():
+        raise ValueError(f"{name} must be finite and > 0; got minimum {float(values.min()):g}")
+    return values
 
 
 def _as_float64(value, name: str) -> torch.Tensor:
@@ -127,7 +127,7 @@ class DiagonalGaussian(Prior):
         mean, std = _as_float64(mean, "mean").reshape(-1), _as_float64(std, "std").reshape(-1)
         if mean.shape != std.shape:
             raise ValueError(f"mean and std must have the same number of values; got {mean.numel()} and {std.numel()}")
-        self.mean, self.std = mean, _positive_stds(std, "std")
+        self.mean, self.std = mean, _positive(std, "std")
         self.dim = mean.numel()
 
     @classmethod
@@ -151,27 +151,27 @@ class DiagonalGaussian(Prior):
 
 
 class GaussianMixture(Prior):
-    """sum_k weights_k N(means_k, diag(stds_k^2)): a mixture of K diagonal Gaussians.
+    """sum_k weights_k N(means_k, diag(scales_k^2)): a mixture of K diagonal Gaussians.
 
-    weights: (K,) > 0 summing to 1; means, stds: (K, n); stds > 0. Here E(z) = -log p(z)
-    exactly, and grad E(z) = sum_k gamma_k(z) (z - means_k) / stds_k^2 with gamma_k the
+    weights: (K,) > 0 summing to 1; means, scales: (K, n); scales > 0. Here E(z) = -log p(z)
+    exactly, and grad E(z) = sum_k gamma_k(z) (z - means_k) / scales_k^2 with gamma_k the
     posterior responsibilities. Cost O(B K n) as two matrix products; no (B, K, n) tensor.
     """
 
-    def __init__(self, weights, means, stds):
+    def __init__(self, weights, means, scales):
         weights = _as_float64(weights, "weights").reshape(-1)
-        means, stds = _as_float64(means, "means"), _as_float64(stds, "stds")
+        means, scales = _as_float64(means, "means"), _as_float64(scales, "scales")
         k = weights.numel()
-        if k == 0 or means.dim() != 2 or means.shape[0] != k or stds.shape != means.shape:
-            raise ValueError(f"weights must be (K,), means and stds (K, n) with the same K; got shapes "
-                             f"{tuple(weights.shape)}, {tuple(means.shape)}, {tuple(stds.shape)}")
+        if k == 0 or means.dim() != 2 or means.shape[0] != k or scales.shape != means.shape:
+            raise ValueError(f"weights must be (K,), means and scales (K, n) with the same K; got shapes "
+                             f"{tuple(weights.shape)}, {tuple(means.shape)}, {tuple(scales.shape)}")
         if (weights <= 0).any() or abs(float(weights.sum()) - 1.0) > 1e-6:
             raise ValueError(f"weights must be > 0 and sum to 1; got {weights.tolist()}")
-        self.weights, self.means, self.stds = weights, means, _positive_stds(stds, "stds")
+        self.weights, self.means, self.scales = weights, means, _positive(scales, "scales")
         self.dim = means.shape[1]
-        precision = stds ** -2
+        precision = scales ** -2
         # Per component: log weight - sum log std - |mean / std|^2 / 2 (the z-free part).
-        self._offset = weights.log() - stds.log().sum(1) - 0.5 * (means * means * precision).sum(1)
+        self._offset = weights.log() - scales.log().sum(1) - 0.5 * (means * means * precision).sum(1)
         self._precision = precision                    # (K, n)
         self._scaled_means = means * precision          # (K, n)
 
@@ -197,7 +197,7 @@ class GaussianMixture(Prior):
         return cls(weights / weights.sum(), torch.from_numpy(model.means_), torch.from_numpy(model.covariances_).sqrt())
 
     def _component_logits(self, z):
-        """log(weight_k N(z; mean_k, diag std_k^2)) + n log(2 pi) / 2: (B, K)."""
+        """log(weight_k N(z; mean_k, diag scales_k^2)) + n log(2 pi) / 2: (B, K)."""
         dtype = z.dtype
         return (self._offset.to(dtype) - 0.5 * (z * z) @ self._precision.to(dtype).T
                 + z @ self._scaled_means.to(dtype).T)

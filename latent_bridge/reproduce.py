@@ -507,7 +507,7 @@ def _two_well_prior():
     """The prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) in 1-D, as a latent_bridge.priors object."""
     priors = _require("priors")
     return priors.GaussianMixture(
-        weights=torch.tensor([0.5, 0.5]), means=torch.tensor([[-2.0], [2.0]]), stds=torch.tensor([[0.5], [0.5]])
+        weights=torch.tensor([0.5, 0.5]), means=torch.tensor([[-2.0], [2.0]]), scales=torch.tensor([[0.5], [0.5]])
     )
 
 
