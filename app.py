@@ -510,9 +510,11 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
 
     with gr.Tab("About"):
         if SPHERE_FIGURE.is_file():
-            gr.Image(str(SPHERE_FIGURE), format="png", interactive=False, show_label=True,
-                     label="the sphere and the line: |z(t)| / sqrt(n) along OU bridges for T from 0.01 "
-                           "(the straight line, dipping to 0.71) to 20 (on the sphere)")
+            gr.Markdown("**The sphere and the line.** |z(t)| / sqrt(n) along OU bridges: for T = 20 "
+                        "the paths stay on the sphere of radius sqrt(n) where a standard normal keeps "
+                        "its mass; for T = 0.01 they are the straight line, whose middle dips to "
+                        "0.71 sqrt(n), inside the sphere, where no data lives.")
+            gr.Image(str(SPHERE_FIGURE), format="png", interactive=False, show_label=False)
         gr.Markdown(about_text())
 
     demo.unload(remove_session_files)
