@@ -24,6 +24,9 @@ from tqdm import tqdm
 import latent_bridge as lb
 
 FORMATS = (".mp4", ".gif", ".png")
+# Above this many bytes of decoded frames the CLI streams: frames are decoded while the output
+# is written and never all held (the SSIM of adjacent frames, which needs them all, is skipped).
+KEEP_FRAMES_BYTES = 1 << 30
 
 
 def _flag(name: str) -> str:
@@ -151,9 +154,18 @@ def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
     lb.media.check_output_size(kind, count, image_side, getattr(args, "layout", "side-by-side"))
 
 
-def _write(result, path: Path, fps: int, layout: str) -> None:
+def _keep_frames(args: argparse.Namespace, image_side: int) -> bool:
+    """Whether the run keeps every decoded frame in memory (else it streams)."""
+    methods = len(args.methods) if args.command == "compare" else 1
+    return args.frames * args.paths * methods * image_side * image_side * 3 <= KEEP_FRAMES_BYTES
+
+
+def _write(result, path: Path, fps: int, layout: str, progress=None) -> None:
     suffix = path.suffix.lower()
-    if suffix == ".mp4":
+    if suffix == ".mp4" and result.frames is None and layout == "side-by-side":
+        # Streamed: decoded chunk by chunk as the video is written, with progress.
+        lb.media.write_video(result.iter_frames(progress=progress), path, fps=fps)
+    elif suffix == ".mp4":
         lb.media.write_video(result, path, fps=fps, layout=layout)
     elif suffix == ".gif":
         lb.media.write_gif(result, path, fps=fps)
@@ -208,16 +220,20 @@ def run(args: argparse.Namespace) -> int:
     vae = lb.models.load(args.model)
     _check_output_size(args, vae.image_size)
     report, bar = _progress(not args.quiet)
+    keep = _keep_frames(args, vae.image_size)
+    if not keep and not args.quiet:
+        print("streaming: the frames are decoded as the output is written (more than "
+              f"{KEEP_FRAMES_BYTES >> 30} GiB to keep); the SSIM of adjacent frames is skipped", file=sys.stderr)
     run_args = dict(frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report,
-                    fast_preview=args.fast_preview)
+                    fast_preview=args.fast_preview, keep_frames=keep)
     try:
         if args.command == "interpolate":
             result = lb.interpolate(vae, args.image_a, args.image_b, _sampler(args.method, args), **run_args)
-            _write(result, args.out, args.fps, args.layout)
+            _write(result, args.out, args.fps, args.layout, report)
             results = {result.method: result}
         elif args.command == "walk":
             result = lb.random_walk(vae, args.image, _sampler(args.method, args, walk=True), **run_args)
-            _write(result, args.out, args.fps, args.layout)
+            _write(result, args.out, args.fps, args.layout, report)
             results = {result.method: result}
         else:
             samplers = {m: _sampler(m, args) for m in args.methods}

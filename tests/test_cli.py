@@ -103,3 +103,18 @@ def test_walk_with_a_periodic_kernel_sets_T_to_the_period(flags, T):
     args = cli.build_parser().parse_args(["walk", "pose.png", "--method", "gp", *flags])
     sampler = cli._sampler("gp", args, walk=True)
     assert sampler.T == T
+
+
+def test_large_runs_stream_and_write_the_same_video(tmp_path, monkeypatch, capsys):
+    # Streaming (frames decoded while the video is written) gives the frames of the in-memory run.
+    from latent_bridge import cli as command
+
+    common = ["interpolate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--method", "ou", "--frames", "12",
+              "--paths", "2", "--model", "digits"]
+    assert command.main([*common, "--quiet", "--out", str(tmp_path / "kept.mp4")]) == 0
+    monkeypatch.setattr(command, "KEEP_FRAMES_BYTES", 0)
+    assert command.main([*common, "--out", str(tmp_path / "streamed.mp4")]) == 0
+    assert "streaming: the frames are decoded as the output is written" in capsys.readouterr().err
+    kept, streamed = (iio.imread(tmp_path / name) for name in ("kept.mp4", "streamed.mp4"))
+    assert kept.shape == streamed.shape and kept.shape[0] == 12
+    assert (kept == streamed).all()
