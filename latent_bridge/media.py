@@ -450,9 +450,9 @@ def _unit_times(result) -> np.ndarray:
     return (times - times[0]) / span if span > 0 else np.linspace(0, 1, len(times))
 
 
-def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str) -> None:
+def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str, legend: bool = True) -> None:
     """``metrics[key]`` against t / T, each method in its own colour: every path thin, the mean
-    over paths thick; then the axes' labels, title and legend."""
+    over paths thick; then the axes' labels, title and (with ``legend``) legend."""
     colours = [f"C{i % 10}" for i in range(len(results))]
     for (name, result), colour in zip(results.items(), colours):
         values = np.asarray(result.metrics[key], dtype=np.float64)
@@ -470,7 +470,8 @@ def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str) -> No
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, 1)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="best")
+    if legend:
+        ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
 
 
@@ -544,9 +545,12 @@ def metrics_plot(result_or_dict) -> Figure:
     if not panels:
         raise ValueError("the results carry none of the path metrics " + ", ".join(p[0] for p in _METRIC_PANELS))
     rows = math.ceil(len(panels) / 2)
-    fig = Figure(figsize=(11, 3.4 * rows), layout="constrained")
+    # Fixed margins rather than a constrained layout, and one legend (the colours are the same
+    # in every panel): together they halve the drawing time, which a busy app pays per request.
+    fig = Figure(figsize=(11, 3.4 * rows))
+    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.2 / rows, bottom=0.2 / rows, hspace=0.5, wspace=0.22)
     for index, (key, ylabel, title) in enumerate(panels):
-        _per_method_plot(results, key, fig.add_subplot(rows, 2, index + 1), ylabel, title)
+        _per_method_plot(results, key, fig.add_subplot(rows, 2, index + 1), ylabel, title, legend=index == 0)
     fig.suptitle(f"Path metrics ({first.model}, n = {_latent_size(first)})")
     return fig
 
