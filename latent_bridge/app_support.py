@@ -77,8 +77,9 @@ class Defaults:
 
 DEFAULTS = Defaults()
 
-# Parameters whose cost grows with their value, and their server limit: {name: LIMITS field}.
-_BOUNDED_PARAMS = {"particles": "particles", "steps": "steps", "pcn_moves": "pcn_moves"}
+# Parameters whose cost grows with their value: {name: smallest value}; the largest is the
+# LIMITS field of the same name.
+_BOUNDED_PARAMS = {"particles": 1, "steps": 1, "pcn_moves": 0}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
@@ -194,10 +195,9 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
             value = param.default
         kwargs[param.name] = value
     kwargs = {p.name: kwargs[p.name] for p in _params(method) if param_applies(p, kwargs)}
-    for name, limit in _BOUNDED_PARAMS.items():
+    for name, low in _BOUNDED_PARAMS.items():
         if name in kwargs:
-            low = 0 if name == "pcn_moves" else 1
-            kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, limit))
+            kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, name))
     if latent_shape is not None and "particles" in kwargs:
         _check_particle_work(kwargs, math.prod(latent_shape))
     return kwargs

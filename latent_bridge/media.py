@@ -375,8 +375,10 @@ def _grid_rows(rows: list[np.ndarray]) -> np.ndarray:
 def frame_grid(result, columns: int = 8) -> Image.Image:
     """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
     left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
+    side = _image_side(result)
+    if side is not None:  # before a streamed result decodes anything
+        check_output_size("grid", _path_count(result), side)
     frames = _frames_at(result, _sample_indices(_frame_count(result), columns))
-    check_output_size("grid", frames.shape[0], frames.shape[2])
     frames = _enlarge(frames, _scale_for(frames.shape[2], MIN_TILE_HEIGHT))
     return Image.fromarray(_grid_rows(list(frames)))
 
