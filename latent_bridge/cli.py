@@ -266,15 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"latent-bridge: error: {error}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print("latent-bridge: error: out of memory: lower --frames or --paths, or pick a smaller model",
-              file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        if "alloc" not in str(error).lower():  # torch reports an allocation failure this way
+    except (MemoryError, RuntimeError) as error:
+        # torch reports a failed allocation as a RuntimeError; any other one is a bug to show.
+        if isinstance(error, RuntimeError) and "alloc" not in str(error).lower():
             raise
-        print("latent-bridge: error: out of memory (" + str(error).splitlines()[0][:120] + "): lower "
-              "--frames or --paths, or pick a smaller model", file=sys.stderr)
+        detail = f" ({str(error).splitlines()[0][:120]})" if str(error) else ""
+        print(f"latent-bridge: error: out of memory{detail}: lower --frames or --paths, or pick a "
+              "smaller model", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

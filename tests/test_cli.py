@@ -118,3 +118,27 @@ def test_large_runs_stream_and_write_the_same_video(tmp_path, monkeypatch, capsy
     kept, streamed = (iio.imread(tmp_path / name) for name in ("kept.mp4", "streamed.mp4"))
     assert kept.shape == streamed.shape and kept.shape[0] == 12
     assert (kept == streamed).all()
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory")])
+def test_running_out_of_memory_ends_with_one_line(error, monkeypatch, capsys):
+    from latent_bridge import cli as command
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(command, "run", fail)
+    assert command.main(["methods"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("latent-bridge: error: out of memory")
+
+
+def test_other_runtime_errors_are_not_hidden(monkeypatch):
+    from latent_bridge import cli as command
+
+    def fail(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(command, "run", fail)
+    with pytest.raises(RuntimeError, match="a bug"):
+        command.main(["methods"])
