@@ -18,7 +18,7 @@ import torch
 from . import bridges, metrics as path_metrics_module
 
 __all__ = [
-    "Result", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler", "interpolate",
+    "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler", "interpolate",
     "prepare_image", "random_walk", "to_uint8",
 ]
 
@@ -181,6 +181,33 @@ def _check_whole(name: str, value, low: int) -> None:
         raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
 
 
+# torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: seeds 0 and 2**32 give
+# the same numbers. Accepting exactly 0 .. 2**32 - 1 makes every accepted seed its own result.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int in [0, MAX_SEED] (a whole number: an int, an integral float below
+    2**53, or a string of digits), else a ValueError giving the range."""
+    message = f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {seed!r}"
+    if isinstance(seed, bool):
+        raise ValueError(message)
+    if isinstance(seed, str):
+        text = seed.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 20:
+            raise ValueError(message)
+        seed = int(text)
+    elif isinstance(seed, float):
+        if not (seed.is_integer() and abs(seed) < 2**53):  # larger floats are not exact integers
+            raise ValueError(message)
+        seed = int(seed)
+    elif not isinstance(seed, (int, np.integer)):
+        raise ValueError(message)
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(message)
+    return int(seed)
+
+
 def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
     if not isinstance(sampler, bridges.Sampler):
         raise ValueError(
@@ -190,7 +217,7 @@ def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
     if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2:
         raise ValueError(f"frames must be a whole number >= 2 (the two endpoints included); got {frames!r}")
     _check_whole("n_paths", n_paths, 1)
-    _check_whole("seed", seed, 0)
+    check_seed(seed)
     if chunk_size is not None:
         _check_whole("chunk_size", chunk_size, 1)
 
