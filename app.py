@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+from gradio.context import LocalContext
 
 import latent_bridge as lb
 from latent_bridge import app_support as support
@@ -48,6 +49,9 @@ MAIN = ["T", "frames", "paths", "seed", "fps"]
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
+# Embedded models load in milliseconds; those with a 2-D latent get a latent map.
+MAP_MODELS = {name for name, (_, kind) in MODELS.items()
+              if kind == "embedded" and tuple(lb.models.load_cached(name).latent_shape) == (2,)}
 
 # Per-tab defaults on top of the registry's, each giving adjacent-frame correlation >= 0.95
 # at the default 64 frames (the line under the controls shows the value). A random walk
@@ -83,6 +87,8 @@ def endpoint(body, names: list[str]):
             return body(dict(zip(names, values)), request, progress)
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
+        except Abandoned:
+            raise gr.Error("stopped: the page that asked for this was closed", print_exception=False) from None
 
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     handler.__signature__ = inspect.Signature(
@@ -97,9 +103,7 @@ def endpoint(body, names: list[str]):
 
 def load_model(name):
     """A VAE from the per-process bounded cache; only the listed models (no arbitrary repos)."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
-    return lb.models.load_cached(name)
+    return lb.models.load_cached(support.check_choice("model", name, MODELS))
 
 
 def read_image(upload, vae, label: str):
@@ -114,36 +118,68 @@ def read_image(upload, vae, label: str):
 def prepare(values: dict, methods: list[str]):
     """Model, checked sizes and built samplers for one request: (vae, frames, paths, seed,
     fps, {method: sampler}). Everything a user can get wrong is refused here, before work."""
-    vae = load_model(values["model"])
+    model = support.check_choice("model", values["model"], MODELS)
+    seed = support.check_seed(values["seed"])
+    fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
+    support.check_whole("frames", values["frames"], 4, support.LIMITS.frames)  # before any model loads
+    support.check_whole("paths", values["paths"], 1, support.LIMITS.paths)
+    vae = load_model(model)
     frames, paths = support.check_request(frames=values["frames"], paths=values["paths"],
                                           image_side=vae.image_size, methods=len(methods))
     support.check_decode_time(frames * paths * len(methods), support.decode_seconds_per_frame(vae),
                               values["model"])
-    seed = support.check_whole("seed", values["seed"], 0, 2**63 - 1)
-    fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
     samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
     return vae, frames, paths, seed, fps, samplers
 
 
+def outputs_root() -> Path:
+    """The app's own folder in Gradio's cache: every file the app writes or deletes is in it."""
+    root = Path(demo.GRADIO_CACHE) / "latent-bridge"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def output_dir(request) -> Path:
-    """A fresh folder for one request's files inside this session's folder in Gradio's cache:
-    served as they are, removed by ``delete_cache`` or when the visitor leaves."""
-    session = getattr(request, "session_hash", None) or "api"
-    folder = Path(demo.GRADIO_CACHE) / "latent-bridge" / session / uuid.uuid4().hex[:12]
+    """A fresh folder for one request's files inside this session's folder (named by the
+    server, see ``support.session_folder``): served as they are, removed when the visitor
+    leaves, by ``delete_cache`` after an hour, or sooner when the disk budget is reached."""
+    if support.tidy_cache(demo.GRADIO_CACHE, support.LIMITS.cache_bytes, keep=kept_files()) > support.LIMITS.cache_bytes:
+        raise ValueError("the server's disk space for results is full: try again in a few minutes")
+    session = support.session_folder(outputs_root(), getattr(request, "session_hash", None))
+    folder = support.inside(outputs_root(), session / uuid.uuid4().hex[:12])
     folder.mkdir(parents=True)
     return folder
 
 
 def remove_session_files(request: gr.Request):
-    session = getattr(request, "session_hash", None)
-    if session:
-        shutil.rmtree(Path(demo.GRADIO_CACHE) / "latent-bridge" / session, ignore_errors=True)
+    """On leaving the page: that session's folder, and no other (whatever the client sent)."""
+    shutil.rmtree(support.session_folder(outputs_root(), getattr(request, "session_hash", None)),
+                  ignore_errors=True)
+
+
+class Abandoned(Exception):
+    """The visitor who asked for this render has gone: stop instead of rendering for nobody."""
+
+
+def still_wanted() -> bool:
+    """False once Gradio has marked the running event dead (its client disconnected: Gradio's
+    queue sets ``alive = False`` on the session's jobs). True outside a queued event."""
+    event_id = LocalContext.event_id.get(None)
+    queue = getattr(demo, "_queue", None)
+    for job in getattr(queue, "active_jobs", None) or ():
+        for event in job or ():
+            if event_id is not None and getattr(event, "_id", None) == event_id:
+                return bool(getattr(event, "alive", True))
+    return True
 
 
 def reporter(progress):
-    """The pipeline's ``callback(done, total, message)`` feeding a gr.Progress bar."""
+    """The pipeline's ``callback(done, total, message)`` feeding a gr.Progress bar; called at
+    each decoded chunk, it also stops work whose visitor has left."""
 
     def report(done, total, message=""):
+        if not still_wanted():
+            raise Abandoned()
         progress((done, total), desc=message or None)
 
     return report
@@ -157,11 +193,12 @@ def run_pipeline(function: str, *args, **kwargs):
 
 def interpolate(values, request, progress):
     """Two images -> video, GIF, frame grid, norm profile, latent map (2-D models), diagnostics."""
-    vae, frames, paths, seed, fps, samplers = prepare(values, [values["method"]])
+    method = support.check_choice("method", values["method"], REGISTRY)
+    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
     a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
-    result = run_pipeline("interpolate", vae, a, b, samplers[values["method"]], frames=frames,
-                          n_paths=paths, seed=seed, progress=reporter(progress))
     folder = output_dir(request)
+    result = run_pipeline("interpolate", vae, a, b, samplers[method], frames=frames,
+                          n_paths=paths, seed=seed, progress=reporter(progress))
     return (
         str(lb.media.write_video(result, folder / "interpolation.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / "interpolation.gif", fps=fps)),
@@ -178,17 +215,19 @@ def has_latent_map(vae) -> bool:
 
 
 def show_latent_map(model_name):
-    """After a run (the model is cached by then): the latent map shows for 2-D models only."""
-    return gr.update(visible=has_latent_map(load_model(model_name)))
+    """After a run: the latent map shows for 2-D models only. Decided from a set made at start
+    (this event is unqueued: it must never load a model)."""
+    return gr.update(visible=isinstance(model_name, str) and model_name in MAP_MODELS)
 
 
 def random_walk(values, request, progress):
     """One image -> a looping video of random walks that leave it and come back."""
-    vae, frames, paths, seed, fps, samplers = prepare(values, [values["method"]])
+    method = support.check_choice("method", values["method"], WALK_METHODS)
+    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
     start = read_image(values["image"], vae, "image")
-    result = run_pipeline("random_walk", vae, start, samplers[values["method"]], frames=frames,
-                          n_paths=paths, seed=seed, progress=reporter(progress))
     folder = output_dir(request)
+    result = run_pipeline("random_walk", vae, start, samplers[method], frames=frames,
+                          n_paths=paths, seed=seed, progress=reporter(progress))
     return (
         str(lb.media.write_video(result, folder / "walk.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / "walk.gif", fps=fps)),
@@ -201,12 +240,12 @@ def random_walk(values, request, progress):
 def compare(values, request, progress):
     """Two images, several methods, same seed -> labelled video and grid, norm profiles, the
     other path metrics, diagnostics."""
-    methods = list(values["methods"] or [])
+    methods = support.check_methods(values["methods"], REGISTRY)
     vae, frames, paths, seed, fps, samplers = prepare(values, methods)
     a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    folder = output_dir(request)
     results = run_pipeline("compare", vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
                            progress=reporter(progress))
-    folder = output_dir(request)
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
@@ -218,6 +257,22 @@ def compare(values, request, progress):
 
 # ------------------------------------------------------------------------------------------
 # Method controls, generated from the registry; UI-only events are private and unqueued.
+
+
+def ui_event(method):
+    """A UI-only event handler that never fails the request: these run unqueued and anyone
+    can call them with any values, so an unexpected error leaves the page as it is (and is
+    logged) instead of answering HTTP 500. Each does only bounded work (checked inside)."""
+
+    @functools.wraps(method)
+    def guarded(self, *args):
+        try:
+            return method(self, *args)
+        except Exception as error:  # noqa: BLE001 - the page stays as it was
+            print(f"ui event {method.__name__} refused its values: {type(error).__name__}: {error}")
+            return gr.skip()
+
+    return guarded
 
 
 def param_info(param) -> str:
@@ -291,7 +346,11 @@ class MethodPanel:
         self.inputs = [self.method] + self.main + self.advanced
 
     def _read(self, choice, frames, param_values):
-        methods = list(choice or []) if self.multiselect else [choice]
+        """The client's values, as sent: only known method names are kept (in order)."""
+        chosen = choice if isinstance(choice, (list, tuple)) else [choice]
+        methods = [m for m in chosen if isinstance(m, str) and m in REGISTRY][: support.LIMITS.methods]
+        if not self.multiselect:
+            methods = methods[:1]
         return methods, frames, dict(zip(["T"] + ADVANCED, param_values))
 
     def _visibility(self, methods, values, reset_to=None):
@@ -308,20 +367,26 @@ class MethodPanel:
                 updates.append(gr.update(visible=True))
         return updates
 
+    @ui_event
     def on_method(self, choice, frames, *param_values):
         methods, frames, values = self._read(choice, frames, param_values)
+        if not methods:
+            return [gr.update()] * (1 + len(self.params)) + [support.smoothness_line(methods, values, frames)]
         if self.multiselect:
             return [gr.update()] + self._visibility(methods, values) + [
                 support.smoothness_line(methods, values, frames)]
+        choice = methods[0]
         values = start_values(methods, self.overrides.get(choice, {}))
         return ([gr.update(info=REGISTRY[choice]["description"])]
                 + self._visibility(methods, values, reset_to=values)
                 + [support.smoothness_line(methods, values, frames)])
 
+    @ui_event
     def on_choice(self, choice, frames, *param_values):
         methods, _, values = self._read(choice, frames, param_values)
         return self._visibility(methods, values)
 
+    @ui_event
     def on_value(self, choice, frames, *param_values):
         methods, frames, values = self._read(choice, frames, param_values)
         return support.smoothness_line(methods, values, frames)
@@ -391,7 +456,7 @@ def model_dropdown():
 
 
 def describe_model(name):
-    return gr.update(info=MODELS.get(name, ("",))[0])
+    return gr.update(info=MODELS[name][0]) if isinstance(name, str) and name in MODELS else gr.skip()
 
 
 def image_input(label: str):
@@ -523,13 +588,28 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
 demo.queue(default_concurrency_limit=1, max_size=16)
 
 
+def kept_files() -> set[str]:
+    """Files Gradio keeps in its cache for the page itself (the examples): never evicted."""
+    return {str(p) for block in demo.blocks.values() for p in getattr(block, "keep_in_cache", ())}
+
+
+def launch(**options):
+    """Start the server with the app's own limits: the upload size, and the disk budget of the
+    cache guarded in front of Gradio's upload route (``support.UploadBudget``)."""
+    from starlette.middleware import Middleware
+
+    budget = Middleware(support.UploadBudget, root=lambda: demo.GRADIO_CACHE, budget=support.LIMITS.cache_bytes,
+                        most_per_request=support.LIMITS.upload_request_bytes, keep=kept_files)
+    return demo.launch(max_file_size=support.LIMITS.upload, app_kwargs={"middleware": [budget]}, **options)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the latent-bridge app.")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public share link")
     args = parser.parse_args(argv)
     port = os.environ.get("GRADIO_SERVER_PORT")
-    demo.launch(share=args.share, max_file_size=support.LIMITS.upload,
-                server_name=os.environ.get("GRADIO_SERVER_NAME"), server_port=int(port) if port else None)
+    launch(share=args.share, server_name=os.environ.get("GRADIO_SERVER_NAME"),
+           server_port=int(port) if port else None)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,28 @@ The limits bound one request on a small shared CPU machine (a free Space has 2 c
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import os
+import secrets
+import stat
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from latent_bridge import bridges
+from latent_bridge.pipeline import MAX_SEED, check_seed
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
     "decode_seconds_per_frame", "method_kwargs", "method_defaults",
-    "smoothness_line", "param_applies", "SMOOTH_CORRELATION",
+    "smoothness_line", "param_applies", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
+    "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
 ]
 
 
@@ -40,7 +48,12 @@ class Limits:
     decode_seconds: frames x paths x methods x the model's measured decode time per frame
     (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
     256 px) cannot hold the only worker for minutes;
-    fps: video frame rate; upload: Gradio's max_file_size.
+    fps: video frame rate; upload: Gradio's max_file_size;
+    particle_memory: bytes a particle sampler may hold at once (its particle paths, about
+    particles x frames x paths x latent size x 4 bytes x 3: paths, proposals and ancestors);
+    cache_bytes: disk the app's files may take (uploads and outputs together): past it, uploads
+    evict the oldest files, and are refused when nothing old enough is left to evict;
+    upload_request_bytes: one upload request (several files at most ``upload`` each).
     """
 
     frames: int = 240
@@ -55,6 +68,9 @@ class Limits:
     decode_seconds: float = 120.0
     fps: int = 60
     upload: str = "10mb"
+    particle_memory: int = 1 << 30
+    cache_bytes: int = 2 << 30
+    upload_request_bytes: int = 8 * 10 * 1024 * 1024
 
 
 LIMITS = Limits()
@@ -82,20 +98,62 @@ DEFAULTS = Defaults()
 _BOUNDED_PARAMS = {"particles": 1, "steps": 1, "pcn_moves": 0}
 
 
+def _whole(value: Any) -> int | None:
+    """``value`` as an exact int when it is one (an int, an integral float below 2**53 or a
+    string of digits); None otherwise. Nothing goes through a float that could round it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else None
+    if isinstance(value, str):
+        text = value.strip()
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 30 and len(text) - len(digits) <= 1:
+            return sign * int(digits)
+    return None
+
+
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
     """``value`` as an int in [low, high], else a ValueError naming the control and its range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {value!r}") from None
-    if not math.isfinite(number) or number != int(number):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
-    number = int(number)
+    number = _whole(value)
+    if number is None:
+        shown = value if isinstance(value, (int, float, str)) else type(value).__name__
+        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {shown!r}")
     if number < low:
         raise ValueError(f"{name} must be at least {low}; got {number}")
     if number > high:
         raise ValueError(f"{name} must be at most {high} on this server; got {number}")
     return number
+
+
+def check_choice(name: str, value: Any, choices) -> str:
+    """``value`` as one of ``choices`` (strings), else a ValueError listing them. Any other type
+    (a list, a dict, a number) is refused the same way, never used as a key or a path."""
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {shown!r}")
+    return value
+
+
+def check_methods(value: Any, choices) -> list[str]:
+    """The methods of a comparison: a list of names, or one string of names separated by
+    commas ("linear, ou"); each must be in ``choices``, none twice."""
+    if value is None:
+        value = []
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"methods must be a list of method names; got {type(value).__name__}")
+    if len(value) > LIMITS.methods:
+        raise ValueError(f"compare at most {LIMITS.methods} methods at once; {len(value)} are ticked")
+    methods = [check_choice("each method", name, choices) for name in value]
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"each method may be ticked once; got {', '.join(methods)}")
+    return methods
 
 
 def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1) -> tuple[int, int]:
@@ -120,6 +178,135 @@ def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1)
             "the number of methods, or pick a smaller model"
         )
     return frames, paths
+
+
+# ------------------------------------------------------------------------------------------
+# Files on the server: every folder name comes from the server, every write and delete is
+# checked to stay inside the app's own folder.
+
+# A key made at start-up: a session's folder is named by a keyed hash of Gradio's session hash
+# (a string the client chooses), so no client value becomes a path, and a folder name seen in
+# an output URL does not reveal the session hash that would let someone else delete it.
+_SESSION_KEY = secrets.token_bytes(32)
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` resolved (symbolic links followed), if it lies strictly inside ``root``;
+    otherwise a ValueError. Use it before every write or delete under ``root``."""
+    base = Path(os.path.realpath(root))
+    resolved = Path(os.path.realpath(path))
+    if resolved == base or not resolved.is_relative_to(base):
+        raise ValueError("refused: a file path outside the app's own folder")
+    return resolved
+
+
+def session_folder(root: str | os.PathLike, session_hash: Any) -> Path:
+    """The folder under ``root`` for one visitor's files: 32 hex digits from a keyed hash of
+    ``session_hash`` (whatever the client sent: "..", "/var/tmp/x", None, a list), so two
+    sessions never share a folder and none lies outside ``root``."""
+    text = session_hash if isinstance(session_hash, str) else ""
+    digest = hmac.new(_SESSION_KEY, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return inside(root, Path(root) / digest[:32])
+
+
+def folder_size(root: str | os.PathLike) -> int:
+    """Bytes of the regular files under ``root`` (links not followed); 0 if it is missing."""
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
+
+
+def tidy_cache(root: str | os.PathLike, budget: int, min_age: float = 600.0, keep=frozenset(),
+               now: float | None = None) -> int:
+    """Keep the files under ``root`` within ``budget`` bytes; returns the bytes left.
+
+    Removes empty folders older than a minute (what Gradio's ``delete_cache`` leaves behind),
+    then, while over budget, deletes the oldest files first, only those older than ``min_age``
+    seconds (a visitor's fresh upload or result stays) and not in ``keep`` (example images).
+    """
+    now = time.time() if now is None else now
+    base = Path(os.path.realpath(root))
+    files = []
+    for folder, subfolders, names in os.walk(base, topdown=False):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                stat = os.lstat(path)
+            except OSError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        if folder != str(base) and not subfolders and not names:
+            try:
+                if now - os.lstat(folder).st_mtime > 60:
+                    os.rmdir(folder)
+            except OSError:
+                pass
+    total = sum(size for _, size, _ in files)
+    keep = {os.path.realpath(p) for p in keep}
+    for mtime, size, path in sorted(files):
+        if total <= budget:
+            break
+        if now - mtime < min_age or path in keep:
+            continue
+        try:
+            os.unlink(inside(base, path))
+            total -= size
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class UploadBudget:
+    """ASGI middleware in front of Gradio's upload route (which runs outside the queue): before
+    an upload is stored, the cache is tidied to make room for it (``tidy_cache``), and the
+    upload is refused (HTTP 507) when the cache would still exceed ``budget`` bytes, or (413)
+    when one request carries more than ``most_per_request`` bytes, or (411) when it does not
+    say its size. So the disk the app can be made to use is bounded by ``budget`` plus the
+    uploads in flight at one moment.
+
+    root: a function returning the cache folder (known only once Gradio has started);
+    keep: a function returning paths never to evict (the example images)."""
+
+    def __init__(self, app, *, root, budget: int, most_per_request: int, keep=lambda: ()):
+        self.app, self.root, self.budget, self.most, self.keep = app, root, budget, most_per_request, keep
+        self.lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
+            refusal = await _to_thread(self._refusal, dict(scope.get("headers") or []))
+            if refusal is not None:
+                status, text = refusal
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": text.encode()})
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, headers: dict) -> tuple[int, str] | None:
+        length = headers.get(b"content-length", b"").decode("latin-1").strip()
+        if not length.isdigit():
+            return 411, "uploads must state their size (Content-Length)"
+        size = int(length)
+        if size > self.most:
+            return 413, f"one upload request may carry at most {self.most / 1e6:.0f} MB; got {size / 1e6:.1f} MB"
+        with self.lock:  # one tidy at a time; others wait a few milliseconds
+            used = tidy_cache(self.root(), self.budget - size, keep=self.keep())
+        if used + size > self.budget:
+            return 507, ("the server's upload space is full (its files are kept for a while for the "
+                         "visitors who made them): try again in a few minutes")
+        return None
+
+
+async def _to_thread(function, *args):
+    import anyio
+
+    return await anyio.to_thread.run_sync(function, *args)
 
 
 _DECODE_SECONDS: dict[tuple, float] = {}
@@ -223,6 +410,11 @@ def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> 
     the bridge noise). Never raises: settings that cannot be evaluated give a reason instead."""
     if not methods:
         return "Adjacent-frame correlation: tick a method."
+    try:  # the same bounds as a run, before any work: a covariance is frames x frames
+        frames = check_whole("frames", frames, 4, LIMITS.frames)
+        methods = check_methods(methods, bridges.available())
+    except ValueError as error:
+        return f"Adjacent-frame correlation: not available ({error})."
     parts, measured, rough = [], False, False
     for method in methods:
         try:
@@ -230,7 +422,7 @@ def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> 
             if sampler.stochastic and not hasattr(sampler, "covariance"):
                 parts.append(f"{method}: no closed form (see ssim_mean in the diagnostics after a run)")
                 continue
-            correlation = bridges.adjacent_correlation(sampler, int(frames))
+            correlation = bridges.adjacent_correlation(sampler, frames)
         except (TypeError, ValueError) as error:
             parts.append(f"{method}: not available ({error})")
             continue

@@ -40,8 +40,7 @@ def app_module():
 @pytest.fixture(scope="module")
 def client(app_module):
     port = free_port()
-    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                           quiet=True, max_file_size=app_module.support.LIMITS.upload)
+    app_module.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False)
     finally:

@@ -321,8 +321,7 @@ def server():
     import app
 
     port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    max_file_size=app.support.LIMITS.upload)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield app, f"http://127.0.0.1:{port}/"
     finally:
