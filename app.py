@@ -393,7 +393,9 @@ class MethodPanel:
 
     def wire(self):
         """UI-only events (private, unqueued so they never wait behind a render)."""
-        ui = dict(api_visibility="private", queue=False, show_progress="hidden")
+        # preprocess=False: values arrive as sent and are checked here (Gradio's own checks
+        # answer a bad value with HTTP 500)
+        ui = dict(api_visibility="private", queue=False, show_progress="hidden", preprocess=False)
         watched = [self.method, self.main[1]] + self.params
         self.method.change(self.on_method, watched, [self.method] + self.params + [self.line], **ui)
         for control in self.advanced:
@@ -436,13 +438,24 @@ def example_rows(pairs: bool) -> tuple[list, list]:
 
 
 def add_examples(prefix: str, fill: list):
-    """Examples that fill ``fill`` (model and images); ``connect`` makes a click also run the
-    tab. None when no embedded model has example images."""
+    """Examples that fill ``fill`` (model and images) when clicked: the click event, which
+    ``connect`` follows with a run of the tab; None when no embedded model has example images.
+
+    A Dataset with a handler of our own rather than gr.Examples: that click is unqueued and
+    anyone can send it any index, and gr.Examples answers a bad one with HTTP 500."""
     rows, labels = example_rows(pairs=len(fill) == 3)
     if not rows:
         return None
-    return gr.Examples(rows, inputs=fill, example_labels=labels, cache_examples=False,
-                       api_visibility="private", examples_per_page=8, elem_id=f"{prefix}-examples")
+    dataset = gr.Dataset(components=fill, samples=rows, sample_labels=labels, samples_per_page=8,
+                         type="index", elem_id=f"{prefix}-examples", label="Examples")
+
+    def pick(index):
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(rows):
+            return gr.skip()
+        return rows[index]
+
+    return dataset.click(pick, dataset, fill, api_visibility="private", queue=False, preprocess=False,
+                         show_progress="hidden")
 
 
 # ------------------------------------------------------------------------------------------
@@ -514,13 +527,13 @@ def connect(body, image_names: list[str], column, outputs: list, latent_map=None
     handler = endpoint(body, ["model"] + image_names + [method_name] + MAIN + ADVANCED)
     runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
     if examples is not None:  # one click on an example: fill the images, then run
-        runs.append(examples.load_input_event.then(handler, inputs, outputs, api_visibility="private",
-                                                   preprocess=False))
+        runs.append(examples.then(handler, inputs, outputs, api_visibility="private", preprocess=False))
     if latent_map is not None:
         for event in runs:
-            event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False)
+            event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False,
+                          preprocess=False)
     method_panel.wire()
-    model.change(describe_model, model, model, api_visibility="private", queue=False)
+    model.change(describe_model, model, model, api_visibility="private", queue=False, preprocess=False)
 
 
 with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
