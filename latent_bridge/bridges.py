@@ -185,7 +185,7 @@ class Sampler:
     stochastic: bool = True
 
     def __init__(self, T: float = 1.0):
-        self.T = Param("T", "float", 1.0, "time horizon", low=0.0, low_inclusive=False).check(T)
+        self.T = Param("T", "float", 1.0, "time horizon", low=MIN_T).check(T)
         # Filled by samplers that have something to report (e.g. Langevin's effective sample
         # size); always a plain dict of numbers and lists, empty when there is nothing.
         self.last_diagnostics: dict[str, Any] = {}
@@ -240,9 +240,14 @@ class Sampler:
         return f"{type(self).__name__}({args})"
 
 
+# Below this every bridge is the straight line to within sqrt(T) = 0.1 % of the prior's scale,
+# and time grids of subnormal numbers stop being evenly spaced (T = 1e-323 gave NaN).
+MIN_T = 1e-6
+
+
 def _T_param(default: float) -> Param:
     return Param("T", "float", default, "time horizon of the bridge process: longer is more random",
-                 low=0.0, low_inclusive=False)
+                 low=MIN_T)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +310,10 @@ class Slerp(Sampler):
 
 # 1 - k(T) below this: Z(T) = Z(0) almost surely (a loop), condition on Z(0) alone.
 _LOOP_TOLERANCE = 1e-9
+# Mean weights of a well-posed bridge stay near [0, 1] (at most 1.3 for a periodic kernel at
+# T = 1.1 periods); near a loop they grow without bound and paths between different latents
+# leave the data entirely (T = 4.00004, period 4: weights of 8540, |z| / sqrt(n) up to 3661).
+MAX_MEAN_WEIGHT = 10.0
 
 
 class GaussianBridge(Sampler):
@@ -355,13 +364,30 @@ class GaussianBridge(Sampler):
         return prior - self._weights(times) @ ends.T
 
     def _check_loop(self, z0: torch.Tensor, z1: torch.Tensor) -> None:
-        if self.is_loop and not torch.equal(z0, z1):
+        if torch.equal(z0, z1):
+            return
+        if self.is_loop:
             raise ValueError(
                 f"this kernel has k(T) = 1 at T = {self.T:g} (T is a multiple of the period, or "
                 "T is tiny against the length scale), so every path returns to its start: z1 must "
                 "equal z0 (a loop); change T, the period or the length scale to interpolate "
                 "between two different latents"
             )
+        weight = self.largest_mean_weight()
+        if weight > MAX_MEAN_WEIGHT:
+            raise ValueError(
+                f"this kernel has k(T) = {self._k_T:.9f}, close to 1, at T = {self.T:g} (T is close to a "
+                "multiple of the period, or tiny against the length scale): the bridge between two "
+                f"different latents swings far outside both (its mean weights reach {weight:.3g}, more "
+                f"than {MAX_MEAN_WEIGHT:g}); move T away from the multiple of the period (or set it "
+                "exactly for a loop from one image), or change the period or the length scale")
+
+    def largest_mean_weight(self) -> float:
+        """max |weight| of z0 or z1 in the bridge mean over [0, T] (257 times): 1 or a little
+        more for a well-posed bridge; it grows as 1 / (1 - k(T)^2) near a loop."""
+        if not hasattr(self, "_largest_weight"):
+            self._largest_weight = float(self._weights(self.times(257)).abs().max())
+        return self._largest_weight
 
     def _frame_map(self, frames: int) -> tuple[torch.Tensor, dict]:
         """The float32 ``(frames, frames)`` matrix taking [z0, noise_1..noise_{M-2}, z1] to the

@@ -516,3 +516,170 @@ def test_api_refuses_a_file_route_outside_the_cache(server):
         for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "checkpoints" / MODEL / "config.json")):
             answer = http.get(f"gradio_api/file={path}")
             assert answer.status_code in (403, 404), (path, answer.status_code)
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile clients: raw requests a browser never sends
+
+
+def raw_get(url: str, path: str, read_seconds: float = 1.0) -> None:
+    """GET ``path`` sent exactly as written (no normalisation of ``..``), read for a moment,
+    then drop the connection (what a closed tab does to Gradio's heartbeat stream)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=read_seconds)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.endheaders()
+        response = connection.getresponse()
+        try:
+            response.read(16)
+        except (TimeoutError, OSError):
+            pass
+    finally:
+        connection.close()
+
+
+def call_raw(url: str, api_name: str, data: list, session_hash=None, timeout: float = 120) -> str:
+    """POST /gradio_api/call/<api_name> with ``data`` (and a session hash of our choosing),
+    then read the event stream to its end: the text of the stream."""
+    import httpx
+
+    body = {"data": data} if session_hash is None else {"data": data, "session_hash": session_hash}
+    with httpx.Client(base_url=url, timeout=timeout) as http:
+        posted = http.post(f"gradio_api/call/{api_name}", json=body)
+        posted.raise_for_status()
+        return http.get(f"gradio_api/call/{api_name}/{posted.json()['event_id']}").text
+
+
+def raw_request(app, inputs, **overrides) -> list:
+    """The positional data of a valid /interpolate request, files uploaded first."""
+    from gradio_client import handle_file  # noqa: F401  (files go up through the upload route)
+    import httpx
+
+    url = overrides.pop("url")
+    uploaded = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for name in ("good.png", "other.png"):
+            with open(inputs[name], "rb") as f:
+                answer = http.post("gradio_api/upload", files={"files": (name, f, "image/png")})
+            answer.raise_for_status()
+            uploaded.append({"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}})
+    values = {"model": MODEL, "image_a": uploaded[0], "image_b": uploaded[1], "method": "ou", **SMALL,
+              **{name: app.PARAMS[name].default for name in app.ADVANCED}}
+    values.update(overrides)
+    names = ["model", "image_a", "image_b", "method"] + app.MAIN + app.ADVANCED
+    return [values[name] for name in names]
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in Path(folder).rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("session", ["..", ".", "../..", "%2e%2e", "x/../..", ""])
+def test_heartbeat_with_a_crafted_session_deletes_nobody_s_files(server, client, inputs, session):
+    """Leaving the page runs the unload handler with the session hash from the heartbeat URL;
+    whatever it is, no folder but that session's own (named by the server) is removed."""
+    import time
+
+    app, url = server
+    video, *_ = client.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
+    root = app.outputs_root()
+    before = files_under(root)
+    assert Path(video).exists() and before
+    raw_get(url, f"/gradio_api/heartbeat/{session}")
+    time.sleep(1.5)  # the unload handler runs in the background once the stream is dropped
+    assert root.is_dir()
+    assert before <= files_under(root), "files of other sessions were deleted"
+    for image in app.example_images(MODEL):  # the examples still work
+        assert Path(image).is_file()
+
+
+def test_output_urls_do_not_reveal_the_session_hash(client, inputs):
+    """The folder in an output URL is a keyed hash: knowing it does not let anyone name the
+    session in a heartbeat URL and have its files deleted."""
+    job = client.submit(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
+    video, *_ = job.result()
+    assert client.session_hash not in str(video)
+    assert client.session_hash not in json.dumps(job.outputs(), default=str)
+
+
+@pytest.mark.parametrize("session", ["/var/tmp/latent-bridge-attack", "../../latent-bridge-attack",
+                                     "..", "a/../../../b", "x" * 5000])
+def test_session_hash_never_becomes_a_folder(server, inputs, session, tmp_path):
+    """A raw API call naming its own session hash: the outputs land in a server-named folder
+    inside the app's folder, nothing is written where the hash points."""
+    app, url = server
+    answer = call_raw(url, "interpolate", raw_request(app, inputs, url=url), session_hash=session)
+    assert "event: complete" in answer, answer[-500:]
+    assert not Path("/var/tmp/latent-bridge-attack").exists()
+    cache = Path(app.demo.GRADIO_CACHE)
+    assert not (cache.parent / "latent-bridge-attack").exists() and not (cache / "b").exists()
+    written = re.findall(r'"path": ?"([^"]+\.mp4)"', answer)
+    assert written, answer[-500:]
+    for path in written:
+        assert Path(path).resolve().is_relative_to(app.outputs_root().resolve()), path
+
+
+def test_session_folders_are_inside_the_root_and_distinct(tmp_path):
+    from latent_bridge import app_support
+
+    names = ["..", ".", "", None, ["a"], {"b": 1}, "/etc", "a/b", "\x00", "é" * 100, "x" * 10_000]
+    folders = [app_support.session_folder(tmp_path, name) for name in names]
+    for folder in folders:
+        assert folder.parent == tmp_path.resolve() and len(folder.name) == 32
+    # Different strings, different folders ("", None and non-strings all mean "no session").
+    strings = [f for n, f in zip(names, folders) if isinstance(n, str) and n]
+    assert len(set(strings)) == len(strings)
+    with pytest.raises(ValueError, match="outside the app's own folder"):
+        app_support.inside(tmp_path, tmp_path / ".." / "x")
+    with pytest.raises(ValueError, match="outside the app's own folder"):
+        app_support.inside(tmp_path, tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to("/etc")
+    with pytest.raises(ValueError, match="outside the app's own folder"):
+        app_support.inside(tmp_path, link / "passwd")
+
+
+def ui_events(url: str) -> list[tuple[int, dict]]:
+    """(fn_index, dependency) of every unqueued event of the page (the private UI events)."""
+    import httpx
+
+    config = httpx.get(url + "config", timeout=30).json()
+    return [(i, d) for i, d in enumerate(config["dependencies"]) if d.get("queue") is False]
+
+
+HOSTILE_VALUES = [["ou", 10**7], ["gp", 8000], [{"a": 1}, "zz"], [["linear", "ou"], -5], [None, None],
+                  [999999, "nan"], ["x" * 10_000, 1e308], [True, [1, 2]]]
+
+
+def test_private_ui_events_bound_their_work_and_never_answer_500(server):
+    """Every unqueued event, sent what no browser would (10^7 frames, dicts, lists, huge
+    strings, a bad example index): 200 within a second, the server's memory unchanged."""
+    import time
+
+    import httpx
+    import psutil
+
+    app, url = server
+    process = psutil.Process()
+    rss = process.memory_info().rss
+    events = ui_events(url)
+    assert len(events) >= 10
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for index, dependency in events:
+            width = len(dependency["inputs"])
+            for values in HOSTILE_VALUES:
+                data = (values * width)[:width]
+                start = time.perf_counter()
+                answer = http.post("gradio_api/run/predict", json={"fn_index": index, "data": data,
+                                                                    "session_hash": "hostile"})
+                took = time.perf_counter() - start
+                assert answer.status_code == 200, (dependency.get("api_name"), data, answer.text[:300])
+                assert took < 5, (dependency.get("api_name"), data, took)
+    assert process.memory_info().rss - rss < 200 * 2**20
+    # The live line says what is wrong with too many frames instead of computing.
+    line = app.support.smoothness_line(["ou"], {"T": 1.0}, 10**7)
+    assert "frames must be at most 240 on this server" in line

@@ -21,10 +21,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["MAX_PIXELS", "MIN_SIDE", "load_image"]
+__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image"]
 
 MAX_PIXELS = 64_000_000  # a 64-megapixel photo decodes to ~200 MB of RGB
 MIN_SIDE = 8  # the smallest image worth encoding: scikit-learn's 8x8 digits
+# Formats read from files and bytes: the common raster formats. Pillow opens many more
+# (EPS runs Ghostscript; PSD, ICNS, FITS... are rarely what a visitor means to upload).
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")  # JPEG includes MPO (phones)
+# A progressive JPEG decodes every scan over the whole image, so decoding time grows with the
+# scan count: 20,000 tiny scans in a 0.7 MB file held a CPU for 18 s. Encoders write 1 scan
+# (baseline) or about 10 (progressive); libjpeg-turbo's own tools suggest a limit of 500.
+MAX_JPEG_SCANS = 100
 
 if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -32,7 +39,7 @@ if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
 # What Pillow raises on files it cannot parse or decode: format errors, truncation, bad headers.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error, IndexError, ValueError)
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
 def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PIXELS,
@@ -61,7 +68,7 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     try:
         _check_size(opened.size, label, max_pixels, min_side)
         image = _decode(opened, label, size, owned=opened is not source)
-        image = _to_gray_or_rgb(image, channels)
+        image = _to_gray_or_rgb(image, channels, label)
         width, height = image.size
         side = min(width, height)
         box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
@@ -96,11 +103,71 @@ def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
             f"image must be a file path, bytes, a PIL image or a numpy array; got {type(source).__name__}"
         )
     try:
-        return Image.open(data), label
+        image = Image.open(data, formats=FORMATS)
     except Image.DecompressionBombError as error:
         raise ValueError(f"the image {label} is too large to decode safely ({error}); downscale it first") from None
     except _DECODE_ERRORS:
         raise ValueError(f"could not read the image {label}: not a valid image file") from None
+    if image.format in ("JPEG", "MPO"):
+        scans = count_jpeg_scans(data)
+        if scans > MAX_JPEG_SCANS:
+            image.close()
+            raise ValueError(
+                f"the image {label} is a JPEG of {scans} scans, more than {MAX_JPEG_SCANS} (ordinary JPEGs have 1 "
+                "to about 10, and each scan costs a pass over the whole image): save it again as an "
+                "ordinary JPEG or a PNG")
+    return image, label
+
+
+def count_jpeg_scans(source) -> int:
+    """The number of scans (SOS markers) of the first image in a JPEG file, from its markers
+    only, without decoding: a path, bytes or a binary file object (read, then rewound).
+
+    Segments are skipped by their lengths and entropy-coded data up to the next marker, so
+    bytes that look like markers inside metadata or inside the compressed data never count.
+    Stops at the end of the image (EOI) or of the data."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            data = f.read()
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        position = source.tell()
+        source.seek(0)
+        data = source.read()
+        source.seek(position)
+    scans, i, end = 0, 2, len(data)
+    if data[:2] != b"\xff\xd8":
+        return 0
+    while i + 4 <= end:
+        if data[i] != 0xFF:
+            return scans  # not a marker where one must be: let the decoder report it
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill bytes before a marker
+            i += 1
+            continue
+        if marker == 0xD9:  # end of image
+            return scans
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        length = (data[i + 2] << 8) | data[i + 3]
+        i += 2 + length
+        if marker != 0xDA:
+            continue
+        scans += 1
+        # Entropy-coded data: up to the next 0xFF not followed by 0x00 (a stuffed byte) or by
+        # a restart marker 0xD0-0xD7.
+        while True:
+            i = data.find(b"\xff", i)
+            if i < 0 or i + 1 >= end:
+                return scans
+            following = data[i + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                i += 2
+                continue
+            break
+    return scans
 
 
 def _check_size(dimensions: tuple[int, int], label: str, max_pixels: int, min_side: int) -> None:
@@ -120,8 +187,8 @@ def _check_size(dimensions: tuple[int, int], label: str, max_pixels: int, min_si
 def _decode(image: Image.Image, label: str, size: int, owned: bool) -> Image.Image:
     """Decode the first frame, upright. JPEGs we opened decode at a reduced scale when much larger than needed."""
     try:
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)  # animated GIF/PNG/WebP: the first frame
+        # An animated GIF/PNG/WebP or a multi-page TIFF opens on its first frame, which is the
+        # one used; asking for n_frames would walk all of them (5,000 TIFF pages: 4.6 s).
         if owned and image.format == "JPEG":
             # libjpeg scales by 1/2, 1/4, 1/8 while decoding, keeping both sides >= size.
             image.draft(None, (size, size))
@@ -139,16 +206,32 @@ def _decode(image: Image.Image, label: str, size: int, owned: bool) -> Image.Ima
         return image
 
 
-def _to_gray_or_rgb(image: Image.Image, channels: int) -> Image.Image:
+def _scaled_to_8_bits(values: np.ndarray, label: str) -> np.ndarray:
+    """32-bit integer or float samples -> uint8. Files of this kind carry no range, so it is
+    read off the values: at most 1 means [0, 1], at most 255 eight bits, at most 65535
+    sixteen bits; anything else (negative, larger, NaN) is refused with what to do."""
+    if not np.isfinite(values).all():
+        raise ValueError(f"the image {label} has NaN or infinite samples: save it with finite values")
+    low, high = float(values.min()), float(values.max())
+    if low < 0:
+        raise ValueError(f"the image {label} has negative samples (down to {low:.3g}): save it as an "
+                         "8- or 16-bit image, or with values in [0, 1]")
+    for top in (1.0, 255.0, 65535.0):
+        if high <= top:
+            return (values * (255.0 / top)).round().astype(np.uint8)
+    raise ValueError(f"the image {label} has samples up to {high:.3g}, beyond 16 bits: save it as an 8- or "
+                     "16-bit image, or with values in [0, 1]")
+
+
+def _to_gray_or_rgb(image: Image.Image, channels: int, label: str = "the given image") -> Image.Image:
     """Any Pillow mode -> 8-bit "L" or "RGB", transparency composited on white."""
     mode = image.mode
     if mode in _SIXTEEN_BIT_MODES:
         # Pillow's own convert("L") clips 16-bit values at 255 instead of scaling them.
         values = np.asarray(image).astype(np.float64).clip(0, 65535) / 257.0
         image = Image.fromarray(values.round().astype(np.uint8))
-    elif mode == "F":
-        values = np.nan_to_num(np.asarray(image, dtype=np.float64)).clip(0, 1) * 255.0
-        image = Image.fromarray(values.round().astype(np.uint8))
+    elif mode in ("I", "F"):  # 32-bit integer or float samples (TIFF): scale by their range
+        image = Image.fromarray(_scaled_to_8_bits(np.asarray(image, dtype=np.float64), label))
     elif mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
