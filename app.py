@@ -129,6 +129,8 @@ def prepare(values: dict, methods: list[str]):
     support.check_decode_time(frames * paths * len(methods), support.decode_seconds_per_frame(vae),
                               values["model"])
     samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
+    for sampler in samplers.values():
+        support.check_sampler_memory(sampler, frames, vae.latent_shape)
     return vae, frames, paths, seed, fps, samplers
 
 

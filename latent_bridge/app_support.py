@@ -30,7 +30,7 @@ __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
     "decode_seconds_per_frame", "method_kwargs", "method_defaults",
     "smoothness_line", "param_applies", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
-    "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
+    "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
 ]
 
 
@@ -402,6 +402,23 @@ def _check_particle_work(kwargs: dict[str, Any], latent_size: int) -> None:
             f"particles x steps x (1 + pcn_moves) x latent size = {kwargs['particles']} x {steps} x "
             f"{sweeps} x {latent_size} = {work:.2g}, above this server's limit of "
             f"{LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
+
+
+def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...]) -> None:
+    """Refuse a particle sampler run that would hold more than ``LIMITS.particle_memory`` bytes
+    (``sampler.memory_bytes``); samplers without particles hold a few frames per path."""
+    estimate = getattr(sampler, "memory_bytes", None)
+    if estimate is None:
+        return
+    needed = estimate(frames, math.prod(latent_shape))
+    if needed > LIMITS.particle_memory:
+        particles = getattr(sampler, "particles", 1)
+        most = int(particles * LIMITS.particle_memory / needed)
+        raise ValueError(
+            f"{sampler.name} with these settings would hold about {needed / 2**30:.1f} GiB of particle paths "
+            f"(particles x frames x latent size), above this server's limit of "
+            f"{LIMITS.particle_memory / 2**30:g} GiB: lower particles (at most {most} here), frames, "
+            "pcn_moves, or pick a model with a smaller latent")
 
 
 def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> str:

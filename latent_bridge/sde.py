@@ -319,6 +319,16 @@ class LangevinBridge(Sampler):
                 "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
                 "components": self.components}
 
+    def memory_bytes(self, frames: int, n: int) -> int:
+        """About the most memory one ``sample`` holds at once, in bytes, for ``frames`` frames
+        of an ``n``-number latent: the particles' frames (with one copy while resampling) and,
+        with pCN moves, the stored driving noise with its proposal and trial copies.
+        Calibrated on measured peaks (256 particles, 240 frames, n = 1024: 246 MiB; with 2
+        sweeps the noise and its copies about 5.6 times the noise alone)."""
+        steps = max(self.steps, frames - 1) + frames  # the refined grid: about steps, plus one per frame
+        held = 1.25 * (frames - 2) + (6.0 * steps if self.pcn_moves else 0.0)
+        return int(4 * n * self.particles * held)
+
     def _resolved_prior(self, n: int):
         prior = self.prior
         if prior == "standard-normal":

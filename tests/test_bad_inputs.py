@@ -93,7 +93,32 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     rgba = noise(channels=4)
     rgba[:24, :, 3] = 0  # the top half fully transparent
     save("transparent.png", Image.fromarray(rgba, "RGBA"))
+    files["scans.jpg"] = folder / "scans.jpg"
+    files["scans.jpg"].write_bytes(many_scan_jpeg(good, 300))
+    save("float.tif", Image.fromarray(noise(channels=1).astype(np.float32)))  # 0-255 as floats
+    save("int32.tif", Image.fromarray(noise(channels=1).astype(np.int32)))
+    save("negative.tif", Image.fromarray(noise(channels=1).astype(np.float32) - 100))
+    files["postscript.eps"] = folder / "postscript.eps"  # Pillow would run Ghostscript on it
+    files["postscript.eps"].write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 48 48\nshowpage\n")
     return files
+
+
+def many_scan_jpeg(image: Image.Image, scans: int) -> bytes:
+    """A progressive JPEG of ``image`` whose smallest scan is repeated until it has ``scans``
+    scans: decoding cost grows with the count (the attack in benchmarks/bench_decode.py)."""
+    import io
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_decode import jpeg_segments
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    segments = jpeg_segments(data)
+    smallest = min((s for s in segments if s[0] == 0xDA), key=lambda s: s[2] - s[1])
+    count = sum(s[0] == 0xDA for s in segments)
+    end = segments[-1][1]
+    return data[:end] + data[smallest[1]:smallest[2]] * (scans - count) + data[end:]
 
 
 def hub_cache(folder: Path, repo: str, files: dict[str, bytes]) -> Path:
@@ -159,6 +184,12 @@ CASES = [
     image_case("la.png", None),
     image_case("animated.gif", None),
     image_case("transparent.png", None),
+    image_case("float.tif", None),
+    image_case("int32.tif", None),
+    # Decoding is bounded: scans are counted from the markers before any decoding.
+    image_case("scans.jpg", r"is a JPEG of 300 scans, more than 100 .* save it again as an ordinary JPEG", cli=True),
+    image_case("negative.tif", r"has negative samples .* save it as an 8- or 16-bit image"),
+    image_case("postscript.eps", BAD_IMAGE),
     # Sizes.
     Case("frames-0", r"frames must be (a whole number >= 2|at least 4)", args={"frames": 0},
          api=("/interpolate", {"frames": 0}), cli=["interpolate", "good.png", "other.png", "--frames", "0"]),
@@ -188,8 +219,8 @@ CASES = [
          r"frames .* would take 67.2 min, above its limit of 2 min: decode at most 57 frames in all",
          lib="decode", args={"decoded_frames": 240 * 8, "seconds_per_frame": 2.1, "model": "sd-vae"}),
     # Method parameters.
-    Case("T-0", r"T must be in \(0, ", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
-    Case("T-negative", r"T must be in \(0, ", args={"method": "gp", "T": -1.0},
+    Case("T-0", r"T must be in \[1e-06, inf\)", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
+    Case("T-negative", r"T must be in \[1e-06, inf\)", args={"method": "gp", "T": -1.0},
          api=("/compare", {"T": -1.0}), cli=["compare", "good.png", "other.png", "--T", "-1", "--out", "c.png"]),
     Case("T-nan", r"T must be a finite number", args={"method": "ou", "T": float("nan")},
          api=("/interpolate", {"T": "nan"})),
@@ -210,8 +241,46 @@ CASES = [
          args={"method": "gp", "kernel": "periodic", "length_scale": -1.0},
          api=("/random_walk", {"method": "gp", "kernel": "periodic", "length_scale": -1})),
     Case("unknown-method", r"unknown method 'brownian'; choose one of linear", args={"method": "brownian"},
-         api=("/interpolate", {"method": "brownian"}),
+         api=("/interpolate", {"method": "brownian"}), api_message=r"method must be one of linear, slerp, ou, gp",
          cli=["interpolate", "good.png", "other.png", "--method", "brownian"]),
+    # Seeds: torch's generator keeps 32 bits, so exactly 0 .. 2**32 - 1 are accepted.
+    Case("seed-2**32", r"seed must be a whole number from 0 to 4294967295", args={"seed": 2**32},
+         api=("/interpolate", {"seed": 2**32})),
+    Case("seed-2**64", r"seed must be a whole number from 0 to 4294967295", args={"seed": 2**64},
+         api=("/random_walk", {"seed": 2**64})),
+    Case("seed-negative", r"seed must be a whole number from 0 to 4294967295", args={"seed": -1},
+         api=("/compare", {"seed": -1})),
+    Case("seed-fraction", r"seed must be a whole number from 0 to 4294967295", args={"seed": 1.5},
+         api=("/interpolate", {"seed": 1.5})),
+    Case("seed-largest", None, args={"seed": 2**32 - 1}, api=("/interpolate", {"seed": 2**32 - 1})),
+    # T just off a multiple of the period: the bridge's mean weights explode.
+    Case("periodic-T-just-off-the-period", r"k\(T\) = 0\.99999999\d, close to 1, at T = 4\.00004 .* mean weights "
+         r"reach 8\.5\d*e\+03, more than 10\); move T away", args={"method": "gp", "kernel": "periodic",
+                                                                   "period": 4.0, "T": 4.00004},
+         api=("/interpolate", {"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.00004})),
+    Case("periodic-T-just-off-the-period-walk", None, args={"method": "gp", "kernel": "periodic", "period": 4.0,
+                                                          "T": 4.00004, "image_b": "good.png"}),
+    Case("ou-T-1e-323", r"T must be in \[1e-06, inf\)", args={"method": "ou", "T": 1e-323},
+         api=("/interpolate", {"T": 1e-323})),
+    # Values of the wrong type through the API: our message, never a TypeError.
+    Case("model-as-a-list", r"model must be one of digits, fashion", lib="choice",
+         args={"name": "model", "value": ["digits"], "choices": ["digits", "fashion"]},
+         api=("/interpolate", {"model": ["digits"]})),
+    Case("method-as-a-dict", r"method must be one of linear", lib="choice",
+         args={"name": "method", "value": {"ou": 1}, "choices": ["linear", "ou"]},
+         api=("/interpolate", {"method": {"ou": 1}})),
+    Case("methods-as-a-dict", r"methods must be a list of method names; got dict", lib="methods",
+         args={"value": {"linear": 1}}, api=("/compare", {"methods": {"linear": 1}})),
+    Case("methods-as-text", None, lib="methods", args={"value": "linear, ou"},
+         api=("/compare", {"methods": "linear,ou"})),
+    Case("methods-unknown-in-text", r"each method must be one of linear.*got 'o'", lib="methods",
+         args={"value": "linear,o"}, api=("/compare", {"methods": "linear,o"})),
+    Case("frames-as-a-list", r"frames must be a whole number from 4 to 240; got 'list'", lib="request",
+         args={"frames": [8]}, api=("/interpolate", {"frames": [8]})),
+    # Langevin memory is bounded as well as its work.
+    Case("langevin-memory", r"langevin with these settings would hold about 2\.3 GiB .* lower particles "
+         r"\(at most 220 here\)", lib="memory", args={"particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
+         needs="langevin"),
     Case("closed-loop-between-different-images", r"z1 must equal z0 \(a loop\)",
          args={"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0},
          api=("/interpolate", {"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0})),
@@ -360,6 +429,15 @@ def run_library(case: Case, inputs, vae, tmp_path):
         return app_support.check_decode_time(**args)
     if case.lib == "output":  # what the media writers can lay out
         return lb.media.check_output_size(**args)
+    if case.lib in ("choice", "methods", "memory"):  # the app's reading of values sent to it
+        from latent_bridge import app_support
+
+        if case.lib == "choice":
+            return app_support.check_choice(**args)
+        if case.lib == "methods":
+            return app_support.check_methods(args["value"], lb.bridges.available())
+        sampler = lb.bridges.get("langevin", particles=args["particles"])
+        return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"])
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support
 
@@ -368,7 +446,7 @@ def run_library(case: Case, inputs, vae, tmp_path):
     method = args.pop("method", "linear")
     images = {key: inputs[args.pop(key, default)] for key, default in (("image_a", "good.png"),
                                                                         ("image_b", "other.png"))}
-    run = dict(frames=args.pop("frames", 4), n_paths=args.pop("n_paths", 1), seed=0)
+    run = dict(frames=args.pop("frames", 4), n_paths=args.pop("n_paths", 1), seed=args.pop("seed", 0))
     sampler = lb.bridges.get(method, **args)
     return lb.interpolate(vae, images["image_a"], images["image_b"], sampler, **run)
 
@@ -408,7 +486,7 @@ def test_library(case, inputs, vae, tmp_path):
         if case.lib == "kwargs":  # the parameters pass, as given
             assert all(result[name] == value for name, value in case.args.items() if name in result)
             return
-        if case.lib == "output":  # accepted: nothing raised
+        if case.lib in ("output", "choice", "methods", "memory"):  # accepted: nothing raised
             return
         assert result.frames.shape[:2] == (1, 4) and result.frames.dtype == np.uint8
         return
@@ -462,9 +540,9 @@ EXTREME = [  # inside the allowed ranges, at the far ends of float64
 @pytest.mark.parametrize("method, values", EXTREME)
 def test_extreme_allowed_values_give_finite_paths_or_a_value_error(method, values):
     # Anything but a ValueError reaches the app as a generic error and the CLI as a traceback.
-    sampler = lb.bridges.get(method, **values)
     z0, z1 = torch.zeros(2), torch.ones(2)
     try:
+        sampler = lb.bridges.get(method, **values)
         paths = sampler.sample(z0, z1, frames=6, generator=torch.Generator().manual_seed(0))
     except ValueError as error:
         assert str(error)

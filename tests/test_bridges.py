@@ -338,8 +338,8 @@ def test_adjacent_correlation_of_deterministic_paths_is_one():
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: lb.bridges.get("ou", T=0), r"T must be in \(0, inf\); got 0"),
-        (lambda: lb.bridges.get("gp", T=-1.0), r"T must be in \(0, inf\); got -1.0"),
+        (lambda: lb.bridges.get("ou", T=0), r"T must be in \[1e-06, inf\); got 0"),
+        (lambda: lb.bridges.get("gp", T=-1.0), r"T must be in \[1e-06, inf\); got -1.0"),
         (lambda: lb.bridges.get("gp", alpha=2.5), r"alpha must be in \(0, 2\]; got 2.5"),
         (lambda: lb.bridges.get("gp", beta=0), r"beta must be in \(0, inf\); got 0"),
         (lambda: lb.bridges.get("gp", kernel="rbf"), "kernel must be one of exponential, periodic, matern, locally-periodic; got 'rbf'"),

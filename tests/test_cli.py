@@ -77,7 +77,7 @@ def test_compare_writes_a_grid_per_method_and_both_plots(tmp_path):
         (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
         (("interpolate", "A", "missing.png"), "missing.png"),
         (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),
-        (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in (0, inf)"),
+        (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in [1e-06, inf)"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_clear_line(args, message, tmp_path):

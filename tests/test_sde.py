@@ -171,7 +171,7 @@ def test_ou_sde_agrees_with_the_exact_ou_sampler():
     ({"steps": 0}, "steps must be in [1, 100000]; got 0"),
     ({"steps": 100_001}, "steps must be in [1, 100000]; got 100001"),
     ({"steps": 2.5}, "steps must be a whole number"),
-    ({"T": 0.0}, "T must be in (0, inf); got 0.0"),
+    ({"T": 0.0}, "T must be in [1e-06, inf); got 0.0"),
     ({"T": float("nan")}, "T must be a finite number"),
     ({"substeps": 4}, "method 'ou-sde' has no parameter 'substeps'"),
 ])
