@@ -46,6 +46,9 @@ for _info in REGISTRY.values():
         PARAMS.setdefault(_param.name, _param)
 ADVANCED = [name for name in PARAMS if name != "T"]
 MAIN = ["T", "frames", "paths", "seed", "fps"]
+# The API's name for a parameter where it differs: gradio_client prints every parameter name in
+# lower case (view_api), so the time horizon T is ``t`` there, the name it can be passed by.
+API_NAMES = {"T": "t"}
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
@@ -83,8 +86,9 @@ def endpoint(body, names: list[str]):
 
     def handler(*args):
         *values, request, progress = args
+        internal = {api: name for name, api in API_NAMES.items()}
         try:
-            return body(dict(zip(names, values)), request, progress)
+            return body({internal.get(n, n): v for n, v in zip(names, values)}, request, progress)
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
         except Abandoned:
@@ -486,8 +490,8 @@ def image_output(label: str):
 ABOUT_API = """
 ## Calling the app from Python
 
-Each tab is an endpoint: `/interpolate`, `/random_walk`, `/compare`. Parameters go by name;
-`client.view_api()` lists them all with their defaults.
+Each tab is an endpoint: `/interpolate`, `/random_walk`, `/compare`. Parameters go by name
+(the time horizon T is `t`); `client.view_api()` lists them all with their defaults.
 
 ```python
 from gradio_client import Client, handle_file
@@ -495,7 +499,7 @@ from gradio_client import Client, handle_file
 client = Client("http://127.0.0.1:7860/")   # or the Space, "owner/latent-bridge"
 video, gif, grid, profile, latent_map, diagnostics = client.predict(
     model="poses", image_a=handle_file("a.png"), image_b=handle_file("b.png"),
-    method="ou", T=0.5, frames=64, paths=2, seed=0, fps=24, api_name="/interpolate")
+    method="ou", t=0.5, frames=64, paths=2, seed=0, fps=24, api_name="/interpolate")
 print(video)                                 # a local copy of the H.264 mp4
 ```
 """
@@ -526,7 +530,7 @@ def connect(body, image_names: list[str], column, outputs: list, latent_map=None
     model, images, examples, method_panel, run = column
     inputs = [model] + images + method_panel.inputs
     method_name = "methods" if method_panel.multiselect else "method"
-    handler = endpoint(body, ["model"] + image_names + [method_name] + MAIN + ADVANCED)
+    handler = endpoint(body, ["model"] + image_names + [method_name] + [API_NAMES.get(n, n) for n in MAIN + ADVANCED])
     runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
     if examples is not None:  # one click on an example: fill the images, then run
         runs.append(examples.then(handler, inputs, outputs, api_visibility="private", preprocess=False))

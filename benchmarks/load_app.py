@@ -124,9 +124,9 @@ def request(tab: str, model: str, images: list[str], frames: int, seed: int) -> 
     common = dict(model=model, frames=frames, paths=1, seed=seed, fps=12, api_name=tab)
     a, b = images[seed % len(images)], images[(seed + 1) % len(images)]
     if tab == "/random_walk":
-        walk = dict(method="gp", kernel="periodic", T=period, period=period) if seed % 2 else dict(method="ou", T=1.0)
+        walk = dict(method="gp", kernel="periodic", t=period, period=period) if seed % 2 else dict(method="ou", t=1.0)
         return dict(image=handle_file(a), **walk, **common)
-    pair = dict(image_a=handle_file(a), image_b=handle_file(b), T=0.5)
+    pair = dict(image_a=handle_file(a), image_b=handle_file(b), t=0.5)
     if tab == "/compare":
         return dict(methods=["linear", "ou"], **pair, **common)
     return dict(method=("ou", "gp", "slerp", "linear")[seed % 4], **pair, **common)

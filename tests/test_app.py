@@ -21,7 +21,7 @@ import latent_bridge as lb  # noqa: E402
 
 MODEL = "poses"
 FRAMES = 8
-SMALL = dict(T=0.5, frames=FRAMES, paths=2, seed=0, fps=8)
+SMALL = dict(t=0.5, frames=FRAMES, paths=2, seed=0, fps=8)  # t: the API name of T
 
 
 def free_port() -> int:
@@ -95,7 +95,7 @@ def test_interpolate_returns_video_gif_grid_and_plot(client, examples):
 
 def test_random_walk_loops_back_to_its_first_frame(client, examples):
     video, gif, grid, profile, _ = client.predict(
-        model=MODEL, image=examples[0], method="gp", kernel="periodic", **{**SMALL, "T": 4.0},
+        model=MODEL, image=examples[0], method="gp", kernel="periodic", **{**SMALL, "t": 4.0},
         period=4.0, api_name="/random_walk")
     count, _, codec = read_video(video)
     assert count == FRAMES and codec == "h264"

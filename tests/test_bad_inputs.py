@@ -465,6 +465,7 @@ def api_request(api_name: str, overrides: dict, examples: dict) -> dict:
         request["methods"] = ["linear", "ou"]
         del request["method"]
     request.update({k: v for k, v in overrides.items() if k not in images})
+    request["t"] = request.pop("T")  # the API's name of T (gradio_client prints names in lower case)
     return request
 
 
@@ -761,3 +762,157 @@ def test_private_ui_events_bound_their_work_and_never_answer_500(server):
     # The live line says what is wrong with too many frames instead of computing.
     line = app.support.smoothness_line(["ou"], {"T": 1.0}, 10**7)
     assert "frames must be at most 240 on this server" in line
+
+
+def test_a_render_whose_client_left_stops_at_the_next_chunk(server, inputs, monkeypatch):
+    """A client that drops its event stream mid-render: the render stops at its next progress
+    report (a decoded chunk) instead of holding the only worker, and writes no files. The
+    render is a stand-in of 40 chunks of 0.1 s, so the test does not depend on machine speed."""
+    import threading
+    import time
+
+    import httpx
+
+    app, url = server
+    chunks, finished = [], threading.Event()
+
+    def slow_render(*args, progress=None, **kwargs):
+        try:
+            for done in range(40):
+                time.sleep(0.1)
+                chunks.append(done)
+                progress(done + 1, 40, "decoding")
+            raise AssertionError("the render ran to its end for a client that had left")
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(app, "run_pipeline", slow_render)
+    before = files_under(app.outputs_root())
+    data = raw_request(app, inputs, url=url)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        event = http.post("gradio_api/call/interpolate", json={"data": data}).json()["event_id"]
+        with http.stream("GET", f"gradio_api/call/interpolate/{event}"):
+            deadline = time.monotonic() + 20
+            while len(chunks) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # the client leaves: the stream is closed here, three chunks into the render
+    assert finished.wait(30), "the abandoned render is still running"
+    assert len(chunks) < 20, f"{len(chunks)} of 40 chunks ran after the client left"
+    assert files_under(app.outputs_root()) == before
+    monkeypatch.undo()
+    from gradio_client import Client
+
+    video, *_ = Client(url, verbose=False).predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
+    assert Path(video).stat().st_size > 0
+
+
+def test_leaving_the_page_removes_that_visitor_s_files(server, inputs):
+    """The mechanism the crafted heartbeats above must not abuse: a visitor's own folder goes
+    when its heartbeat stream ends."""
+    import time
+
+    from gradio_client import Client
+
+    app, url = server
+    visitor = Client(url, verbose=False)
+    video, *_ = visitor.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
+    assert Path(video).exists()
+    folder = app.support.session_folder(app.outputs_root(), visitor.session_hash)
+    assert folder.is_dir() and any(folder.rglob("*.mp4"))
+    raw_get(url, f"/gradio_api/heartbeat/{visitor.session_hash}")
+    for _ in range(50):
+        if not folder.exists():
+            break
+        time.sleep(0.1)
+    assert not folder.exists()
+
+
+def test_every_accepted_seed_gives_its_own_paths():
+    """Seeds that agree in their low 32 bits were once the same draw; now the range is 32 bits
+    and each accepted seed differs: 0, 1, 2**31 and 2**32 - 1 all give distinct paths."""
+    sampler = lb.bridges.get("ou", T=1.0)
+    z0, z1 = torch.zeros(16), torch.ones(16)
+    draws = []
+    for seed in (0, 1, 2**31, 2**32 - 1):
+        generator = torch.Generator().manual_seed(lb.pipeline.check_seed(seed))
+        draws.append(sampler.sample(z0, z1, frames=6, generator=generator))
+    for i in range(len(draws)):
+        for j in range(i):
+            assert not torch.equal(draws[i], draws[j])
+    for bad in (2**32, 2**53 + 1, -1, 1.5, "12a", True, None, [1]):
+        with pytest.raises(ValueError, match=r"seed must be a whole number from 0 to 4294967295"):
+            lb.pipeline.check_seed(bad)
+    assert lb.pipeline.check_seed("4294967295") == 2**32 - 1 and lb.pipeline.check_seed(7.0) == 7
+
+
+def test_the_cache_stays_within_its_disk_budget(tmp_path):
+    """tidy_cache: empty folders older than a minute go; over budget, the oldest files go
+    first, never fresh ones nor the kept (example) files."""
+    import time
+
+    from latent_bridge import app_support
+
+    now = time.time()
+    old, fresh, kept = tmp_path / "a" / "old.bin", tmp_path / "b" / "fresh.bin", tmp_path / "c" / "example.png"
+    for path, age in ((old, 7200), (fresh, 5), (kept, 7200)):
+        path.parent.mkdir()
+        path.write_bytes(bytes(1000))
+        os.utime(path, (now - age, now - age))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    os.utime(empty, (now - 120, now - 120))
+    assert app_support.tidy_cache(tmp_path, 10_000, keep={str(kept)}, now=now) == 3000
+    assert not empty.exists()
+    assert app_support.tidy_cache(tmp_path, 1500, keep={str(kept)}, now=now) == 2000
+    assert not old.exists() and fresh.exists() and kept.exists()
+
+
+def test_uploads_are_bounded_in_size_and_in_total(server, tmp_path, monkeypatch):
+    """In front of Gradio's upload route: a request must state its size, one request carries at
+    most 80 MB, and the cache as a whole stays within its budget (HTTP 507 past it)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    import httpx
+
+    app, url = server
+    parts = urlparse(url)
+
+    def announced(headers: dict) -> tuple[int, str]:
+        """Status and text of an upload that announces itself with ``headers`` (no body sent)."""
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            connection.putrequest("POST", "/gradio_api/upload")
+            for name, value in {"Content-Type": "multipart/form-data; boundary=x", **headers}.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+    assert announced({"Transfer-Encoding": "chunked"})[0] == 411
+    status, text = announced({"Content-Length": str(100 * 2**20)})
+    assert status == 413 and "at most 84 MB" in text
+    with httpx.Client(base_url=url, timeout=30) as http_client:
+        # A full cache: uploads are refused with a message until old files can go.
+        middleware = app_support_budget(app)
+        monkeypatch.setattr(middleware, "budget", app.support.folder_size(app.demo.GRADIO_CACHE) + 1000)
+        small = tmp_path / "small.png"
+        Image.fromarray(noise()).save(small)
+        with small.open("rb") as f:
+            answer = http_client.post("gradio_api/upload", files={"files": ("small.png", f, "image/png")})
+        assert answer.status_code == 507 and "upload space is full" in answer.text
+        monkeypatch.undo()
+        with small.open("rb") as f:
+            answer = http_client.post("gradio_api/upload", files={"files": ("small.png", f, "image/png")})
+        assert answer.status_code == 200
+
+
+def app_support_budget(app):
+    """The running server's UploadBudget middleware."""
+    layer = app.demo.server_app.middleware_stack
+    while layer is not None and not isinstance(layer, app.support.UploadBudget):
+        layer = getattr(layer, "app", None)
+    assert layer is not None, "UploadBudget is not in front of the app"
+    return layer
