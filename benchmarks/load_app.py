@@ -14,6 +14,12 @@ and drives its public API with ``gradio_client`` on the embedded models, small f
    must serve a request afterwards.
 3. memory: ``--sequential`` requests one after another; the server's RSS after each one,
    mean of the last half against the first half (target: within 10 %).
+4. hostile mix (``--hostile`` clients, 12 by default): each client cycles through valid
+   requests, invalid ones (bad values and types), crafted heartbeats (``heartbeat/..``), raw
+   calls naming a session hash that is a path, floods of the private UI events with 10^7
+   frames, a JPEG of 20,000 scans, and renders abandoned mid-way (the stream dropped); valid
+   requests must all succeed (target 0 failures); p50/p95 of the valid ones, server RSS and
+   cache size before and after.
 
 The server's RSS (and with its children, the ffmpeg encoders) is sampled every 50 ms
 throughout. Prints a table; exits 1 when a target is missed.
@@ -199,6 +205,137 @@ def sequential(url: str, models: dict, count: int, frames: int, sampler: MemoryS
     return dict(count=count, failures=failures, first=first, last=last, growth=last / first - 1)
 
 
+def upload(url: str, path: str) -> dict:
+    import httpx
+
+    with open(path, "rb") as f:
+        answer = httpx.post(url + "gradio_api/upload", files={"files": (Path(path).name, f)}, timeout=60)
+    answer.raise_for_status()
+    return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def raw_data(url: str, names: list[str], defaults: dict, model: str, images: list[str], **values) -> list:
+    """Positional data of an /interpolate call, its two images uploaded first."""
+    given = {**defaults, "model": model, "image_a": upload(url, images[0]), "image_b": upload(url, images[1]),
+             "method": "ou", "t": 0.5, "frames": 8, "paths": 1, "seed": 0, "fps": 12, **values}
+    return [given[name] for name in names]
+
+
+def many_scans_jpeg(folder: Path) -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_decode import progressive_jpeg
+
+    path = folder / "scans.jpg"
+    path.write_bytes(progressive_jpeg(2000, 20000))
+    return str(path)
+
+
+def hostile(url: str, models: dict, clients: int, requests: int, frames: int, work: Path,
+            actions: list[str] | None = None) -> dict:
+    """Each client cycles through valid requests and the attacks; returns the valid requests'
+    latencies and failures, and the count of each action."""
+    import http.client
+    from urllib.parse import urlparse
+
+    import httpx
+
+    info = Client(url, verbose=False, analytics_enabled=False).view_api(return_format="dict", print_info=False)
+    parameters = info["named_endpoints"]["/interpolate"]["parameters"]
+    names = [p["parameter_name"] for p in parameters]
+    defaults = {p["parameter_name"]: p.get("parameter_default") for p in parameters}
+    config = httpx.get(url + "config", timeout=30).json()
+    ui = [(i, len(d["inputs"])) for i, d in enumerate(config["dependencies"]) if d.get("queue") is False]
+    scans = many_scans_jpeg(work)
+    model = "digits" if "digits" in models else next(iter(models))
+    host = urlparse(url)
+
+    def heartbeat(session: str):
+        connection = http.client.HTTPConnection(host.hostname, host.port, timeout=1)
+        try:
+            connection.putrequest("GET", f"/gradio_api/heartbeat/{session}")
+            connection.endheaders()
+            connection.getresponse().read(8)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def call_raw(data, session=None, drop_after=None):
+        body = {"data": data} if session is None else {"data": data, "session_hash": session}
+        with httpx.Client(base_url=url, timeout=120) as http:
+            event = http.post("gradio_api/call/interpolate", json=body).json()["event_id"]
+            with http.stream("GET", f"gradio_api/call/interpolate/{event}") as stream:
+                if drop_after is not None:
+                    time.sleep(drop_after)
+                    return
+                for _ in stream.iter_lines():
+                    pass
+
+    actions = actions or ["valid", "invalid", "heartbeat", "session-path", "ui-flood", "jpeg-scans", "valid",
+                          "disconnect"]
+
+    def one_client(index: int) -> list:
+        client = Client(url, verbose=False, analytics_enabled=False)
+        out = []
+        for k in range(requests):
+            action = actions[(index + k) % len(actions)]
+            seed = index * requests + k
+            tab = TABS[seed % len(TABS)]
+            start = time.perf_counter()
+            error = None
+            try:
+                if action == "valid":
+                    client.predict(**request(tab, model, models[model], frames, seed))
+                elif action == "invalid":
+                    bad = request("/interpolate", model, models[model], frames, seed)
+                    bad.update(((("frames", 10**7), ("model", ["x"]), ("seed", 2**64), ("t", -1))[seed % 4],))
+                    try:
+                        client.predict(**bad)
+                        error = "an invalid request succeeded"
+                    except Exception:  # refused, as it must be
+                        pass
+                elif action == "heartbeat":
+                    for session in ("..", ".", client.session_hash + "x"):
+                        heartbeat(session)
+                elif action == "session-path":
+                    # Each its own session: two streams of one session hash share its messages.
+                    call_raw(raw_data(url, names, defaults, model, models[model]),
+                             session=f"{('/var/tmp/lb-attack', '../../lb-attack')[seed % 2]}-{seed}")
+                elif action == "ui-flood":
+                    with httpx.Client(base_url=url, timeout=30) as http:
+                        for fn_index, width in ui:
+                            data = (["ou", 10**7] * width)[:width]
+                            http.post("gradio_api/run/predict", json={"fn_index": fn_index, "data": data,
+                                                                       "session_hash": "flood"})
+                elif action == "jpeg-scans":
+                    bad = request("/interpolate", model, models[model], frames, seed)
+                    bad["image_a"] = handle_file(scans)
+                    try:
+                        client.predict(**bad)
+                        error = "a 20,000-scan JPEG was accepted"
+                    except Exception:
+                        pass
+                elif action == "disconnect":
+                    call_raw(raw_data(url, names, defaults, model, models[model], frames=240, paths=8),
+                             drop_after=0.3)
+            except Exception as failure:  # a benchmark counts failures of any kind
+                error = f"{type(failure).__name__}: {failure}"
+            out.append((action, time.perf_counter() - start, error))
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for chunk in pool.map(one_client, range(clients)) for r in chunk]
+    wall = time.perf_counter() - start
+    counts = {a: sum(1 for r in results if r[0] == a) for a in dict.fromkeys(actions)}
+    valid = [(seconds, error) for action, seconds, error in results if action == "valid"]
+    attack_errors = [f"{a}: {e}" for a, _, e in results if a != "valid" and e]
+    return dict(total=len(results), counts=counts, latencies=[s for s, e in valid if e is None],
+                failures=[e for _, e in valid if e], attack_errors=attack_errors, wall=wall,
+                escaped=[str(p) for p in Path("/var/tmp").glob("lb-attack-*")]
+                + [str(p) for p in work.parent.glob("lb-attack-*")])
+
+
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -211,6 +348,9 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=32,
                         help="jobs submitted at once: more than app.py's queue holds (max_size 16)")
     parser.add_argument("--sequential", type=int, default=100)
+    parser.add_argument("--hostile", type=int, default=12, help="clients of the hostile mix (0: skip it)")
+    parser.add_argument("--hostile-requests", type=int, default=8, help="actions per hostile-mix client")
+    parser.add_argument("--skip-load", action="store_true", help="only the hostile mix")
     args = parser.parse_args()
 
     models = embedded_models()
@@ -224,18 +364,46 @@ def main() -> int:
             for model in models:  # load every model once, so the phases measure serving
                 timed(warm, request("/interpolate", model, models[model], args.frames, seed=0))
             warm_rss = sampler.rss()
-            load = concurrency(url, models, args.clients, args.requests, args.frames)
-            flood = burst(url, models, args.burst, args.frames)
-            memory = sequential(url, models, args.sequential, args.frames, sampler)
+            if not args.skip_load:
+                load = concurrency(url, models, args.clients, args.requests, args.frames)
+                flood = burst(url, models, args.burst, args.frames)
+                memory = sequential(url, models, args.sequential, args.frames, sampler)
             disk = folder_size(Path(cache))
+            mix = None
+            if args.hostile:
+                rss_before, disk_before = sampler.rss(), folder_size(Path(cache))
+                with tempfile.TemporaryDirectory() as work:
+                    mix = hostile(url, models, args.hostile, args.hostile_requests, args.frames, Path(work))
+                time.sleep(3)  # unload handlers and abandoned renders finish
+                mix.update(rss_before=rss_before, rss_after=sampler.rss(), disk_before=disk_before,
+                           disk_after=folder_size(Path(cache)))
         finally:
             sampler.stop()
             server.terminate()
             server.wait(timeout=30)
 
     mb = 2**20
+    rows = []
+    if mix is not None:
+        lat = mix["latencies"]
+        rows += [
+            (f"hostile mix: {args.hostile} clients x {args.hostile_requests} actions", f"{mix['total']} requests, "
+             + ", ".join(f"{k} {v}" for k, v in mix["counts"].items())),
+            ("  failures among the valid ones (target 0)", len(mix["failures"])),
+            ("  valid latency p50 / p95 (s)", f"{percentile(lat, 0.5):.2f} / {percentile(lat, 0.95):.2f}" if lat else "-"),
+            ("  attacks that got through", len(mix["attack_errors"]) + len(mix["escaped"])),
+            ("  server RSS before / after (MB)", f"{mix['rss_before'] / mb:.0f} / {mix['rss_after'] / mb:.0f}"),
+            ("  cache before / after (MB)", f"{mix['disk_before'] / mb:.1f} / {mix['disk_after'] / mb:.1f}"),
+            ("  wall clock (s)", f"{mix['wall']:.1f}"),
+        ]
+    if args.skip_load:
+        for key, value in rows:
+            print(f"{key:<50}  {value}")
+        for error in (mix["failures"] + mix["attack_errors"])[:5]:
+            print("failure:", error[:300])
+        return 0 if not (mix["failures"] or mix["attack_errors"] or mix["escaped"]) else 1
     lat = load["latencies"]
-    rows = [
+    rows = rows + [
         ("models", ", ".join(models)),
         ("frames per path", args.frames),
         (f"concurrent: {args.clients} clients x {args.requests} requests", f"{load['total']} requests"),
@@ -261,6 +429,10 @@ def main() -> int:
         print("failure:", error[:300])
     ok = (not load["failures"] and not flood["other"] and flood["after_ok"] and not memory["failures"]
           and memory["growth"] <= RSS_GROWTH_TARGET)
+    if mix is not None:
+        for error in (mix["failures"] + mix["attack_errors"])[:5]:
+            print("failure:", error[:300])
+        ok = ok and not (mix["failures"] or mix["attack_errors"] or mix["escaped"])
     return 0 if ok else 1
 
 
