@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "checkpoints" / "digits" / "examples").glob("*.png"))
+EXAMPLES = sorted((ROOT / "latent_bridge" / "checkpoints" / "digits" / "examples").glob("*.png"))
 
 
 def cli(*args, cwd=None):
