@@ -3,6 +3,7 @@
 import json
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,37 @@ def test_examples_are_held_out_images(name):
 def test_checkpoints_folder_stays_small():
     size = sum(p.stat().st_size for p in CHECKPOINTS_DIR.rglob("*") if p.is_file())
     assert size < 30e6
+
+
+def test_checkpoints_are_found_through_the_package():
+    import latent_bridge
+
+    assert CHECKPOINTS_DIR == Path(latent_bridge.__file__).resolve().parent / "checkpoints"
+    assert lb.priors.CHECKPOINTS_DIR == CHECKPOINTS_DIR
+
+
+def test_loading_prints_nothing(capsys):
+    # huggingface_hub's mixin prints "Loading weights from local directory" on stdout.
+    SmallVAE.from_pretrained(CHECKPOINTS_DIR / "digits")
+    lb.models.load("poses")
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_embedded_models_refuse_a_missing_cuda_device_as_hub_models_do(device):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        lb.models.load("digits", device=device)
+
+
+def test_embedded_models_take_device_auto():
+    vae = lb.models.load("digits", device="auto")
+    assert vae.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_small_vae_reads_safetensors_only(tmp_path):
+    SmallVAE(image_size=32, latent_dim=2, widths=(8, 8, 8)).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").rename(tmp_path / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError):
+        SmallVAE.from_pretrained(tmp_path)
