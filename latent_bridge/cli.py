@@ -114,20 +114,21 @@ def _seed(text: str) -> int:
 # The parser
 
 
-def _method_params() -> dict[str, "lb.bridges.Param"]:
-    """One flag per distinct parameter name over all methods (same name, same meaning)."""
-    params: dict = {}
-    for info in lb.bridges.available().values():
+def _param_takers() -> dict[str, dict[str, "lb.bridges.Param"]]:
+    """{parameter name: {method: its Param}} over all methods: one flag per name (same name,
+    same meaning), in the registry's order."""
+    takers: dict = {}
+    for method, info in lb.bridges.available().items():
         for param in info["params"]:
-            params.setdefault(param.name, param)
-    return params
+            takers.setdefault(param.name, {})[method] = param
+    return takers
 
 
 # Parenthesised remarks for Python callers (naming ``lb.``...): the command resolves those itself.
 _LIBRARY_REMARK = re.compile(r"\s*\([^()]*\blb\.[^()]*\)")
 
 
-def _param_help(name: str, takers: dict[str, object]) -> str:
+def _param_help(takers: dict[str, "lb.bridges.Param"]) -> str:
     """A method flag's help: what it does, its range, when it applies, each method's default."""
     param = next(iter(takers.values()))
     parts = [_LIBRARY_REMARK.sub("", param.help), param.range_text()]
@@ -145,19 +146,15 @@ def _param_help(name: str, takers: dict[str, object]) -> str:
 
 def _add_method_flags(parser: argparse.ArgumentParser) -> None:
     """The method parameters, one group per set of methods that take them."""
-    takers: dict[str, dict] = {}
-    for method, info in lb.bridges.available().items():
-        for param in info["params"]:
-            takers.setdefault(param.name, {})[method] = param
     methods = list(lb.bridges.available())
     groups: dict[tuple, argparse._ArgumentGroup] = {}
-    for name, own in takers.items():
+    for name, own in _param_takers().items():
         key = tuple(own)
         if key not in groups:
             title = "every method" if len(key) == len(methods) else ", ".join(key)
             groups[key] = parser.add_argument_group(f"parameters of {title}")
         param = next(iter(own.values()))
-        kwargs = dict(dest=f"param_{name}", default=None, help=_param_help(name, own))
+        kwargs = dict(dest=f"param_{name}", default=None, help=_param_help(own))
         if param.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -272,9 +269,8 @@ def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
 
 def _check_flags_used(methods: list[str], args: argparse.Namespace) -> None:
     """A method flag none of the chosen methods takes is a mistake, not something to ignore."""
-    info = lb.bridges.available()
-    taken = {p.name for m in methods if m in info for p in info[m]["params"]}
-    for name in _method_params():
+    taken = {p.name for m in methods for p in lb.bridges.available()[m]["params"]}
+    for name in _param_takers():
         if getattr(args, f"param_{name}") is not None and name not in taken:
             raise ValueError(f"{_flag(name)} is not a parameter of {', '.join(methods)} "
                              "(see 'latent-bridge methods')")
@@ -462,8 +458,8 @@ def run(args: argparse.Namespace) -> int:
     compare = args.command == "compare"
     inputs = [args.image] if args.command == "walk" else [args.image_a, args.image_b]
     methods = args.methods if compare else [args.method]
-    _check_flags_used(methods, args)
     samplers = {m: _sampler(m, args, walk=args.command == "walk") for m in methods}
+    _check_flags_used(methods, args)
     _check_inputs(inputs)
     _check_outputs(args, inputs)
     options = _model_options(args)
