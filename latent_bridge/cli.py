@@ -39,7 +39,8 @@ COMPARE_FORMATS = (".mp4", ".png")
 # Above this many bytes of decoded frames the CLI streams: frames are decoded while the output
 # is written and never all held (the SSIM of adjacent frames, which needs them all, is skipped).
 KEEP_FRAMES_BYTES = 1 << 30
-# The slideshow warning looks this far for a frame count that gives smooth motion.
+# The slideshow warning looks this far for a frame count that gives smooth motion, and says
+# nothing above it (the closed-form covariance it reads grows as frames squared).
 MOST_FRAMES_SUGGESTED = 2048
 
 DESCRIPTION = """Random paths in the latent space of a VAE: between the latent codes of two images
@@ -353,6 +354,8 @@ def _slideshow_warnings(samplers: dict, frames: int) -> list[str]:
     bridge's closed-form covariance (``lb.bridges.adjacent_correlation``)."""
     if frames < 4:
         return [f"{frames} frames make a slideshow, not motion: use --frames {DEFAULTS.frames} or more"]
+    if frames > MOST_FRAMES_SUGGESTED:
+        return []
     warnings = []
     for name, sampler in samplers.items():
         if not sampler.stochastic or not hasattr(sampler, "covariance"):

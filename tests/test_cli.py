@@ -179,6 +179,8 @@ def test_slideshow_warning_names_the_frames_that_give_smooth_motion():
     assert lb.bridges.adjacent_correlation(ou, enough - 1) < command.SMOOTH_CORRELATION
     assert command._slideshow_warnings({"ou": ou}, 64) == []  # the default frame count is smooth
     assert command._slideshow_warnings({"linear": lb.bridges.get("linear")}, 8) == []  # deterministic
+    # A million frames would need a 10^6 x 10^6 covariance to judge: no warning, no allocation.
+    assert command._slideshow_warnings({"gp": lb.bridges.get("gp")}, 10**6) == []
 
 
 def test_defaults_are_the_apps():
