@@ -6,7 +6,7 @@ against cost for plain importance sampling, SMC and SMC + pCN on the 1-D two-wel
 Tables (median wall time of a few runs, one torch thread):
 1. two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), -2 to 2, T = 3: time, final ESS,
    the smallest per-frame ESS (``frame_ess``) and resamplings against particles and steps;
-2. poses-size latents (n = 64): a mixture fitted to checkpoints/poses/latents.safetensors
+2. poses-size latents (n = 64): a mixture fitted to latent_bridge/checkpoints/poses/latents.safetensors
    when present, else to random data (labelled), same columns;
 3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
    errors of the midpoint mean and variance and the total-variation distance of the midpoint
@@ -57,7 +57,7 @@ def cost_table(title, prior, z0, z1, T, grid_particles, grid_steps, repeats):
 
 def poses_prior():
     try:
-        return lb.priors.for_model("poses", kind="mixture", components=8), "checkpoints/poses latents, 8-component mixture"
+        return lb.priors.for_model("poses", kind="mixture", components=8), "poses latents, 8-component mixture"
     except ValueError:
         data = torch.randn(2000, 64, generator=torch.Generator().manual_seed(0))
         return GaussianMixture.fit(data, components=8), "RANDOM DATA (no poses checkpoint): 8-component mixture"

@@ -5,8 +5,8 @@
 
 The SD KL-VAE and TAESD are built from their default diffusers configs with random weights:
 decoding costs the same as with trained ones, and nothing is downloaded. Our embedded models
-(checkpoints/) are timed at their own image size when their checkpoints exist. Prints a table
-of medians and the KL/TAESD ratio per size.
+(latent_bridge/checkpoints/) are timed at their own image size when their checkpoints exist.
+Prints a table of medians and the KL/TAESD ratio per size.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``latent-bridge`` command (also ``python -m latent_bridge``).
+"""The latent-bridge command (also ``python -m latent_bridge``).
 
     latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
     latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
@@ -7,98 +7,249 @@
     latent-bridge models         # every model name
 
 Each method's parameters become flags (``--T``, ``--kernel``, ``--length-scale``...) generated
-from the sampler registry, so a newly registered sampler needs no change here. The output's
-extension picks the format: .mp4 (H.264 video), .gif (looping), .png (frame grid).
-Bad input ends with a one-line message on stderr and exit code 2.
+from the sampler registry, so a newly registered sampler needs no change here; ``--help``
+groups them by the methods that take them. The output's extension picks the format: .mp4
+(H.264 video), .gif (looping), .png (frame grid).
+
+Every argument is checked before a model is loaded or a sample drawn; bad input ends with one
+line on stderr, ``latent-bridge: error: ...``, and exit code 2. stdout stays empty unless
+``--json`` asks for the outputs and diagnostics there; progress, notes and warnings (a frame
+count that makes a slideshow) go to stderr. Defaults (64 frames, 2 paths, seed 0, 24 fps)
+are the app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 
 from tqdm import tqdm
 
 import latent_bridge as lb
+from latent_bridge.app_support import DEFAULTS, SMOOTH_CORRELATION
 
 FORMATS = (".mp4", ".gif", ".png")
+COMPARE_FORMATS = (".mp4", ".png")
 # Above this many bytes of decoded frames the CLI streams: frames are decoded while the output
 # is written and never all held (the SSIM of adjacent frames, which needs them all, is skipped).
 KEEP_FRAMES_BYTES = 1 << 30
+# The slideshow warning looks this far for a frame count that gives smooth motion, and says
+# nothing above it (the closed-form covariance it reads grows as frames squared).
+MOST_FRAMES_SUGGESTED = 2048
+
+DESCRIPTION = """Random paths in the latent space of a VAE: between the latent codes of two images
+(interpolations) or from one back to itself (loops)."""
+EPILOG = """'latent-bridge COMMAND --help' lists a command's options.
+
+examples:
+  latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
+  latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
+  latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
+  latent-bridge methods        # every method, its flags, defaults and ranges
+  latent-bridge models         # every model name"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks, never splits a word at its hyphen, and shows the
+    default of every option that has one."""
+
+    def __init__(self, prog, **kwargs):
+        super().__init__(prog, max_help_position=28, **kwargs)
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default is argparse.SUPPRESS
+        if action.option_strings and not unset and "%(default)" not in text:
+            shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+            text += f" (default: {shown.replace('%', '%%')})"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Refuses bad syntax with the same one line as every other refusal."""
+
+    def error(self, message):
+        self.exit(2, f"latent-bridge: error: {message} (see '{self.prog} --help')\n")
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _method_params() -> dict[str, "lb.bridges.Param"]:
-    """One flag per distinct parameter name over all methods (same name, same meaning)."""
-    params: dict = {}
-    for info in lb.bridges.available().values():
+# ---------------------------------------------------------------------------------------------
+# Values checked while parsing
+
+
+def _whole(name: str, low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number {bounds}; got {text!r}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        return lb.pipeline.check_seed(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def _param_takers() -> dict[str, dict[str, "lb.bridges.Param"]]:
+    """{parameter name: {method: its Param}} over all methods: one flag per name (same name,
+    same meaning), in the registry's order."""
+    takers: dict = {}
+    for method, info in lb.bridges.available().items():
         for param in info["params"]:
-            params.setdefault(param.name, param)
-    return params
+            takers.setdefault(param.name, {})[method] = param
+    return takers
+
+
+# Parenthesised remarks for Python callers (naming ``lb.``...): the command resolves those itself.
+_LIBRARY_REMARK = re.compile(r"\s*\([^()]*\blb\.[^()]*\)")
+
+
+def _param_help(takers: dict[str, "lb.bridges.Param"]) -> str:
+    """A method flag's help: what it does, its range, when it applies, each method's default."""
+    param = next(iter(takers.values()))
+    parts = [_LIBRARY_REMARK.sub("", param.help), param.range_text()]
+    if param.when:
+        parts.append(f"for {_when_text(param)}")
+    by_default: dict = {}
+    for method, own in takers.items():
+        by_default.setdefault(own.default, []).append(method)
+    if len(by_default) == 1:
+        parts.append(f"default: {next(iter(by_default))}")
+    else:
+        parts.append("default: " + ", ".join(f"{value} ({', '.join(methods)})" for value, methods in by_default.items()))
+    return "; ".join(parts).replace("%", "%%")
 
 
 def _add_method_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("method parameters (each method uses its own; see `methods`)")
-    for name, param in _method_params().items():
-        kwargs = dict(dest=f"param_{name}", default=None, help=f"{param.help}; {param.range_text()}")
+    """The method parameters, one group per set of methods that take them."""
+    methods = list(lb.bridges.available())
+    groups: dict[tuple, argparse._ArgumentGroup] = {}
+    for name, own in _param_takers().items():
+        key = tuple(own)
+        if key not in groups:
+            title = "every method" if len(key) == len(methods) else ", ".join(key)
+            groups[key] = parser.add_argument_group(f"parameters of {title}")
+        param = next(iter(own.values()))
+        kwargs = dict(dest=f"param_{name}", default=None, help=_param_help(own))
         if param.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["metavar"] = "|".join(map(str, param.choices)) if param.kind == "choice" else param.kind.upper()
-        group.add_argument(_flag(name), **kwargs)
+            kwargs["metavar"] = name.upper() if param.kind == "choice" else param.kind.upper()
+        groups[key].add_argument(_flag(name), **kwargs)
 
 
-def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--model", default="digits", help="model name, Hub repo id or folder (see `models`)")
-    parser.add_argument("--frames", type=int, default=48, help="frames per path, endpoints included")
-    parser.add_argument("--paths", type=int, default=1, help="number of random paths")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--fps", type=int, default=12, help="frames per second of videos and GIFs")
-    parser.add_argument("--out", type=Path, default=Path(default_out), help="output file: .mp4, .gif or .png")
-    parser.add_argument("--layout", choices=lb.media.LAYOUTS, default="side-by-side",
-                        help="paths in an .mp4: side by side, or one after another")
-    parser.add_argument("--fast-preview", action="store_true",
-                        help="decode with the model's fast decoder (TAESD) where it has one")
-    parser.add_argument("--plot", type=Path, default=None,
+def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: str) -> None:
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--frames", type=_whole("frames", 2), default=DEFAULTS.frames,
+                          help="frames per path, endpoints included; below about 64 a rough bridge "
+                               "flickers (a warning says so)")
+    if command != "compare":  # a comparison shows one path per method
+        sampling.add_argument("--paths", type=_whole("paths", 1), default=DEFAULTS.paths,
+                              help="number of random paths")
+    sampling.add_argument("--seed", type=_seed, default=DEFAULTS.seed,
+                          help=f"random seed, 0 to {lb.pipeline.MAX_SEED}")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="digits", help="model name, Hub repo id or folder (listed by 'latent-bridge models')")
+    model.add_argument("--device", default=None,
+                       help="cpu, cuda, cuda:N or auto (CUDA where there is a GPU) (default: cpu)")
+    model.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                       help="precision of a Hub model's weights; float16 needs CUDA (default: float32)")
+    model.add_argument("--image-size", type=_whole("--image-size", 8), default=None, metavar="PIXELS",
+                       help="side of the square images for a Hub model, a multiple of its downsampling "
+                            "(8 for SD); the embedded models have their own (default: 256)")
+    model.add_argument("--fast-preview", action="store_true",
+                       help="decode with the model's fast decoder (TAESD for sd-vae) where it has one")
+
+    formats = ".mp4 or .png" if command == "compare" else ".mp4, .gif or .png"
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, default=Path(default_out), help=f"output file: {formats}")
+    output.add_argument("--fps", type=_whole("fps", 1, 120), default=DEFAULTS.fps,
+                        help="frames per second of videos and GIFs")
+    if command != "compare":
+        output.add_argument("--layout", choices=lb.media.LAYOUTS, default="side-by-side",
+                            help="paths in an .mp4: side by side, or one after another")
+    output.add_argument("--plot", type=Path, default=None,
                         help="also write the norm-profile plot |z(t)|/sqrt(n) to this .png")
-    parser.add_argument("--metrics-plot", type=Path, default=None,
+    output.add_argument("--metrics-plot", type=Path, default=None,
                         help="also write the other path metrics (step length, adjacent-frame SSIM, "
                              "distance to the data, log prior) to this .png")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    output.add_argument("--json", action="store_true",
+                        help="print the files written and each method's diagnostics as one JSON object on stdout")
+    output.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr (warnings stay)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="latent-bridge", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="latent-bridge", description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter,
+                     usage="latent-bridge [--version] COMMAND [options]")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {lb.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
+    methods = ", ".join(lb.bridges.available()) + " (their parameters: 'latent-bridge methods')"
 
-    p = commands.add_parser("interpolate", help="random paths between two images")
-    p.add_argument("image_a", type=Path)
-    p.add_argument("image_b", type=Path)
-    p.add_argument("--method", default="ou", help="sampler name (see `methods`)")
-    _add_common(p, "interpolation.mp4")
+    def command(name: str, summary: str, description: str, arguments: str = "") -> argparse.ArgumentParser:
+        usage = f"latent-bridge {name} {arguments}[options]" if arguments else None
+        return commands.add_parser(name, prog=f"latent-bridge {name}", help=summary, usage=usage,
+                                   description=description, formatter_class=_HelpFormatter)
+
+    p = command("interpolate", "random paths between two images",
+                "Random paths from the latent code of IMAGE_A to that of IMAGE_B.", "IMAGE_A IMAGE_B ")
+    p.add_argument("image_a", type=Path, metavar="IMAGE_A", help="first image (any format Pillow reads)")
+    p.add_argument("image_b", type=Path, metavar="IMAGE_B", help="last image")
+    p.add_argument("--method", default="ou", help=f"sampler: {methods}")
+    _add_run_flags(p, "interpolation.mp4", "interpolate")
     _add_method_flags(p)
 
-    p = commands.add_parser("walk", help="random walks that leave an image and loop back to it")
-    p.add_argument("image", type=Path)
-    p.add_argument("--method", default="gp", help="sampler name; gp defaults to the periodic kernel")
-    _add_common(p, "walk.mp4")
+    p = command("walk", "random walks that leave an image and loop back to it",
+                "Random walks that leave the latent code of IMAGE and return to it: a seamless loop.\n"
+                "gp uses the periodic kernel unless --kernel says otherwise, and a periodic kernel\n"
+                "without --T gets T equal to its period, so the loop closes.", "IMAGE ")
+    p.add_argument("image", type=Path, metavar="IMAGE", help="the image the walks start from and return to")
+    p.add_argument("--method", default="gp", help=f"sampler: {methods}")
+    _add_run_flags(p, "walk.mp4", "walk")
     _add_method_flags(p)
 
-    p = commands.add_parser("compare", help="several methods between the same two images, same seed")
-    p.add_argument("image_a", type=Path)
-    p.add_argument("image_b", type=Path)
-    p.add_argument("--methods", nargs="+", default=["linear", "slerp", "ou", "gp"], help="sampler names")
-    _add_common(p, "comparison.mp4")
+    p = command("compare", "several methods between the same two images, same seed",
+                "One path per method between the same two images with the same seed, side by side\n"
+                "(.mp4) or a row each (.png).", "IMAGE_A IMAGE_B [--methods METHOD ...] ")
+    p.add_argument("image_a", type=Path, metavar="IMAGE_A", help="first image")
+    p.add_argument("image_b", type=Path, metavar="IMAGE_B", help="last image")
+    p.add_argument("--methods", nargs="+", default=["linear", "slerp", "ou", "gp"], metavar="METHOD",
+                   help=f"samplers: {methods}")
+    _add_run_flags(p, "comparison.mp4", "compare")
     _add_method_flags(p)
 
-    commands.add_parser("methods", help="list the methods and their parameters")
-    commands.add_parser("models", help="list the model names")
+    command("methods", "list the methods and their parameters", "Every method with its flags, defaults and ranges.")
+    command("models", "list the model names", "Every model name: the embedded models, then the Hub aliases.")
     return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks before any work
 
 
 def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
@@ -119,30 +270,117 @@ def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
 
 def _check_flags_used(methods: list[str], args: argparse.Namespace) -> None:
     """A method flag none of the chosen methods takes is a mistake, not something to ignore."""
-    info = lb.bridges.available()
-    taken = {p.name for m in methods if m in info for p in info[m]["params"]}
-    for name in _method_params():
+    taken = {p.name for m in methods for p in lb.bridges.available()[m]["params"]}
+    for name in _param_takers():
         if getattr(args, f"param_{name}") is not None and name not in taken:
             raise ValueError(f"{_flag(name)} is not a parameter of {', '.join(methods)} "
-                             "(see `latent-bridge methods`)")
+                             "(see 'latent-bridge methods')")
 
 
-def _check_out(path: Path, command: str) -> None:
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"--out must end in {', '.join(FORMATS)}; got {path.name!r}")
-    if command == "compare" and path.suffix.lower() == ".gif":
-        raise ValueError("compare writes .mp4 or .png; got .gif")
-    if path.parent and not path.parent.exists():
-        raise ValueError(f"the folder of --out does not exist: {path.parent}")
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
-def _check_plot(path: Path | None, flag: str = "--plot") -> None:
-    if path is None:
-        return
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{flag} must end in .png; got {path.name!r}")
-    if path.parent and not path.parent.exists():
-        raise ValueError(f"the folder of {flag} does not exist: {path.parent}")
+def _check_writable(flag: str, path: Path) -> None:
+    """Refuse, before any work, an output that could not be written where it is asked for."""
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{flag} exists and is not a regular file: {path}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"the folder of {flag} does not exist: {folder}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} cannot be overwritten (permission denied): {path}")
+    try:  # creating a file is the one sure test (permissions, read-only or virtual file systems)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".latent-bridge-", suffix=".probe")
+    except OSError as error:
+        raise ValueError(f"{flag} cannot be written in {folder}: {error.strerror.lower()}") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """Each output has a supported suffix, can be written, and is neither an input nor another output."""
+    formats = COMPARE_FORMATS if args.command == "compare" else FORMATS
+    outputs = {"--out": (args.out, formats), "--plot": (args.plot, (".png",)),
+               "--metrics-plot": (args.metrics_plot, (".png",))}
+    checked: dict[str, Path] = {}
+    for flag, (path, suffixes) in outputs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise ValueError(f"{flag} is a folder: {path}; give a file name in it")
+        if path.suffix.lower() not in suffixes:
+            if args.command == "compare" and path.suffix.lower() == ".gif":
+                raise ValueError("compare writes .mp4 or .png; got .gif")
+            raise ValueError(f"{flag} must end in {', '.join(suffixes)}; got {path.name!r}")
+        _check_writable(flag, path)
+        for image in inputs:
+            if _same_file(path, image):
+                raise ValueError(f"{flag} is the input image {image}: it would be overwritten; "
+                                 "give the output another name")
+        for other_flag, other in checked.items():
+            if _same_file(path, other):
+                raise ValueError(f"{other_flag} and {flag} name the same file ({path}); give each its own")
+        checked[flag] = path
+
+
+def _check_inputs(images: list[Path]) -> None:
+    for image in images:
+        if not image.is_file():
+            raise ValueError(f"no such image file: {image}" if not image.exists() else f"not a file: {image}")
+
+
+def _frames_for_smooth(sampler, frames: int) -> int | None:
+    """The fewest frames (above ``frames``) whose adjacent frames correlate at least
+    SMOOTH_CORRELATION, or None if not even MOST_FRAMES_SUGGESTED do."""
+    low, high = frames, frames
+    while lb.bridges.adjacent_correlation(sampler, high) < SMOOTH_CORRELATION:
+        if high >= MOST_FRAMES_SUGGESTED:
+            return None
+        low, high = high, min(2 * high, MOST_FRAMES_SUGGESTED)
+    while high - low > 1:  # the correlation grows with the frame count
+        middle = (low + high) // 2
+        low, high = (low, middle) if lb.bridges.adjacent_correlation(sampler, middle) >= SMOOTH_CORRELATION \
+            else (middle, high)
+    return high
+
+
+def _slideshow_warnings(samplers: dict, frames: int) -> list[str]:
+    """Why the chosen frame count will look like a slideshow, per method (none if smooth).
+
+    The measure is the app's: the correlation of adjacent frames' random parts, from the
+    bridge's closed-form covariance (``lb.bridges.adjacent_correlation``)."""
+    if frames < 4:
+        return [f"{frames} frames make a slideshow, not motion: use --frames {DEFAULTS.frames} or more"]
+    if frames > MOST_FRAMES_SUGGESTED:
+        return []
+    warnings = []
+    for name, sampler in samplers.items():
+        if not sampler.stochastic or not hasattr(sampler, "covariance"):
+            continue
+        correlation = lb.bridges.adjacent_correlation(sampler, frames)
+        if correlation >= SMOOTH_CORRELATION:
+            continue
+        enough = _frames_for_smooth(sampler, frames)
+        fix = (f"--frames {enough} or more gives {SMOOTH_CORRELATION:g}" if enough is not None
+               else "a smoother kernel would help")
+        warnings.append(f"{name}: adjacent frames correlate {correlation:.3f} at {frames} frames, below "
+                        f"{SMOOTH_CORRELATION:g}: the video will look like a slideshow ({fix})")
+    return warnings
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """The options for ``lb.models.load``; Hub-only ones given for an embedded model are refused."""
+    options = {"device": args.device, "dtype": args.dtype, "image_size": args.image_size}
+    options = {name: value for name, value in options.items() if value is not None}
+    if args.model in lb.models.EMBEDDED:
+        for name in ("dtype", "image_size"):
+            if name in options:
+                raise ValueError(f"{_flag(name)} applies to Hub models; the embedded model {args.model!r} "
+                                 "has its own (it takes only --device)")
+    return options
 
 
 def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
@@ -156,8 +394,12 @@ def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
 
 def _keep_frames(args: argparse.Namespace, image_side: int) -> bool:
     """Whether the run keeps every decoded frame in memory (else it streams)."""
-    methods = len(args.methods) if args.command == "compare" else 1
-    return args.frames * args.paths * methods * image_side * image_side * 3 <= KEEP_FRAMES_BYTES
+    count = len(args.methods) if args.command == "compare" else args.paths
+    return args.frames * count * image_side * image_side * 3 <= KEEP_FRAMES_BYTES
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
 
 
 def _write(result, path: Path, fps: int, layout: str, progress=None) -> None:
@@ -174,8 +416,7 @@ def _write(result, path: Path, fps: int, layout: str, progress=None) -> None:
 
 
 def _write_comparison(results: dict, path: Path, fps: int) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".mp4":
+    if path.suffix.lower() == ".mp4":
         lb.media.comparison_video(results, path, fps=fps)
     else:
         lb.media.comparison_grid(results).save(path)
@@ -193,69 +434,84 @@ def _progress(enabled: bool):
     return report, bar
 
 
-def _summary(diagnostics: dict) -> str:
-    """The scalar diagnostics as one JSON line, floats to 4 significant digits."""
-    scalars = {k: v for k, v in diagnostics.items() if not isinstance(v, (list, dict))}
-    return json.dumps(lb.metrics.rounded(scalars), default=str)
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.command == "methods":
+def _list(command: str) -> None:
+    if command == "methods":
         for name, info in lb.bridges.available().items():
             print(f"{name}: {info['description']}")
             for p in info["params"]:
-                only = f" (for {args_when(p)})" if p.when else ""
-                print(f"    {_flag(p.name)} = {p.default!r}  {p.range_text()}  {p.help}{only}")
-        return 0
-    if args.command == "models":
+                only = f" (for {_when_text(p)})" if p.when else ""
+                print(f"    {_flag(p.name)} = {p.default!r}  {p.range_text()}  {_LIBRARY_REMARK.sub('', p.help)}{only}")
+    else:
         for name, text, kind in lb.models.available():
             print(f"{name:10s} [{kind}] {text}")
         print("Any Hub repo id holding a diffusers AutoencoderKL or AutoencoderTiny loads too.")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command in ("methods", "models"):
+        _list(args.command)
         return 0
 
-    _check_out(args.out, args.command)
-    _check_plot(args.plot)
-    _check_plot(args.metrics_plot, "--metrics-plot")
-    _check_flags_used(args.methods if args.command == "compare" else [args.method], args)
-    vae = lb.models.load(args.model)
+    # Everything the command line says is checked here, before a model loads or a sample is drawn.
+    compare = args.command == "compare"
+    inputs = [args.image] if args.command == "walk" else [args.image_a, args.image_b]
+    methods = args.methods if compare else [args.method]
+    samplers = {m: _sampler(m, args, walk=args.command == "walk") for m in methods}
+    _check_flags_used(methods, args)
+    _check_inputs(inputs)
+    _check_outputs(args, inputs)
+    options = _model_options(args)
+    if args.out.suffix.lower() in (".mp4", ".gif"):
+        for warning in _slideshow_warnings(samplers, args.frames):
+            print(f"latent-bridge: warning: {warning}", file=sys.stderr)
+
+    vae = lb.models.load(args.model, **options)
     _check_output_size(args, vae.image_size)
-    report, bar = _progress(not args.quiet)
     keep = _keep_frames(args, vae.image_size)
-    if not keep and not args.quiet:
-        print("streaming: the frames are decoded as the output is written (more than "
-              f"{KEEP_FRAMES_BYTES >> 30} GiB to keep); the SSIM of adjacent frames is skipped", file=sys.stderr)
-    run_args = dict(frames=args.frames, n_paths=args.paths, seed=args.seed, progress=report,
+    if not keep:
+        _note(args, "streaming: the frames are decoded as the output is written (more than "
+                    f"{KEEP_FRAMES_BYTES >> 30} GiB to keep); the SSIM of adjacent frames is skipped")
+    report, bar = _progress(not args.quiet)
+    run_args = dict(frames=args.frames, n_paths=1 if compare else args.paths, seed=args.seed, progress=report,
                     fast_preview=args.fast_preview, keep_frames=keep)
     try:
-        if args.command == "interpolate":
-            result = lb.interpolate(vae, args.image_a, args.image_b, _sampler(args.method, args), **run_args)
-            _write(result, args.out, args.fps, args.layout, report)
-            results = {result.method: result}
-        elif args.command == "walk":
-            result = lb.random_walk(vae, args.image, _sampler(args.method, args, walk=True), **run_args)
-            _write(result, args.out, args.fps, args.layout, report)
-            results = {result.method: result}
-        else:
-            samplers = {m: _sampler(m, args) for m in args.methods}
+        if compare:
             results = lb.compare(vae, args.image_a, args.image_b, samplers, **run_args)
             _write_comparison(results, args.out, args.fps)
+        else:
+            sampler = samplers[args.method]
+            if args.command == "interpolate":
+                result = lb.interpolate(vae, args.image_a, args.image_b, sampler, **run_args)
+            else:
+                result = lb.random_walk(vae, args.image, sampler, **run_args)
+            _write(result, args.out, args.fps, args.layout, report)
+            results = {result.method: result}
     finally:
         bar.close()
-    for name, result in results.items():
-        print(f"{name}: {_summary(result.diagnostics)}")
-    print(f"wrote {args.out}")
+    written = {"out": str(args.out)}
+    _note(args, f"wrote {args.out}")
     if args.plot is not None:
         lb.media.save_figure(lb.media.norm_profile_plot(results), args.plot)
-        print(f"wrote {args.plot}")
+        written["plot"] = str(args.plot)
+        _note(args, f"wrote {args.plot}")
     if args.metrics_plot is not None:
         lb.media.save_figure(lb.media.metrics_plot(results), args.metrics_plot)
-        print(f"wrote {args.metrics_plot}")
+        written["metrics_plot"] = str(args.metrics_plot)
+        _note(args, f"wrote {args.metrics_plot}")
+    if args.json:
+        diagnostics = {name: lb.metrics.rounded(result.diagnostics) for name, result in results.items()}
+        print(json.dumps({"written": written, "diagnostics": diagnostics}, default=str))
     return 0
 
 
-def args_when(param) -> str:
+def _when_text(param) -> str:
     key, values = param.when
-    return f"{key} = {' or '.join(map(str, values))}"
+    return f"--{key} {' or '.join(map(str, values))}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout closed early (`latent-bridge methods | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -8,27 +8,27 @@ the trailing dimensions flatten to the prior's dimension n) and computes in z's 
     prior.energy(z)        # (B,)
     prior.grad_energy(z)   # (B, *latent_shape), same dtype as z
     prior.log_prob(z)      # (B,)
-    prior = for_model("poses", kind="mixture")          # fitted to checkpoints/poses/latents.safetensors
+    prior = for_model("poses", kind="mixture")          # fitted to poses' latents.safetensors
 
 Priors sit below the models in the data flow: ``for_model`` reads the encoded training data
-straight from the checkpoint folder and never imports ``latent_bridge.models``.
+straight from the checkpoint folder (``latent_bridge.checkpoints``) and never imports
+``latent_bridge.models``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
 import torch
+
+from .checkpoints import CHECKPOINTS_DIR
 
 __all__ = [
     "Prior", "StandardNormal", "DiagonalGaussian", "GaussianMixture", "PRIOR_KINDS", "for_model",
     "models_with_latents",
 ]
 
-# The checkpoints folder beside the package (the same place latent_bridge.models loads from).
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 LATENTS_FILE = "latents.safetensors"
 
 # Smallest standard deviation a fitted prior may have: a coordinate the encoder (nearly) never
@@ -224,7 +224,7 @@ PRIOR_KINDS = ("diagonal", "mixture")
 
 
 def models_with_latents() -> list[str]:
-    """Names of the checkpoints that ship encoded training data (``checkpoints/NAME/latents.safetensors``)."""
+    """Names of the embedded checkpoints that ship encoded training data (``NAME/latents.safetensors``)."""
     if not CHECKPOINTS_DIR.is_dir():
         return []
     return sorted(p.parent.name for p in CHECKPOINTS_DIR.glob(f"*/{LATENTS_FILE}"))
@@ -233,9 +233,10 @@ def models_with_latents() -> list[str]:
 def for_model(name: str, kind: str = "mixture", components: int = 8) -> Prior:
     """A prior fitted to a shipped model's encoded training data (its aggregate posterior).
 
-    name: an embedded model (``digits``, ``fashion``, ``poses``: a folder of ``checkpoints/``
-    holding ``latents.safetensors``); kind: ``"mixture"`` (``components`` diagonal Gaussians)
-    or ``"diagonal"``. The fit is deterministic and cached per (name, kind, components).
+    name: an embedded model (``digits``, ``fashion``, ``poses``: a folder of
+    ``latent_bridge/checkpoints/`` holding ``latents.safetensors``); kind: ``"mixture"``
+    (``components`` diagonal Gaussians) or ``"diagonal"``. The fit is deterministic and cached
+    per (name, kind, components).
     """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"kind must be one of {', '.join(PRIOR_KINDS)}; got {kind!r}")
@@ -244,7 +245,7 @@ def for_model(name: str, kind: str = "mixture", components: int = 8) -> Prior:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
         available = ", ".join(models_with_latents()) or "none"
         raise ValueError(f"no encoded training data for model {name!r}: fitted priors exist only for the "
-                         f"embedded models with checkpoints/NAME/{LATENTS_FILE} ({available}); "
+                         f"embedded models that ship {LATENTS_FILE} ({available}); "
                          "use the standard-normal prior for other models")
     return _fitted(name, kind, components if kind == "mixture" else 0)
 
@@ -256,12 +257,12 @@ def _fitted(name: str, kind: str, components: int) -> Prior:
     path = CHECKPOINTS_DIR / name / LATENTS_FILE
     if not path.is_file():
         available = ", ".join(models_with_latents()) or "none"
-        raise ValueError(f"no encoded training data for model {name!r} (checkpoints/{name}/{LATENTS_FILE} "
-                         f"is missing); models that have it: {available}. Retrain the checkpoint with "
+        raise ValueError(f"no encoded training data for model {name!r} (its checkpoint has no "
+                         f"{LATENTS_FILE}); models that have it: {available}. Retrain the checkpoint with "
                          "`python -m latent_bridge.train NAME`, or use the standard-normal prior")
     tensors = load_file(str(path))
     if "latents" not in tensors:
-        raise ValueError(f"checkpoints/{name}/{LATENTS_FILE} has no 'latents' tensor; it holds {sorted(tensors)}")
+        raise ValueError(f"{name}/{LATENTS_FILE} has no 'latents' tensor; it holds {sorted(tensors)}")
     latents = tensors["latents"]
     if kind == "diagonal":
         return DiagonalGaussian.fit(latents)

@@ -1,4 +1,4 @@
-"""Train the embedded VAEs into ``checkpoints/NAME``.
+"""Train the embedded VAEs into ``latent_bridge/checkpoints/NAME``, where ``lb.models.load`` reads them.
 
     python -m latent_bridge.train poses            # the shipped settings
     python -m latent_bridge.train digits --minutes 1 --out /some/folder
@@ -29,10 +29,11 @@ from PIL import Image, ImageDraw
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from .checkpoints import CHECKPOINTS_DIR
 from .data.datasets import load_dataset
 from .models.small_vae import SmallVAE
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+# The docs of a source checkout (absent from an installed package).
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
 
@@ -266,18 +267,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m latent_bridge.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(CONFIGS), help="which embedded model to train")
     parser.add_argument("--minutes", type=float, default=None, help="time budget (default: the model's own)")
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: checkpoints/NAME)")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the embedded model's, latent_bridge/checkpoints/NAME)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument("--preview-only", action="store_true",
                         help="skip training: draw the preview grid of the existing checkpoint "
-                             "(docs/figures/models_NAME.png, or preview.png in --out)")
+                             "(docs/figures/models_NAME.png in a source checkout, else preview.png "
+                             "in the checkpoint folder)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = args.out or CHECKPOINTS / args.name
+    out = args.out or CHECKPOINTS_DIR / args.name
     if not args.preview_only:
         print(json.dumps(train(CONFIGS[args.name], out, args.minutes), indent=2))
     # The shipped checkpoints' grids live with the docs; a trial run's stays in its folder.
-    grid = FIGURES / f"models_{args.name}.png" if args.out is None else out / "preview.png"
+    shipped = args.out is None and FIGURES.is_dir()
+    grid = FIGURES / f"models_{args.name}.png" if shipped else out / "preview.png"
     preview(SmallVAE.from_pretrained(out), load_dataset(args.name, "test"), grid)
     print(f"preview grid: {grid}")
     return 0

@@ -2,9 +2,14 @@
 
 HF_HUB_OFFLINE must be set before huggingface_hub is imported anywhere: without it every
 load of an uncached repo spends ~20 s on network retries.
+
+A test that needs an optional Debian package says so with
+``@pytest.mark.system_package("dataset-fashion-mnist")`` and is skipped, with a reason
+naming the package, where it is missing (``.ci/run`` installs them all).
 """
 
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -13,6 +18,32 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+
+def _fashion_mnist_present() -> bool:
+    from latent_bridge.data.fashion import fashion_dir
+
+    return all((fashion_dir() / f"{split}-images-idx3-ubyte.gz").is_file() for split in ("train", "t10k"))
+
+
+# Optional Debian packages: {name: whether it is usable here}.
+SYSTEM_PACKAGES = {
+    "dataset-fashion-mnist": _fashion_mnist_present,  # honours LATENT_BRIDGE_FASHION_DIR
+    "chromium": lambda: Path("/usr/bin/chromium").exists(),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    present = {}
+    for item in items:
+        for marker in item.iter_markers("system_package"):
+            (name,) = marker.args
+            if name not in SYSTEM_PACKAGES:
+                raise pytest.UsageError(f"unknown system package {name!r}; known: {', '.join(SYSTEM_PACKAGES)}")
+            if name not in present:
+                present[name] = SYSTEM_PACKAGES[name]()
+            if not present[name]:
+                item.add_marker(pytest.mark.skip(reason=f"Debian's {name} is not installed (apt-get install {name})"))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import json
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from latent_bridge.models import CHECKPOINTS_DIR
 from latent_bridge.models.small_vae import SmallVAE
 
 NAMES = ["digits", "fashion", "poses"]
+# The same, for tests that read a model's held-out images: Fashion-MNIST's come from Debian.
+WITH_DATA = ["digits", pytest.param("fashion", marks=pytest.mark.system_package("dataset-fashion-mnist")), "poses"]
 
 
 @lru_cache(maxsize=None)
@@ -42,7 +45,7 @@ def test_checkpoint_loads_by_name_offline(name):
     assert 4 <= len(vae.example_images()) <= 8
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_DATA)
 def test_checkpoint_meets_its_stated_held_out_error(name):
     vae = SmallVAE.from_pretrained(CHECKPOINTS_DIR / name)
     images = held_out(name)
@@ -60,7 +63,7 @@ def test_checkpoint_beats_the_mean_image_clearly(name):
     assert metrics(name)["mse_ratio_to_mean_image"] < limit
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_DATA)
 def test_examples_are_held_out_images(name):
     vae = lb.models.load(name)
     test = held_out_split(name).flatten(1)
@@ -73,3 +76,37 @@ def test_examples_are_held_out_images(name):
 def test_checkpoints_folder_stays_small():
     size = sum(p.stat().st_size for p in CHECKPOINTS_DIR.rglob("*") if p.is_file())
     assert size < 30e6
+
+
+def test_checkpoints_are_found_through_the_package():
+    import latent_bridge
+
+    assert CHECKPOINTS_DIR == Path(latent_bridge.__file__).resolve().parent / "checkpoints"
+    assert lb.priors.CHECKPOINTS_DIR == CHECKPOINTS_DIR
+
+
+def test_loading_prints_nothing(capsys):
+    # huggingface_hub's mixin prints "Loading weights from local directory" on stdout.
+    SmallVAE.from_pretrained(CHECKPOINTS_DIR / "digits")
+    lb.models.load("poses")
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_embedded_models_refuse_a_missing_cuda_device_as_hub_models_do(device):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        lb.models.load("digits", device=device)
+
+
+def test_embedded_models_take_device_auto():
+    vae = lb.models.load("digits", device="auto")
+    assert vae.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_small_vae_reads_safetensors_only(tmp_path):
+    SmallVAE(image_size=32, latent_dim=2, widths=(8, 8, 8)).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").rename(tmp_path / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError):
+        SmallVAE.from_pretrained(tmp_path)

@@ -1,5 +1,6 @@
-"""The command line, end to end in a subprocess, as a user runs it."""
+"""The command line: end to end in a subprocess, as a user runs it, and its checks in process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,16 +8,39 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
+import torch
 from PIL import Image
 
+import latent_bridge as lb
+from latent_bridge import cli as command
+
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "checkpoints" / "digits" / "examples").glob("*.png"))
+EXAMPLES = sorted((ROOT / "latent_bridge" / "checkpoints" / "digits" / "examples").glob("*.png"))
 
 
 def cli(*args, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "latent_bridge", *map(str, args)], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=120)
+
+
+def cli_in_process(args, capsys):
+    """(exit code, stdout, stderr) of ``latent-bridge ARGS`` run in this process."""
+    try:
+        code = command.main([str(a) for a in args])
+    except SystemExit as stop:  # argparse: --help, --version and malformed arguments
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fails the test if a model is loaded: every argument must be checked before that."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(lb.models, "load", refuse)
 
 
 def test_methods_lists_every_sampler_with_its_parameters():
@@ -33,12 +57,15 @@ def test_models_lists_the_embedded_models_first():
     assert out.stdout.splitlines()[0].startswith("digits")
 
 
-def test_interpolate_writes_a_video_with_every_frame(tmp_path):
+def test_interpolate_writes_a_video_with_every_frame_and_nothing_on_stdout(tmp_path):
     target = tmp_path / "path.mp4"
     out = cli("interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "ou", "--T", "0.5", "--frames", "12",
-              "--paths", "2", "--quiet", "--out", target)
+              "--paths", "2", "--out", target)
     assert out.returncode == 0, out.stderr
-    assert f"wrote {target}" in out.stdout
+    assert out.stdout == ""  # no "Loading weights from local directory", no notes
+    assert f"wrote {target}" in out.stderr
+    # 12 frames of an OU bridge correlate about 0.6 from frame to frame: said on stderr.
+    assert "latent-bridge: warning: ou: adjacent frames correlate" in out.stderr and "slideshow" in out.stderr
     assert len(list(iio.imiter(target))) == 12
 
 
@@ -51,17 +78,21 @@ def test_walk_writes_a_looping_gif(tmp_path):
         assert gif.n_frames == 9 and gif.info.get("loop") == 0
 
 
-def test_compare_writes_a_grid_per_method_and_both_plots(tmp_path):
+def test_compare_writes_a_grid_per_method_and_both_plots_and_json_on_stdout(tmp_path):
     target, plot, metrics = tmp_path / "compare.png", tmp_path / "norms.png", tmp_path / "metrics.png"
     out = cli("compare", EXAMPLES[0], EXAMPLES[1], "--methods", "linear", "ou", "gp", "--frames", "8",
-              "--quiet", "--out", target, "--plot", plot, "--metrics-plot", metrics)
+              "--quiet", "--json", "--out", target, "--plot", plot, "--metrics-plot", metrics)
     assert out.returncode == 0, out.stderr
     with Image.open(target) as grid:
         assert grid.size[1] == 3 * 96 + 2 * 2  # one 96-px row per method, 2-px gaps
     for path in (plot, metrics):
         with Image.open(path) as png:
             assert png.format == "PNG" and png.size[0] > 400
-    assert "linear:" in out.stdout and "gp:" in out.stdout
+    report = json.loads(out.stdout)  # one JSON object, nothing else
+    assert report["written"] == {"out": str(target), "plot": str(plot), "metrics_plot": str(metrics)}
+    assert set(report["diagnostics"]) == {"linear", "ou", "gp"}
+    assert report["diagnostics"]["ou"]["frames"] == 8
+    assert "wrote" not in out.stderr  # --quiet: no notes
 
 
 @pytest.mark.parametrize(
@@ -70,24 +101,121 @@ def test_compare_writes_a_grid_per_method_and_both_plots(tmp_path):
         (("interpolate", "A", "B", "--method", "nope"), "unknown method 'nope'"),
         (("interpolate", "A", "B", "--method", "gp", "--alpha", "2.5"), "alpha must be in (0, 2]"),
         (("interpolate", "A", "B", "--frames", "1"), "frames must be"),
+        (("interpolate", "A", "B", "--frames", "many"), "frames must be"),
+        (("interpolate", "A", "B", "--paths", "0"), "paths must be a whole number >= 1"),
+        (("interpolate", "A", "B", "--fps", "0"), "fps must be a whole number from 1 to 120"),
+        (("interpolate", "A", "B", "--seed", "18446744073709551616"), "seed must be a whole number from 0 to 4294967295"),
+        (("interpolate", "A", "B", "--seed", "-1"), "seed must be a whole number from 0 to 4294967295"),
         (("interpolate", "A", "B", "--method", "ou", "--alpha", "1.5"), "--alpha is not a parameter of ou"),
         (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
         (("interpolate", "A", "B", "--plot", "x.jpg"), "--plot must end in .png"),
         (("interpolate", "A", "B", "--metrics-plot", "x.svg"), "--metrics-plot must end in .png"),
+        (("interpolate", "A", "B", "--dtype", "bfloat16"), "--dtype applies to Hub models"),
+        (("interpolate", "A", "B", "--image-size", "64"), "--image-size applies to Hub models"),
+        (("interpolate", "A", "B", "--layout", "diagonal"), "invalid choice: 'diagonal'"),
         (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
-        (("interpolate", "A", "missing.png"), "missing.png"),
-        (("interpolate", "A", "B", "--model", "no-such-model"), "unknown model 'no-such-model'"),
+        (("compare", "A", "B", "--paths", "2"), "unrecognized arguments: --paths"),
+        (("interpolate", "A", "missing.png"), "no such image file: missing.png"),
         (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in [1e-06, inf)"),
     ],
 )
-def test_bad_input_exits_non_zero_with_one_clear_line(args, message, tmp_path):
+def test_bad_input_is_refused_in_one_line_before_any_model_loads(args, message, tmp_path, no_model, capsys):
     args = [str(EXAMPLES[0]) if a == "A" else str(EXAMPLES[1]) if a == "B" else a for a in args]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "x.mp4")]
-    out = cli(*args, "--quiet")
+    code, out, err = cli_in_process(args, capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and err.startswith("latent-bridge: error: ")
+    assert out == ""
+
+
+def test_bad_input_in_a_subprocess_exits_2_without_a_traceback(tmp_path):
+    out = cli("interpolate", EXAMPLES[0], EXAMPLES[1], "--model", "no-such-model", "--out", tmp_path / "x.mp4")
     assert out.returncode == 2
-    assert message in out.stderr
-    assert "Traceback" not in out.stderr
+    assert "unknown model 'no-such-model'" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("case", ["folder", "proc", "missing folder", "input", "out is plot", "plot is metrics",
+                                  "not a regular file", "read-only folder"])
+def test_output_paths_are_checked_before_any_work(case, tmp_path, no_model, capsys):
+    a, b = EXAMPLES[0], EXAMPLES[1]
+    image_copy = tmp_path / "a.png"
+    image_copy.write_bytes(a.read_bytes())
+    flags, message = {
+        "folder": (["--out", tmp_path], "--out is a folder"),
+        "proc": (["--out", "/proc/x.mp4"], "--out cannot be written in /proc"),
+        "missing folder": (["--out", tmp_path / "no" / "x.mp4"], "the folder of --out does not exist"),
+        # Another name for the input (a symbolic link), the same file all the same.
+        "input": (["--out", tmp_path / "alias.png"], "--out is the input image"),
+        "out is plot": (["--out", tmp_path / "x.png", "--plot", tmp_path / "x.png"],
+                        "--out and --plot name the same file"),
+        "plot is metrics": (["--out", tmp_path / "x.mp4", "--plot", tmp_path / "p.png", "--metrics-plot",
+                             tmp_path / "p.png"], "--plot and --metrics-plot name the same file"),
+        "not a regular file": (["--out", tmp_path / "fifo.mp4"], "--out exists and is not a regular file"),
+        "read-only folder": (["--out", tmp_path / "locked" / "x.mp4"], "--out cannot be written in"),
+    }[case]
+    if case == "proc" and not Path("/proc").is_dir():
+        pytest.skip("no /proc on this system")
+    if case == "input":
+        (tmp_path / "alias.png").symlink_to(image_copy)
+    if case == "not a regular file":
+        os.mkfifo(tmp_path / "fifo.mp4")
+    if case == "read-only folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "locked").mkdir(mode=0o500)
+    before = image_copy.read_bytes()
+    code, out, err = cli_in_process(["interpolate", image_copy, b, *flags], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert image_copy.read_bytes() == before
+
+
+def test_slideshow_warning_names_the_frames_that_give_smooth_motion():
+    ou = lb.bridges.get("ou", T=0.5)
+    (warning,) = command._slideshow_warnings({"ou": ou}, 16)
+    enough = int(warning.split("--frames ")[1].split()[0])
+    # The app's measure and threshold: the suggested count is the first that reaches it.
+    assert lb.bridges.adjacent_correlation(ou, enough) >= command.SMOOTH_CORRELATION
+    assert lb.bridges.adjacent_correlation(ou, enough - 1) < command.SMOOTH_CORRELATION
+    assert command._slideshow_warnings({"ou": ou}, 64) == []  # the default frame count is smooth
+    assert command._slideshow_warnings({"linear": lb.bridges.get("linear")}, 8) == []  # deterministic
+    # A million frames would need a 10^6 x 10^6 covariance to judge: no warning, no allocation.
+    assert command._slideshow_warnings({"gp": lb.bridges.get("gp")}, 10**6) == []
+
+
+def test_defaults_are_the_apps():
+    from latent_bridge.app_support import DEFAULTS
+
+    args = command.build_parser().parse_args(["interpolate", "a.png", "b.png"])
+    assert (args.frames, args.paths, args.seed, args.fps) == (DEFAULTS.frames, DEFAULTS.paths, DEFAULTS.seed,
+                                                              DEFAULTS.fps) == (64, 2, 0, 24)
+
+
+def test_version(capsys):
+    code, out, _ = cli_in_process(["--version"], capsys)
+    assert code == 0 and out.strip() == f"latent-bridge {lb.__version__}"
+
+
+@pytest.mark.parametrize("name", ["interpolate", "walk", "compare"])
+def test_help_reads_cleanly_and_shows_only_the_commands_flags(name, capsys):
+    code, text, _ = cli_in_process([name, "--help"], capsys)
+    assert code == 0
+    assert "``" not in text and "lb." not in text and "caller" not in text
+    assert "(default: 64)" in text and "(default: digits)" in text and "(default: 24)" in text
+    # Method flags are grouped by the methods that take them, each with its methods' defaults.
+    assert "parameters of gp:" in text and "parameters of langevin:" in text
+    assert "0.5 (ou, ou-sde)" in text
+    assert ("--methods" in text) == (name == "compare")
+    assert ("IMAGE_B" in text) == (name != "walk")
+    assert ("--layout" in text) == ("--paths" in text) == (name != "compare")
+
+
+def test_embedded_model_refuses_a_missing_cuda_device_in_one_line(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    code, _, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--device", "cuda", "--out",
+                                   tmp_path / "x.mp4"], capsys)
+    assert code == 2 and "no CUDA GPU is available" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("flags, T", [
@@ -98,17 +226,13 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args, message, tmp_path):
     (["--kernel", "exponential"], 2.0),                      # other kernels keep gp's default T
 ])
 def test_walk_with_a_periodic_kernel_sets_T_to_the_period(flags, T):
-    from latent_bridge import cli
-
-    args = cli.build_parser().parse_args(["walk", "pose.png", "--method", "gp", *flags])
-    sampler = cli._sampler("gp", args, walk=True)
+    args = command.build_parser().parse_args(["walk", "pose.png", "--method", "gp", *flags])
+    sampler = command._sampler("gp", args, walk=True)
     assert sampler.T == T
 
 
 def test_large_runs_stream_and_write_the_same_video(tmp_path, monkeypatch, capsys):
     # Streaming (frames decoded while the video is written) gives the frames of the in-memory run.
-    from latent_bridge import cli as command
-
     common = ["interpolate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--method", "ou", "--frames", "12",
               "--paths", "2", "--model", "digits"]
     assert command.main([*common, "--quiet", "--out", str(tmp_path / "kept.mp4")]) == 0
@@ -122,8 +246,6 @@ def test_large_runs_stream_and_write_the_same_video(tmp_path, monkeypatch, capsy
 
 @pytest.mark.parametrize("error", [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory")])
 def test_running_out_of_memory_ends_with_one_line(error, monkeypatch, capsys):
-    from latent_bridge import cli as command
-
     def fail(args):
         raise error
 
@@ -134,8 +256,6 @@ def test_running_out_of_memory_ends_with_one_line(error, monkeypatch, capsys):
 
 
 def test_other_runtime_errors_are_not_hidden(monkeypatch):
-    from latent_bridge import cli as command
-
     def fail(args):
         raise RuntimeError("a bug")
 

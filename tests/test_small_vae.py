@@ -57,6 +57,7 @@ def test_image_size_must_match_the_widths():
         SmallVAE(image_size=48, widths=(8, 8, 8))
 
 
+@pytest.mark.system_package("dataset-fashion-mnist")
 def test_fashion_idx_files_are_read():
     images = load_dataset("fashion", "test")
     assert images.shape == (10_000, 1, 32, 32) and images.dtype == torch.float32

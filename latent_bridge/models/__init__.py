@@ -1,6 +1,6 @@
 """VAEs behind one protocol (``base.VAE``): our embedded checkpoints and Hub VAEs.
 
-    vae = lb.models.load("poses")                        # checkpoints/poses, offline
+    vae = lb.models.load("poses")                        # latent_bridge/checkpoints/poses, offline
     vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD
     vae = lb.models.load("org/name", subfolder="vae")    # any diffusers AutoencoderKL/Tiny repo
     lb.models.available()                                # [(name, description, kind), ...]
@@ -16,17 +16,17 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from ..checkpoints import CHECKPOINTS_DIR
 from .base import VAE, check_images, check_latents
-from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, resolve_repo_id
+from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, pick_device, resolve_repo_id
 
 __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
     "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id",
 ]
 
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
-
-# Our own small VAEs, shipped in checkpoints/NAME (trained by `python -m latent_bridge.train NAME`).
+# Our own small VAEs, shipped in CHECKPOINTS_DIR/NAME (package data, written by
+# `python -m latent_bridge.train NAME`).
 EMBEDDED: dict[str, str] = {
     "digits": "Handwritten digits (scikit-learn 8x8, upsampled), 2-D latent: the latent space is a map",
     "fashion": "Fashion-MNIST clothing (28x28 padded to 32x32, grayscale), 32-D latent",
@@ -53,18 +53,19 @@ def _is_diffusers_folder(folder: Path) -> bool:
 
 
 def _load_small_vae(folder: Path, name: str, device=None, **options) -> VAE:
-    """A SmallVAE saved with ``save_pretrained`` in ``folder`` (config.json + model.safetensors)."""
+    """A SmallVAE saved with ``save_pretrained`` in ``folder`` (config.json + model.safetensors),
+    its weights read straight onto ``device`` ("cpu" by default, "cuda", "cuda:N" or "auto")."""
     if options:
         raise ValueError(
             f"option(s) {', '.join(sorted(options))} apply to Hub models only; {name!r} takes only device"
         )
+    device = pick_device(device)
     if not (folder / "config.json").is_file():
         raise ValueError(f"{name!r}: folder {folder.name!r} has no config.json, so it holds no saved model")
     from .small_vae import SmallVAE
 
     # from_pretrained on an existing folder reads it directly: no Hub call.
-    vae = SmallVAE.from_pretrained(folder)
-    return vae.to(device) if device is not None else vae
+    return SmallVAE.from_pretrained(folder, map_location=str(device))
 
 
 def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **options) -> VAE:
@@ -76,7 +77,8 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
     allow_local_folder: False refuses folders (for text typed into an app, which must not
         reach the file system).
     options: for Hub models those of ``hub.load_hub`` (subfolder, revision, image_size, device,
-        dtype, tiling, slicing, fast_decoder, cache_dir); embedded models take only device.
+        dtype, tiling, slicing, fast_decoder, cache_dir); embedded models take only device ("cpu",
+        "cuda", "cuda:N" or "auto"; a CUDA device without a GPU is a ValueError, as for Hub models).
 
     Raises ValueError for an unknown name or a malformed repo id, ModelUnavailableError (a
     ValueError) when a Hub model is neither cached nor downloadable.
@@ -85,7 +87,7 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
         folder = CHECKPOINTS_DIR / source
         if not (folder / "config.json").is_file():
             raise ValueError(
-                f"the embedded model {source!r} is missing (checkpoints/{source}); "
+                f"the embedded model {source!r} is missing (latent_bridge/checkpoints/{source}); "
                 f"train it with `python -m latent_bridge.train {source}`"
             )
         return _load_small_vae(folder, source, **options)

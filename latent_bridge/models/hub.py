@@ -21,7 +21,7 @@ import torch
 
 from .base import check_images, check_latents
 
-__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "resolve_repo_id"]
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "pick_device", "resolve_repo_id"]
 
 # Short names for the common VAEs: alias -> (repo id, subfolder, description).
 HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
@@ -100,7 +100,9 @@ def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def _pick_device(device) -> torch.device:
+def pick_device(device) -> torch.device:
+    """The torch device for ``device``: None (CPU), "cpu", "cuda", "cuda:N" or "auto" (CUDA when
+    there is a GPU). A CUDA device this machine lacks is a ValueError, not a failure later."""
     if device is None:
         return torch.device("cpu")
     if device == "auto":
@@ -109,8 +111,13 @@ def _pick_device(device) -> torch.device:
         device = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {str(device)!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} does not exist: this machine has "
+                         f"{torch.cuda.device_count()} CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
@@ -333,7 +340,7 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
                                   or subfolder.startswith("/")):
         raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
-    device = _pick_device(device)
+    device = pick_device(device)
     dtype = _pick_dtype(dtype, device)
 
     folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir)

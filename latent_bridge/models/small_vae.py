@@ -1,8 +1,8 @@
-"""Our small convolutional VAE: the embedded, offline models in ``checkpoints/``.
+"""Our small convolutional VAE: the embedded, offline models in ``latent_bridge/checkpoints/``.
 
 The constructor's arguments are the model's config: ``save_pretrained(folder)`` writes them
 to ``config.json`` beside ``model.safetensors`` (huggingface_hub's ``PyTorchModelHubMixin``),
-and ``SmallVAE.from_pretrained(folder)`` reads both back, strictly.
+and ``SmallVAE.from_pretrained(folder)`` reads both back, strictly, from safetensors only.
 
 Encoder: stride-2 convolutions halving the image down to 4 x 4, then a linear layer to the
 posterior mean and log-variance. Decoder: the mirror image with nearest upsampling (no
@@ -12,11 +12,12 @@ the prior's scale as they come.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
-from safetensors.torch import load_file
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from safetensors.torch import load_file, load_model
 from torch import nn
 
 from .base import check_images, check_latents
@@ -140,3 +141,19 @@ class SmallVAE(nn.Module, PyTorchModelHubMixin, library_name="latent-bridge", ta
         folder = Path(pretrained_model_name_or_path)
         model.folder = folder if folder.is_dir() else None
         return model.eval()
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
+                         map_location="cpu", strict=False, **model_kwargs) -> "SmallVAE":
+        # The mixin's own loader prints "Loading weights from local directory" on stdout (into
+        # a script's output and the app's log) and falls back to a pickle when a Hub repo has
+        # no safetensors; this one is silent and reads safetensors only.
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
+        else:
+            weights = hf_hub_download(model_id, constants.SAFETENSORS_SINGLE_FILE, revision=revision,
+                                      cache_dir=cache_dir, force_download=force_download, token=token,
+                                      local_files_only=local_files_only)
+        model = cls(**model_kwargs)
+        load_model(model, weights, strict=strict, device=str(map_location))
+        return model
