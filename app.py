@@ -335,7 +335,8 @@ class MethodPanel:
             self.method = gr.Dropdown(methods, value=default, label="method",
                                       info=REGISTRY[default]["description"])
         with gr.Row():
-            T = gr.Number(value=values["T"], label="T", info="time horizon, > 0: longer is more random", min_width=100)
+            T = gr.Number(value=values["T"], label="T", min_width=100,
+                          info=f"time horizon, at least {lb.bridges.MIN_T:g}: longer is more random")
             frames = gr.Number(value=support.DEFAULTS.frames, precision=0, label="frames",
                                info=f"per path, images included; 4 to {support.LIMITS.frames}", min_width=100)
             paths_info = "per method; video and grid show the first, the profile all" if multiselect else "side by side"
