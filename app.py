@@ -49,6 +49,7 @@ MAIN = ["T", "frames", "paths", "seed", "fps"]
 # The API's name for a parameter where it differs: gradio_client prints every parameter name in
 # lower case (view_api), so the time horizon T is ``t`` there, the name it can be passed by.
 API_NAMES = {"T": "t"}
+INTERNAL_NAMES = {api: name for name, api in API_NAMES.items()}
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
@@ -86,9 +87,8 @@ def endpoint(body, names: list[str]):
 
     def handler(*args):
         *values, request, progress = args
-        internal = {api: name for name, api in API_NAMES.items()}
         try:
-            return body({internal.get(n, n): v for n, v in zip(names, values)}, request, progress)
+            return body({INTERNAL_NAMES.get(n, n): v for n, v in zip(names, values)}, request, progress)
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
         except Abandoned:
@@ -171,10 +171,11 @@ def still_wanted() -> bool:
     """False once Gradio has marked the running event dead (its client disconnected: Gradio's
     queue sets ``alive = False`` on the session's jobs). True outside a queued event."""
     event_id = LocalContext.event_id.get(None)
-    queue = getattr(demo, "_queue", None)
-    for job in getattr(queue, "active_jobs", None) or ():
+    if event_id is None:
+        return True
+    for job in getattr(getattr(demo, "_queue", None), "active_jobs", None) or ():
         for event in job or ():
-            if event_id is not None and getattr(event, "_id", None) == event_id:
+            if getattr(event, "_id", None) == event_id:
                 return bool(getattr(event, "alive", True))
     return True
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from latent_bridge import bridges
-from latent_bridge.pipeline import MAX_SEED, check_seed
+from latent_bridge.pipeline import check_seed, whole_number
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
@@ -49,8 +49,9 @@ class Limits:
     (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
     256 px) cannot hold the only worker for minutes;
     fps: video frame rate; upload: Gradio's max_file_size;
-    particle_memory: bytes a particle sampler may hold at once (its particle paths, about
-    particles x frames x paths x latent size x 4 bytes x 3: paths, proposals and ancestors);
+    particle_memory: bytes a particle sampler may hold at once (``memory_bytes``: its
+    particles' frames, particles x frames x latent size x 4 bytes with a copy while
+    resampling, and with pCN moves the stored driving noise and its copies);
     cache_bytes: disk the app's files may take (uploads and outputs together): past it, uploads
     evict the oldest files, and are refused when nothing old enough is left to evict;
     upload_request_bytes: one upload request (several files at most ``upload`` each).
@@ -98,27 +99,9 @@ DEFAULTS = Defaults()
 _BOUNDED_PARAMS = {"particles": 1, "steps": 1, "pcn_moves": 0}
 
 
-def _whole(value: Any) -> int | None:
-    """``value`` as an exact int when it is one (an int, an integral float below 2**53 or a
-    string of digits); None otherwise. Nothing goes through a float that could round it."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < 2**53 else None
-    if isinstance(value, str):
-        text = value.strip()
-        sign = -1 if text.startswith("-") else 1
-        digits = text.lstrip("+-")
-        if digits.isascii() and digits.isdigit() and len(digits) <= 30 and len(text) - len(digits) <= 1:
-            return sign * int(digits)
-    return None
-
-
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
     """``value`` as an int in [low, high], else a ValueError naming the control and its range."""
-    number = _whole(value)
+    number = whole_number(value)
     if number is None:
         shown = value if isinstance(value, (int, float, str)) else type(value).__name__
         raise ValueError(f"{name} must be a whole number from {low} to {high}; got {shown!r}")
@@ -237,10 +220,10 @@ def tidy_cache(root: str | os.PathLike, budget: int, min_age: float = 600.0, kee
         for name in names:
             path = os.path.join(folder, name)
             try:
-                stat = os.lstat(path)
+                info = os.lstat(path)
             except OSError:
                 continue
-            files.append((stat.st_mtime, stat.st_size, path))
+            files.append((info.st_mtime, info.st_size, path))
         if folder != str(base) and not subfolders and not names:
             try:
                 if now - os.lstat(folder).st_mtime > 60:

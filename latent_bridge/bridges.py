@@ -332,6 +332,9 @@ class GaussianBridge(Sampler):
         self.is_loop = 1.0 - k_T < _LOOP_TOLERANCE
         self._k_T = k_T
         self._maps: dict[int, tuple[torch.Tensor, dict]] = {}
+        # max |weight| of z0 or z1 in the mean over [0, T] (257 times): 1 or a little more for
+        # a well-posed bridge; it grows as 1 / (1 - k(T)^2) near a loop.
+        self.largest_mean_weight = float(self._weights(self.times(257)).abs().max())
 
     def params(self) -> dict[str, Any]:
         return {"T": self.T, "kernel": self.kernel}
@@ -373,7 +376,7 @@ class GaussianBridge(Sampler):
                 "equal z0 (a loop); change T, the period or the length scale to interpolate "
                 "between two different latents"
             )
-        weight = self.largest_mean_weight()
+        weight = self.largest_mean_weight
         if weight > MAX_MEAN_WEIGHT:
             raise ValueError(
                 f"this kernel has k(T) = {self._k_T:.9f}, close to 1, at T = {self.T:g} (T is close to a "
@@ -381,13 +384,6 @@ class GaussianBridge(Sampler):
                 f"different latents swings far outside both (its mean weights reach {weight:.3g}, more "
                 f"than {MAX_MEAN_WEIGHT:g}); move T away from the multiple of the period (or set it "
                 "exactly for a loop from one image), or change the period or the length scale")
-
-    def largest_mean_weight(self) -> float:
-        """max |weight| of z0 or z1 in the bridge mean over [0, T] (257 times): 1 or a little
-        more for a well-posed bridge; it grows as 1 / (1 - k(T)^2) near a loop."""
-        if not hasattr(self, "_largest_weight"):
-            self._largest_weight = float(self._weights(self.times(257)).abs().max())
-        return self._largest_weight
 
     def _frame_map(self, frames: int) -> tuple[torch.Tensor, dict]:
         """The float32 ``(frames, frames)`` matrix taking [z0, noise_1..noise_{M-2}, z1] to the

@@ -18,7 +18,8 @@ import torch
 from . import bridges, metrics as path_metrics_module
 
 __all__ = [
-    "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler", "interpolate",
+    "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
+    "interpolate", "whole_number",
     "prepare_image", "random_walk", "to_uint8",
 ]
 
@@ -186,26 +187,32 @@ def _check_whole(name: str, value, low: int) -> None:
 MAX_SEED = 2**32 - 1
 
 
+def whole_number(value: Any) -> int | None:
+    """``value`` as an exact int when it is one (an int, a numpy integer, an integral float
+    below 2**53, or a string of at most 30 digits with an optional sign); None otherwise.
+    Nothing goes through a float that could round it (2**53 + 1 stays itself)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else None
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= 30:
+            return -int(digits) if text.startswith("-") else int(digits)
+    return None
+
+
 def check_seed(seed) -> int:
-    """``seed`` as an int in [0, MAX_SEED] (a whole number: an int, an integral float below
-    2**53, or a string of digits), else a ValueError giving the range."""
-    message = f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {seed!r}"
-    if isinstance(seed, bool):
-        raise ValueError(message)
-    if isinstance(seed, str):
-        text = seed.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 20:
-            raise ValueError(message)
-        seed = int(text)
-    elif isinstance(seed, float):
-        if not (seed.is_integer() and abs(seed) < 2**53):  # larger floats are not exact integers
-            raise ValueError(message)
-        seed = int(seed)
-    elif not isinstance(seed, (int, np.integer)):
-        raise ValueError(message)
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(message)
-    return int(seed)
+    """``seed`` as an int in [0, MAX_SEED] (``whole_number``), else a ValueError giving the range."""
+    number = whole_number(seed)
+    if number is None or not 0 <= number <= MAX_SEED:
+        shown = seed if isinstance(seed, (int, float)) or (isinstance(seed, str) and len(seed) <= 40) \
+            else type(seed).__name__
+        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {shown!r}")
+    return number
 
 
 def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
