@@ -4,7 +4,7 @@ Run it with ``python app.py`` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; 
 asks Gradio for a public link). On a Hugging Face Space the same file is the entry point.
 
 This file only builds the page and formats results: images are read by ``lb.data``, paths
-sampled by ``lb.bridges`` through ``lb.interpolate`` / ``lb.random_walk`` / ``lb.compare``,
+sampled by the registered samplers (``lb.registry``) through ``lb.interpolate`` / ``lb.random_walk`` / ``lb.compare``,
 files written by ``lb.media``; request limits live in ``latent_bridge.app_support``. Each
 method's controls are generated from the sampler registry, so a newly registered sampler
 appears here by itself.
@@ -37,13 +37,10 @@ except ImportError:
         return fn
 
 ROOT = Path(__file__).resolve().parent
-REGISTRY = lb.bridges.available()
+REGISTRY = lb.registry.available()
 # One control per distinct parameter name over all methods; T sits in the main panel, the
 # others in "Advanced". Visibility and defaults follow the chosen method's own Param.
-PARAMS = {}
-for _info in REGISTRY.values():
-    for _param in _info["params"]:
-        PARAMS.setdefault(_param.name, _param)
+PARAMS = lb.registry.all_params()
 ADVANCED = [name for name in PARAMS if name != "T"]
 MAIN = ["T", "frames", "paths", "seed", "fps"]
 # The API's name for a parameter where it differs: gradio_client prints every parameter name in
@@ -57,14 +54,9 @@ DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
 MAP_MODELS = {name for name, (_, kind) in MODELS.items()
               if kind == "embedded" and tuple(lb.models.load_cached(name).latent_shape) == (2,)}
 
-# Per-tab defaults on top of the registry's, each giving adjacent-frame correlation >= 0.95
-# at the default 64 frames (the line under the controls shows the value). A random walk
-# loops from one image: only random methods move, the periodic kernel closes the loop
-# exactly at T = period, and T = 1 lets the OU walk leave the pose while staying smooth.
-WALK_METHODS = [name for name in REGISTRY if lb.bridges.get(name).stochastic]
-WALK_DEFAULTS = {"gp": {"kernel": "periodic", "T": PARAMS["period"].default}, "ou": {"T": 1.0}}
+# A random walk loops from one image: only random methods move.
+WALK_METHODS = [name for name in REGISTRY if lb.registry.get(name).stochastic]
 COMPARE_METHODS = [name for name in ("linear", "slerp", "ou", "gp") if name in REGISTRY]
-COMPARE_DEFAULTS = {"T": 1.0}
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,7 +124,7 @@ def prepare(values: dict, methods: list[str]):
                                           image_side=vae.image_size, methods=len(methods))
     support.check_decode_time(frames * paths * len(methods), support.decode_seconds_per_frame(vae),
                               values["model"])
-    samplers = {m: lb.bridges.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
+    samplers = {m: lb.registry.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
     for sampler in samplers.values():
         support.check_sampler_memory(sampler, frames, vae.latent_shape)
     return vae, frames, paths, seed, fps, samplers
@@ -193,27 +185,10 @@ def reporter(progress):
 
 
 @gpu
-def run_pipeline(function: str, *args, **kwargs):
-    """Encode, sample, decode (the heavy part): on ZeroGPU this call holds the GPU."""
-    return getattr(lb, function)(*args, **kwargs)
-
-
-def interpolate(values, request, progress):
-    """Two images -> video, GIF, frame grid, norm profile, latent map (2-D models), diagnostics."""
-    method = support.check_choice("method", values["method"], REGISTRY)
-    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
-    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
-    folder = output_dir(request)
-    result = run_pipeline("interpolate", vae, a, b, samplers[method], frames=frames,
-                          n_paths=paths, seed=seed, progress=reporter(progress))
-    return (
-        str(lb.media.write_video(result, folder / "interpolation.mp4", fps=fps)),
-        str(lb.media.write_gif(result, folder / "interpolation.gif", fps=fps)),
-        lb.media.frame_grid(result),
-        lb.media.norm_profile_plot(result),
-        lb.media.latent_map_plot(result) if has_latent_map(vae) else None,
-        lb.metrics.rounded(result.diagnostics),
-    )
+def run_pipeline(function, *args, **kwargs):
+    """``function`` (``lb.interpolate``, ``lb.random_walk`` or ``lb.compare``): encode, sample,
+    decode, the heavy part; on ZeroGPU this call holds the GPU."""
+    return function(*args, **kwargs)
 
 
 def has_latent_map(vae) -> bool:
@@ -227,21 +202,38 @@ def show_latent_map(model_name):
     return gr.update(visible=isinstance(model_name, str) and model_name in MAP_MODELS)
 
 
+def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
+    """What the Interpolate and Random walk tabs show of one result: video, GIF, frame grid,
+    norm profile."""
+    return (
+        str(lb.media.write_video(result, folder / f"{stem}.mp4", fps=fps)),
+        str(lb.media.write_gif(result, folder / f"{stem}.gif", fps=fps)),
+        lb.media.frame_grid(result),
+        lb.media.norm_profile_plot(result),
+    )
+
+
+def interpolate(values, request, progress):
+    """Two images -> video, GIF, frame grid, norm profile, latent map (2-D models), diagnostics."""
+    method = support.check_choice("method", values["method"], REGISTRY)
+    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
+    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    folder = output_dir(request)
+    result = run_pipeline(lb.interpolate, vae, a, b, samplers[method], frames=frames,
+                          n_paths=paths, seed=seed, progress=reporter(progress))
+    latent_map = lb.media.latent_map_plot(result) if has_latent_map(vae) else None
+    return (*path_outputs(result, folder, "interpolation", fps), latent_map, lb.metrics.rounded(result.diagnostics))
+
+
 def random_walk(values, request, progress):
     """One image -> a looping video of random walks that leave it and come back."""
     method = support.check_choice("method", values["method"], WALK_METHODS)
     vae, frames, paths, seed, fps, samplers = prepare(values, [method])
     start = read_image(values["image"], vae, "image")
     folder = output_dir(request)
-    result = run_pipeline("random_walk", vae, start, samplers[method], frames=frames,
+    result = run_pipeline(lb.random_walk, vae, start, samplers[method], frames=frames,
                           n_paths=paths, seed=seed, progress=reporter(progress))
-    return (
-        str(lb.media.write_video(result, folder / "walk.mp4", fps=fps)),
-        str(lb.media.write_gif(result, folder / "walk.gif", fps=fps)),
-        lb.media.frame_grid(result),
-        lb.media.norm_profile_plot(result),
-        lb.metrics.rounded(result.diagnostics),
-    )
+    return (*path_outputs(result, folder, "walk", fps), lb.metrics.rounded(result.diagnostics))
 
 
 def compare(values, request, progress):
@@ -251,7 +243,7 @@ def compare(values, request, progress):
     vae, frames, paths, seed, fps, samplers = prepare(values, methods)
     a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
     folder = output_dir(request)
-    results = run_pipeline("compare", vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
+    results = run_pipeline(lb.compare, vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
                            progress=reporter(progress))
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
@@ -297,25 +289,6 @@ def param_control(param, value, visible: bool):
     return gr.Number(value=value, precision=0 if param.kind == "int" else None, **common)
 
 
-def start_values(methods: list[str], overrides: dict) -> dict:
-    """Every parameter's starting value: the methods' defaults, then the tab's overrides."""
-    values = {name: param.default for name, param in PARAMS.items()}
-    for method in reversed(methods):
-        values.update(support.method_defaults(method))
-    values.update(overrides)
-    return values
-
-
-def shown_params(methods: list[str], values: dict) -> dict:
-    """{name: Param} of the parameters ``methods`` use with these values (``Param.when``)."""
-    shown = {}
-    for method in methods:
-        for param in REGISTRY[method]["params"]:
-            if support.param_applies(param, values):
-                shown.setdefault(param.name, param)
-    return shown
-
-
 class MethodPanel:
     """Method picker, the main-panel numbers, the advanced parameters and the live line.
 
@@ -327,8 +300,8 @@ class MethodPanel:
         self.multiselect = multiselect
         self.overrides = overrides or {}
         chosen = list(default) if multiselect else [default]
-        values = start_values(chosen, self.overrides if multiselect else self.overrides.get(default, {}))
-        shown = shown_params(chosen, values)
+        values = support.start_values(chosen, self.overrides if multiselect else self.overrides.get(default, {}))
+        shown = support.shown_params(chosen, values)
         if multiselect:
             self.method = gr.CheckboxGroup(methods, value=chosen, label="methods",
                                            info="the same images, seed, T and frames for each")
@@ -362,7 +335,7 @@ class MethodPanel:
         return methods, frames, dict(zip(["T"] + ADVANCED, param_values))
 
     def _visibility(self, methods, values, reset_to=None):
-        shown = shown_params(methods, values)
+        shown = support.shown_params(methods, values)
         updates = []
         for name in ["T"] + ADVANCED:
             param = shown.get(name)
@@ -384,7 +357,7 @@ class MethodPanel:
             return [gr.update()] + self._visibility(methods, values) + [
                 support.smoothness_line(methods, values, frames)]
         choice = methods[0]
-        values = start_values(methods, self.overrides.get(choice, {}))
+        values = support.start_values(methods, self.overrides.get(choice, {}))
         return ([gr.update(info=REGISTRY[choice]["description"])]
                 + self._visibility(methods, values, reset_to=values)
                 + [support.smoothness_line(methods, values, frames)])
@@ -569,7 +542,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("walk", ["image"],
-                                      dict(methods=WALK_METHODS, default="gp", overrides=WALK_DEFAULTS), "Walk")
+                                      dict(methods=WALK_METHODS, default="gp", overrides=support.WALK_OVERRIDES), "Walk")
             with gr.Column(scale=3):
                 video = gr.Video(label="looping video", autoplay=True, loop=True, interactive=False,
                                  elem_id="walk-video")
@@ -584,7 +557,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
             with gr.Column(scale=2):
                 column = input_column("compare", ["image A", "image B"],
                                       dict(methods=list(REGISTRY), default=COMPARE_METHODS,
-                                           overrides=COMPARE_DEFAULTS, multiselect=True), "Compare")
+                                           overrides=support.COMPARE_OVERRIDES, multiselect=True), "Compare")
             with gr.Column(scale=3):
                 video = gr.Video(label="side by side", autoplay=True, loop=True, interactive=False,
                                  elem_id="compare-video")

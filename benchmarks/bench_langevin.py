@@ -38,8 +38,8 @@ def two_well_energy(x):
 
 def timed(sampler, z0, z1, frames, n_paths, seed):
     start = time.perf_counter()
-    paths = sampler.sample(z0, z1, frames, n_paths=n_paths, generator=torch.Generator().manual_seed(seed))
-    return time.perf_counter() - start, paths
+    run = sampler.run(z0, z1, frames, n_paths=n_paths, generator=torch.Generator().manual_seed(seed))
+    return time.perf_counter() - start, run
 
 
 def cost_table(title, prior, z0, z1, T, grid_particles, grid_steps, repeats):
@@ -48,19 +48,16 @@ def cost_table(title, prior, z0, z1, T, grid_particles, grid_steps, repeats):
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for particles in grid_particles:
         for steps in grid_steps:
-            sampler = lb.bridges.get("langevin", prior=prior, T=T, particles=particles, steps=steps)
+            sampler = lb.registry.get("langevin", prior=prior, T=T, particles=particles, steps=steps)
             runs = [timed(sampler, z0, z1, 9, 4, seed) for seed in range(repeats)]
-            d = sampler.last_diagnostics
+            d = runs[-1][1].diagnostics
             print(f"| {particles} | {steps} | {statistics.median(r[0] for r in runs):.3f} | {d['ess']:.0f} | "
                   f"{min(d['frame_ess']):.0f} | {d['resamplings']} |")
 
 
 def poses_prior():
-    try:
-        return lb.priors.for_model("poses", kind="mixture", components=8), "poses latents, 8-component mixture"
-    except ValueError:
-        data = torch.randn(2000, 64, generator=torch.Generator().manual_seed(0))
-        return GaussianMixture.fit(data, components=8), "RANDOM DATA (no poses checkpoint): 8-component mixture"
+    vae = lb.models.load_cached("poses")
+    return lb.priors.for_model(vae, kind="mixture", components=8), "poses latents, 8-component mixture"
 
 
 def histogram_tv(samples, grid, density, edges):
@@ -85,14 +82,14 @@ def accuracy_table(configs, seeds):
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     z0, z1 = torch.tensor([X0]), torch.tensor([X1])
     for label, params in configs:
-        sampler = lb.bridges.get("langevin", prior=TWO_WELL, T=T, **params)
+        sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T, **params)
         times, ess, frame_ess, errors = [], [], [], []
         for seed in seeds:
-            elapsed, paths = timed(sampler, z0, z1, 3, params["particles"], seed)
-            midpoint = paths[:, 1, 0].double().numpy()
+            elapsed, run = timed(sampler, z0, z1, 3, params["particles"], seed)
+            midpoint = run.latents[:, 1, 0].double().numpy()
             times.append(elapsed)
-            ess.append(sampler.last_diagnostics["ess"])
-            frame_ess.append(sampler.last_diagnostics["frame_ess"][0])
+            ess.append(run.diagnostics["ess"])
+            frame_ess.append(run.diagnostics["frame_ess"][0])
             errors.append((midpoint.mean() - mean, midpoint.var() - var, histogram_tv(midpoint, grid, density, edges)))
         rms = np.sqrt(np.mean(np.square(errors), axis=0))
         print(f"| {label} | {params['particles']} | {params['steps']} | {params.get('pcn_moves', 0)} | "

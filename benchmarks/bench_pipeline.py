@@ -80,7 +80,7 @@ def streamed(vae, a, b, sampler, frames: int, n_paths: int) -> None:
 def overhead(vae, frames: int, n_paths: int, repeats: int):
     """Median seconds of (in memory, streamed, decode only) and the in-memory result."""
     a, b = endpoints(vae)
-    sampler = lb.bridges.get("ou")
+    sampler = lb.registry.get("ou")
     lb.interpolate(vae, a, b, sampler, frames=3, n_paths=1)  # warm-up
     kept, streams, decodes, result = [], [], [], None
     for _ in range(repeats):
@@ -105,9 +105,9 @@ def peak_rss_worker(model: str, frames: int, n_paths: int) -> None:
     """One streamed interpolation written to an mp4; prints RSS figures (MiB) as JSON."""
     vae = load(model)
     a, b = endpoints(vae)
-    lb.interpolate(vae, a, b, lb.bridges.get("ou"), frames=3)  # warm-up: allocator, kernels
+    lb.interpolate(vae, a, b, lb.registry.get("ou"), frames=3)  # warm-up: allocator, kernels
     baseline = _status_kib("VmRSS") / 1024
-    result = lb.interpolate(vae, a, b, lb.bridges.get("ou"), frames=frames, n_paths=n_paths,
+    result = lb.interpolate(vae, a, b, lb.registry.get("ou"), frames=frames, n_paths=n_paths,
                             keep_frames=False)
     with tempfile.TemporaryDirectory() as folder:
         lb.media.write_video(result.iter_frames(), Path(folder) / "stream.mp4")

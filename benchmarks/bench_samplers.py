@@ -53,10 +53,10 @@ def sampler_table(n: int, frames: int, paths: int, repeats: int) -> None:
 
     print(f"\nn = {n}, frames = {frames}, paths = {paths}, torch threads = {torch.get_num_threads()}")
     print(f"{'sampler':<28} {'median ms':>10} {'randn ms':>9} {'x randn':>8}")
-    samplers = [(name, {}) for name in lb.bridges.available()]
+    samplers = [(name, {}) for name in lb.registry.available()]
     samplers += [("gp", {"kernel": k}) for k in ("periodic", "matern", "locally-periodic")]
     for name, params in samplers:
-        sampler = lb.bridges.get(name, **params)
+        sampler = lb.registry.get(name, **params)
         z_end = z0 if getattr(sampler, "is_loop", False) else z1
         t, f = paired_medians(lambda: sampler.sample(z0, z_end, frames, paths, generator=g), floor, repeats)
         label = name + (f" ({params['kernel']})" if params else "")
@@ -65,7 +65,7 @@ def sampler_table(n: int, frames: int, paths: int, repeats: int) -> None:
 
 def dense_table(frames: int, paths: int, max_seconds: float, max_bytes: float) -> None:
     """gp (one M x M factorisation) against one MVN over all n * M coordinates."""
-    sampler = lb.bridges.get("gp", kernel="matern", nu=2.5, T=2.0)
+    sampler = lb.registry.get("gp", kernel="matern", nu=2.5, T=2.0)
     times = sampler.times(frames)
     cov = sampler.covariance(times[1:-1])
     m = frames - 2

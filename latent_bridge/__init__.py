@@ -1,15 +1,18 @@
 """latent-bridge: stochastic interpolation and looping random walks in VAE latent spaces.
 
-Submodules load on first use (``lb.models``, ``lb.media``, ...), so ``import latent_bridge``
-stays cheap and the samplers work without the heavier image and Hub dependencies.
+The sampler modules are imported here, so every sampler is registered (``lb.registry``) as
+soon as any part of the package is. Other submodules load on first use (``lb.models``,
+``lb.media``, ...): the samplers work without the heavier image and Hub dependencies.
 """
 
 import importlib
 
+from . import bridges, sde  # noqa: F401 - importing them registers the samplers
+
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
+    "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
     "train", "cli", "reproduce",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare"}

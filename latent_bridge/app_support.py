@@ -1,7 +1,7 @@
 """What the Gradio app needs besides widgets: request limits, method parameters, smoothness.
 
 No maths and no user interface here: the app (``app.py``) turns the ValueErrors raised below
-into messages on the page, and the numbers come from ``latent_bridge.bridges``.
+into messages on the page; the parameters come from ``latent_bridge.registry``.
 
 The limits bound one request on a small shared CPU machine (a free Space has 2 cores and
 16 GB): every check names the control to change, e.g. "frames must be at most 240".
@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from latent_bridge import bridges
-from latent_bridge.pipeline import check_seed, whole_number
+from . import bridges, checks, registry
+from .pipeline import check_seed, walk_params
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
     "decode_seconds_per_frame", "method_kwargs", "method_defaults",
-    "smoothness_line", "param_applies", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
+    "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
 ]
 
@@ -100,16 +100,9 @@ _BOUNDED_PARAMS = {"particles": 1, "steps": 1, "pcn_moves": 0}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
-    """``value`` as an int in [low, high], else a ValueError naming the control and its range."""
-    number = whole_number(value)
-    if number is None:
-        shown = value if isinstance(value, (int, float, str)) else type(value).__name__
-        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {shown!r}")
-    if number < low:
-        raise ValueError(f"{name} must be at least {low}; got {number}")
-    if number > high:
-        raise ValueError(f"{name} must be at most {high} on this server; got {number}")
-    return number
+    """``value`` (as a form sends it: a number or digits) as an int in [low, high], else a
+    ValueError naming the control and its range ("at most 240 on this server")."""
+    return checks.check_whole(name, value, low, high, loose=True, limit=" on this server")
 
 
 def check_choice(name: str, value: Any, choices) -> str:
@@ -334,22 +327,42 @@ def method_defaults(method: str) -> dict[str, Any]:
 
 
 def _params(method: str) -> list:
-    registry = bridges.available()
-    if method not in registry:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(registry)}")
-    return registry[method]["params"]
+    samplers = registry.available()
+    if method not in samplers:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(samplers)}")
+    return samplers[method]["params"]
 
 
-def param_applies(param, values: dict[str, Any]) -> bool:
-    """Whether ``param`` is used given the other values (its ``when`` condition, if any)."""
-    if param.when is None:
-        return True
-    other, allowed = param.when
-    return values.get(other) in allowed
+# A tab's own starting values on top of the methods' defaults: a random walk sets its methods
+# up to loop (``pipeline.walk_params``), a comparison puts every method on one time scale.
+WALK_OVERRIDES = {method: walk_params(method) for method in registry.available()}
+COMPARE_OVERRIDES = {"T": 1.0}
+
+
+def start_values(methods: list[str], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every control's starting value, ``{param name: value}`` over ``registry.all_params()``:
+    the parameters' defaults, then those of ``methods`` (the first method wins), then
+    ``overrides``."""
+    values = {name: param.default for name, param in registry.all_params().items()}
+    for method in reversed(methods):
+        values.update(method_defaults(method))
+    values.update(overrides or {})
+    return values
+
+
+def shown_params(methods: list[str], values: dict[str, Any]) -> dict[str, Any]:
+    """``{name: Param}`` of the parameters ``methods`` use with these values (``Param.applies``),
+    the first method's Param where several share a name."""
+    shown = {}
+    for method in methods:
+        for param in _params(method):
+            if param.applies(values):
+                shown.setdefault(param.name, param)
+    return shown
 
 
 def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``bridges.get(method, ...)`` from every control's value.
+    """Keyword arguments for ``registry.get(method, ...)`` from every control's value.
 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
@@ -364,7 +377,7 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
         if value is None or value == "":
             value = param.default
         kwargs[param.name] = value
-    kwargs = {p.name: kwargs[p.name] for p in _params(method) if param_applies(p, kwargs)}
+    kwargs = {p.name: kwargs[p.name] for p in _params(method) if p.applies(kwargs)}
     for name, low in _BOUNDED_PARAMS.items():
         if name in kwargs:
             kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, name))
@@ -412,13 +425,13 @@ def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> 
         return "Adjacent-frame correlation: tick a method."
     try:  # the same bounds as a run, before any work: a covariance is frames x frames
         frames = check_whole("frames", frames, 4, LIMITS.frames)
-        methods = check_methods(methods, bridges.available())
+        methods = check_methods(methods, registry.available())
     except ValueError as error:
         return f"Adjacent-frame correlation: not available ({error})."
     parts, measured, rough = [], False, False
     for method in methods:
         try:
-            sampler = bridges.get(method, **method_kwargs(method, values))
+            sampler = registry.get(method, **method_kwargs(method, values))
             if sampler.stochastic and not hasattr(sampler, "covariance"):
                 parts.append(f"{method}: no closed form (see ssim_mean in the diagnostics after a run)")
                 continue

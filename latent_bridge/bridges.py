@@ -1,158 +1,63 @@
-"""Latent path samplers and their registry.
+"""Latent path samplers: the deterministic baselines and the Gaussian bridges.
 
 Every sampler shares one contract::
 
-    sampler = get("ou", T=1.0)
+    sampler = lb.registry.get("ou", T=1.0)
     paths = sampler.sample(z0, z1, frames=48, n_paths=4, generator=g)
     # paths: float32 (n_paths, frames, *z0.shape); paths[:, 0] == z0 and paths[:, -1] == z1 exactly
+    run = sampler.run(z0, z1, frames=48, n_paths=4, generator=g, callback=report)
+    # run.latents (as above), run.times float64 (frames,), run.diagnostics: a JSON-able dict
 
-Samplers are configured once (their parameters are validated in the constructor) and can be
-sampled many times. ``available()`` describes every registered sampler and its parameters,
-so the app and the CLI build their controls from it: registering a sampler here is all it
-takes for it to appear everywhere.
+Samplers are configured once (their parameters are validated in the constructor) and keep
+nothing from a run: what a run found is in the ``Paths`` it returns, so one sampler can serve
+several threads. Each registers itself (``latent_bridge.registry``); the SDE samplers live in
+``latent_bridge.sde``.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
-from latent_bridge.kernels import KERNEL_NAMES, KERNEL_PARAMS, PARAM_DEFAULTS, Exponential, Kernel, kernel_from_params
+from .checks import check_whole
+from .kernels import KERNEL_NAMES, KERNELS, Exponential, Kernel, kernel_from_params
+from .registry import Param, register
 
 __all__ = [
-    "Param", "Sampler", "register", "get", "available", "check_sample_args", "GaussianBridge",
+    "Sampler", "Paths", "Callback", "check_sample_args", "time_param", "MIN_T", "GaussianBridge",
     "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation",
 ]
 
+# callback(done, total, message): called as a sampler's work advances (done of total units).
+Callback = Callable[[int, int, str], None]
+
 
 @dataclass(frozen=True)
-class Param:
-    """Description of one sampler parameter, for building controls and checking input.
+class Paths:
+    """What one ``Sampler.run`` found.
 
-    kind: "float", "int", "bool" or "choice". ``low``/``high`` bound numbers (``None`` = open);
-    ``low_inclusive``/``high_inclusive`` say whether the bound itself is allowed.
-    ``when`` limits the parameter to some values of another one, e.g. ``("kernel",
-    ("periodic",))``: a UI shows it only then.
+    latents: float32 ``(n_paths, frames, *latent_shape)``, ``[:, 0] == z0`` and ``[:, -1] ==
+    z1`` exactly; times: float64 ``(frames,)``, the frame times in [0, T]; diagnostics: plain
+    numbers, strings and lists (JSON-able), with ``warnings``, a list of sentences, when there
+    is something the user must know.
     """
 
-    name: str
-    kind: str
-    default: Any
-    help: str
-    low: float | None = None
-    high: float | None = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-    choices: tuple = ()
-    when: tuple | None = None
-
-    def range_text(self) -> str:
-        """The allowed range in words, e.g. "(0, 2]" or "one of exponential, periodic"."""
-        if self.kind == "choice":
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.kind == "bool":
-            return "true or false"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        left = "[" if self.low is not None and self.low_inclusive else "("
-        right = "]" if self.high is not None and self.high_inclusive else ")"
-        return f"{left}{lo}, {hi}{right}"
-
-    def check(self, value: Any) -> Any:
-        """Return ``value`` converted to this parameter's type, or raise a clear ValueError."""
-        if self.kind == "choice":
-            if all(isinstance(c, (int, float)) for c in self.choices) and isinstance(value, str):
-                # Numeric choices (e.g. nu) arrive as text from a command line.
-                try:
-                    value = float(value)
-                except ValueError:
-                    pass
-            if value not in self.choices:
-                raise ValueError(f"{self.name} must be {self.range_text()}; got {value!r}")
-            return value
-        if self.kind == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"{self.name} must be true or false; got {value!r}")
-            return value
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.name} must be a number in {self.range_text()}; got {value!r}") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{self.name} must be a finite number in {self.range_text()}; got {value!r}")
-        if self.kind == "int":
-            if number != int(number):
-                raise ValueError(f"{self.name} must be a whole number in {self.range_text()}; got {value!r}")
-            number = int(number)
-        too_low = self.low is not None and (number < self.low or (number == self.low and not self.low_inclusive))
-        too_high = self.high is not None and (number > self.high or (number == self.high and not self.high_inclusive))
-        if too_low or too_high:
-            raise ValueError(f"{self.name} must be in {self.range_text()}; got {value!r}")
-        return number
+    latents: torch.Tensor
+    times: torch.Tensor
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    factory: Callable[..., "Sampler"]
-    description: str
-    params: tuple[Param, ...] = field(default_factory=tuple)
+# Below this every bridge is the straight line to within sqrt(T) = 0.1 % of the prior's scale,
+# and time grids of subnormal numbers stop being evenly spaced (T = 1e-323 gave NaN).
+MIN_T = 1e-6
 
 
-_REGISTRY: dict[str, _Entry] = {}
-
-
-def register(name: str, description: str, params: tuple[Param, ...] = ()):
-    """Class decorator: make a sampler available as ``get(name, **params)``."""
-
-    def decorate(factory):
-        if name in _REGISTRY:
-            raise ValueError(f"a sampler named {name!r} is already registered")
-        _REGISTRY[name] = _Entry(name, factory, description, tuple(params))
-        factory.name = name
-        return factory
-
-    return decorate
-
-
-def available() -> dict[str, dict]:
-    """All registered samplers: ``{name: {"description": str, "params": [Param, ...]}}``."""
-    _load_all()
-    return {n: {"description": e.description, "params": list(e.params)} for n, e in _REGISTRY.items()}
-
-
-def get(name: str, **params) -> "Sampler":
-    """A configured sampler by registry name; unknown names and parameters raise ValueError."""
-    _load_all()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(_REGISTRY)}")
-    entry = _REGISTRY[name]
-    known = {p.name for p in entry.params}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(
-            f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are {', '.join(sorted(known)) or 'none'}"
-        )
-    return entry.factory(**params)
-
-
-def _load_all() -> None:
-    """Import the modules that register samplers outside this file (those that exist)."""
-    import importlib
-    import importlib.util
-
-    for module in _EXTERNAL_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-
-
-# Samplers defined in other modules register themselves on import: `ou-sde` and `langevin`
-# live in latent_bridge.sde beside their integrators.
-_EXTERNAL_MODULES: tuple[str, ...] = ("latent_bridge.sde",)
+def time_param(default: float) -> Param:
+    """The time horizon ``T`` of a bridge process, shared by every stochastic sampler."""
+    return Param("T", "float", default, "time horizon of the bridge process: longer is more random", low=MIN_T)
 
 
 def check_sample_args(z0: torch.Tensor, z1: torch.Tensor, frames: int, n_paths: int) -> None:
@@ -165,19 +70,18 @@ def check_sample_args(z0: torch.Tensor, z1: torch.Tensor, frames: int, n_paths: 
         raise ValueError("z0 and z1 must not be empty")
     if not (torch.isfinite(z0).all() and torch.isfinite(z1).all()):
         raise ValueError("z0 and z1 must be finite (no NaN or inf)")
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
-        raise ValueError(f"frames must be a whole number >= 2 (the two endpoints included); got {frames!r}")
-    if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
-        raise ValueError(f"n_paths must be a whole number >= 1; got {n_paths!r}")
+    check_whole("frames", frames, 2, why=" (the two endpoints included)")
+    check_whole("n_paths", n_paths, 1)
 
 
 class Sampler:
-    """Base of all samplers: a time horizon ``T`` and the shared ``sample`` contract.
+    """Base of all samplers: a time horizon ``T`` and the shared ``sample``/``run`` contract.
 
-    Subclasses implement ``_sample_interior(z0, z1, times, n_paths, generator)`` on flattened
-    float64 endpoints ``(n,)`` and return the interior frames ``(n_paths, frames - 2, n)``;
-    this class checks the arguments, flattens, and writes the endpoints back bit for bit.
-    Samplers for which float64 costs too much override ``_sample_paths`` instead (see there).
+    Subclasses implement ``_sample_interior(z0, z1, times, n_paths, generator, callback)`` on
+    flattened float64 endpoints ``(n,)`` and return the interior frames ``(n_paths, frames -
+    2, n)`` with a diagnostics dict; this class checks the arguments, flattens, and writes the
+    endpoints back bit for bit. Samplers for which float64 costs too much override
+    ``_sample_paths`` instead (see there).
     """
 
     name: str = "sampler"
@@ -185,10 +89,7 @@ class Sampler:
     stochastic: bool = True
 
     def __init__(self, T: float = 1.0):
-        self.T = Param("T", "float", 1.0, "time horizon", low=MIN_T).check(T)
-        # Filled by samplers that have something to report (e.g. Langevin's effective sample
-        # size); always a plain dict of numbers and lists, empty when there is nothing.
-        self.last_diagnostics: dict[str, Any] = {}
+        self.T = time_param(1.0).check(T)
 
     def params(self) -> dict[str, Any]:
         """The parameters this sampler was built with (for results and captions)."""
@@ -198,6 +99,32 @@ class Sampler:
         """Frame times ``t_i = i T / (frames - 1)``: float64 ``(frames,)``, endpoints included."""
         return torch.linspace(0.0, self.T, frames, dtype=torch.float64)
 
+    def run(
+        self,
+        z0: torch.Tensor,
+        z1: torch.Tensor,
+        frames: int,
+        n_paths: int = 1,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+    ) -> Paths:
+        """Sample paths from z0 to z1 and say how it went.
+
+        z0, z1: (*latent_shape) float on the prior's scale. callback(done, total, message) is
+        called as the work advances (samplers with long runs call it often). Returns
+        ``Paths`` with float32 latents ``(n_paths, frames, *latent_shape)`` on z0's device.
+        """
+        check_sample_args(z0, z1, frames, n_paths)
+        frames, n_paths = int(frames), int(n_paths)
+        shape = z0.shape
+        a = z0.detach().reshape(-1).to("cpu")
+        b = z1.detach().reshape(-1).to("cpu")
+        times = self.times(frames)
+        out, diagnostics = self._sample_paths(a, b, times, n_paths, generator, callback)
+        out[:, 0] = a.to(torch.float32)
+        out[:, -1] = b.to(torch.float32)
+        return Paths(out.reshape(n_paths, frames, *shape).to(z0.device), times, diagnostics)
+
     def sample(
         self,
         z0: torch.Tensor,
@@ -206,33 +133,23 @@ class Sampler:
         n_paths: int = 1,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Sample paths from z0 to z1.
+        """``run(...).latents``: float32 ``(n_paths, frames, *latent_shape)`` with ``[:, 0] ==
+        z0`` and ``[:, -1] == z1`` exactly."""
+        return self.run(z0, z1, frames, n_paths, generator).latents
 
-        z0, z1: (*latent_shape) float on the prior's scale. Returns float32
-        ``(n_paths, frames, *latent_shape)`` with ``[:, 0] == z0`` and ``[:, -1] == z1`` exactly.
-        """
-        check_sample_args(z0, z1, frames, n_paths)
-        self.last_diagnostics = {}
-        shape = z0.shape
-        a = z0.detach().reshape(-1).to("cpu")
-        b = z1.detach().reshape(-1).to("cpu")
-        out = self._sample_paths(a, b, self.times(frames), n_paths, generator)
-        out[:, 0] = a.to(torch.float32)
-        out[:, -1] = b.to(torch.float32)
-        return out.reshape(n_paths, frames, *shape).to(z0.device)
-
-    def _sample_paths(self, z0, z1, times, n_paths, generator) -> torch.Tensor:
+    def _sample_paths(self, z0, z1, times, n_paths, generator, callback) -> tuple[torch.Tensor, dict]:
         """All frames, float32 ``(n_paths, frames, n)``, from flat CPU endpoints ``(n,)`` in
-        the caller's dtype. The endpoint frames may hold anything: ``sample`` overwrites them.
-        This default runs ``_sample_interior`` in float64."""
+        the caller's dtype, and the diagnostics. The endpoint frames may hold anything:
+        ``run`` overwrites them. This default runs ``_sample_interior`` in float64."""
         frames = times.numel()
         out = torch.empty((n_paths, frames, z0.numel()), dtype=torch.float32)
+        diagnostics: dict = {}
         if frames > 2:
-            interior = self._sample_interior(z0.double(), z1.double(), times, n_paths, generator)
-            out[:, 1:-1] = interior
-        return out
+            out[:, 1:-1], diagnostics = self._sample_interior(z0.double(), z1.double(), times, n_paths, generator,
+                                                              callback)
+        return out, diagnostics
 
-    def _sample_interior(self, z0, z1, times, n_paths, generator):  # pragma: no cover - abstract
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -240,35 +157,34 @@ class Sampler:
         return f"{type(self).__name__}({args})"
 
 
-# Below this every bridge is the straight line to within sqrt(T) = 0.1 % of the prior's scale,
-# and time grids of subnormal numbers stop being evenly spaced (T = 1e-323 gave NaN).
-MIN_T = 1e-6
-
-
-def _T_param(default: float) -> Param:
-    return Param("T", "float", default, "time horizon of the bridge process: longer is more random",
-                 low=MIN_T)
-
-
 # ---------------------------------------------------------------------------------------------
 # Deterministic baselines
+
+
+class _Deterministic(Sampler):
+    """A path that ignores T and the generator: every path is the same curve, at frame times
+    u in [0, 1] (``times``), so it takes no parameters."""
+
+    stochastic = False
+
+    def __init__(self):
+        super().__init__(1.0)
+
+    def params(self) -> dict[str, Any]:
+        return {}
 
 
 @register(
     "linear",
     "Straight line z(u) = (1 - u) z0 + u z1 (deterministic; its midpoint lies inside the sphere "
     "where a high-dimensional standard normal puts its mass).",
-    (_T_param(1.0),),
 )
-class Linear(Sampler):
-    """Linear interpolation. ``T`` is accepted so every method takes the same arguments; it
-    only sets ``times()``: the frames are the same for every T, and all paths are equal."""
+class Linear(_Deterministic):
+    """Linear interpolation, z(u) = (1 - u) z0 + u z1."""
 
-    stochastic = False
-
-    def _sample_interior(self, z0, z1, times, n_paths, generator):
-        u = (times[1:-1] / self.T)[:, None]
-        return ((1.0 - u) * z0 + u * z1).expand(n_paths, -1, -1)
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
+        u = times[1:-1, None]
+        return ((1.0 - u) * z0 + u * z1).expand(n_paths, -1, -1), {}
 
 
 # Below this sine of the angle between z0 and z1 the great circle is numerically undefined.
@@ -278,30 +194,29 @@ _SLERP_MIN_SIN = 1e-7
 @register(
     "slerp",
     "Great-circle interpolation (White 2016): keeps the norm when |z0| = |z1| (deterministic).",
-    (_T_param(1.0),),
 )
-class Slerp(Sampler):
+class Slerp(_Deterministic):
     """Spherical interpolation z(u) = sin((1-u)W)/sin W z0 + sin(uW)/sin W z1, with W the angle
     between z0 and z1. When sin W is near 0 the great circle is not defined (W near 0: the
     points coincide in direction; W near pi: antipodal, every great circle through them
-    qualifies) and the straight line is returned instead (``last_diagnostics["fallback"]``).
-    ``T`` only sets ``times()``, as for ``linear``."""
+    qualifies) and the straight line is returned instead (``diagnostics["fallback"]``, with a
+    warning)."""
 
-    stochastic = False
-
-    def _sample_interior(self, z0, z1, times, n_paths, generator):
-        u = (times[1:-1] / self.T)[:, None]
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
+        u = times[1:-1, None]
         a, b = z0 / z0.norm(), z1 / z1.norm()
         # Kahan's angle formula: accurate near 0 and pi, where acos of the cosine is not.
         angle = 2.0 * torch.atan2((a - b).norm(), (a + b).norm())
         sin_angle = torch.sin(angle)
         if not torch.isfinite(sin_angle) or sin_angle < _SLERP_MIN_SIN:
-            self.last_diagnostics = {"fallback": "linear", "angle": float(angle)}
             path = (1.0 - u) * z0 + u * z1
+            diagnostics = {"fallback": "linear", "angle": float(angle), "warnings": [
+                "the two latents point in the same or opposite directions, where the great circle "
+                "is not defined: slerp returned the straight line"]}
         else:
-            self.last_diagnostics = {"angle": float(angle)}
             path = (torch.sin((1.0 - u) * angle) * z0 + torch.sin(u * angle) * z1) / sin_angle
-        return path.expand(n_paths, -1, -1)
+            diagnostics = {"angle": float(angle)}
+        return path.expand(n_paths, -1, -1), diagnostics
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +316,7 @@ class GaussianBridge(Sampler):
             self._maps[frames] = (full.to(torch.float32), info)
         return self._maps[frames]
 
-    def _sample_paths(self, z0, z1, times, n_paths, generator):
+    def _sample_paths(self, z0, z1, times, n_paths, generator, callback):
         self._check_loop(z0, z1)
         frames = times.numel()
         if frames > MAX_JOINT_FRAMES:
@@ -414,10 +329,9 @@ class GaussianBridge(Sampler):
         buffer = _noise_frames(z0, n_paths, frames, generator)
         buffer[:, -1] = z1.to(torch.float32)
         if frames == 2:
-            return buffer
+            return buffer, {}
         frame_map, info = self._frame_map(frames)
-        self.last_diagnostics = dict(info)
-        return torch.matmul(frame_map, buffer)
+        return torch.matmul(frame_map, buffer), dict(info)
 
 
 # A GP bridge factorises a (frames x frames) float64 covariance: at 8192 frames each such
@@ -463,7 +377,7 @@ def _factorise(cov: torch.Tensor) -> tuple[torch.Tensor, dict]:
     "ou",
     "Ornstein-Uhlenbeck bridge of the standard normal prior (eq. 4), sampled exactly: straight "
     "line for small T, on the sphere of radius sqrt(n) for large T.",
-    (_T_param(0.5),),
+    (time_param(0.5),),
 )
 class OUBridge(GaussianBridge):
     """Exact OU bridge: the GP bridge with k(h) = exp(-|h|) (``Exponential(1, 1)``).
@@ -500,57 +414,46 @@ class OUBridge(GaussianBridge):
         std = (one_minus_exp2(step) * one_minus_exp2(left_after) / denom).sqrt()
         return torch.stack([keep, pull, std], dim=1)
 
-    def _sample_paths(self, z0, z1, times, n_paths, generator):
+    def _sample_paths(self, z0, z1, times, n_paths, generator, callback):
         frames = times.numel()
         out = _noise_frames(z0, n_paths, frames, generator)
         end = z1.to(torch.float32)
         for i, (keep, pull, std) in enumerate(self._transitions(times).tolist(), start=1):
             out[:, i].mul_(std).add_(out[:, i - 1], alpha=keep).add_(end, alpha=pull)
-        return out
+        return out, {}
 
 
-def _used_by(param: str) -> tuple:
-    """``Param.when`` for a flat kernel parameter: shown only for the kernels that read it."""
-    return ("kernel", tuple(k for k, names in KERNEL_PARAMS.items() if param in names))
+def _gp_params() -> tuple[Param, ...]:
+    """The ``gp`` sampler's flat parameters, generated from the kernel table
+    (``kernels.KERNELS``): T, the kernel's name, then each kernel parameter once (the first
+    kernel's description of it), used (``Param.when``) only with the kernels that read it."""
+    kernel = Param("kernel", "choice", "exponential", "covariance kernel: " + "; ".join(
+        f"{k.name}: {k.formula}" for k in KERNELS.values()), choices=KERNEL_NAMES)
+    flat: dict[str, Param] = {}
+    users: dict[str, list[str]] = {}
+    for named in KERNELS.values():
+        for param in named.params:
+            flat.setdefault(param.name, param)
+            users.setdefault(param.name, []).append(named.name)
+    return (time_param(2.0), kernel) + tuple(
+        dataclasses.replace(param, when=("kernel", tuple(users[name]))) for name, param in flat.items())
 
 
-def _positive(name: str, help: str) -> Param:
-    """A positive flat kernel parameter of ``gp``, default from the kernel classes."""
-    return Param(name, "float", PARAM_DEFAULTS[name], help, low=0.0, low_inclusive=False, when=_used_by(name))
-
-
-_KERNEL_HELP = {
-    "exponential": "exp(-beta |h|^alpha) (eq. 5)",
-    "periodic": "exp(-2 sin^2(pi |h| / period) / length_scale^2) (eq. 6)",
-    "matern": "Matern with smoothness nu",
-    "locally-periodic": "periodic x squared exponential exp(-beta h^2)",
-}
+GP_PARAMS = _gp_params()
 
 
 @register(
     "gp",
     "Gaussian-process bridge with a chosen kernel (eq. 7): smooth, rough or periodic paths; "
     "with the periodic kernel and T = period a random walk loops back exactly.",
-    (
-        _T_param(2.0),
-        Param("kernel", "choice", "exponential", "covariance kernel: " + "; ".join(
-            f"{k}: {v}" for k, v in _KERNEL_HELP.items()), choices=KERNEL_NAMES),
-        Param("alpha", "float", PARAM_DEFAULTS["alpha"], "exponent: 1 rough (OU), 2 smooth",
-              low=0.0, high=2.0, low_inclusive=False, when=_used_by("alpha")),
-        _positive("beta", "rate: larger decorrelates faster in time"),
-        _positive("length_scale", "length scale: smaller is wigglier"),
-        _positive("period", "period of the repeating pattern (T = period closes a loop)"),
-        Param("nu", "choice", PARAM_DEFAULTS["nu"], "smoothness: 0.5 rough (OU), 1.5 and 2.5 smoother",
-              choices=(0.5, 1.5, 2.5), when=_used_by("nu")),
-    ),
+    GP_PARAMS,
 )
 class GPBridge(GaussianBridge):
     """GP bridge with any kernel: ``GPBridge(kernel=Periodic(1.0, 10.0), T=10.0)`` or from
-    flat parameters ``GPBridge(kernel="periodic", length_scale=1.0, period=10.0, T=10.0)``
-    (those not used by the chosen kernel are ignored, as a UI passes all its controls)."""
+    flat parameters ``GPBridge(kernel="periodic", length_scale=1.0, period=10.0, T=10.0)``.
+    A flat parameter the chosen kernel does not use is an error (``kernels.kernel_from_params``)."""
 
     def __init__(self, T: float = 2.0, kernel: str | Kernel = "exponential", **kernel_params):
-        params = {p.name: p for p in available()["gp"]["params"]}
         if isinstance(kernel, Kernel):
             if kernel_params:
                 raise ValueError(
@@ -559,12 +462,7 @@ class GPBridge(GaussianBridge):
                 )
             built = kernel
         else:
-            kernel = params["kernel"].check(kernel)
-            for name, value in kernel_params.items():
-                if name not in params:
-                    raise ValueError(f"gp has no parameter {name!r}")
-                kernel_params[name] = params[name].check(value)
-            built = kernel_from_params(kernel, **kernel_params)
+            built = kernel_from_params(GP_PARAMS[1].check(kernel), **kernel_params)
         super().__init__(built, T)
 
 
@@ -579,8 +477,7 @@ def adjacent_correlation(sampler: Sampler, frames: int) -> float:
     Brownian-like bridge) count little. 1.0 for deterministic samplers; close to 1 means a
     smooth video. Needs frames >= 4 (two interior frames) and a sampler with ``covariance``.
     """
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 4:
-        raise ValueError(f"frames must be a whole number >= 4 (two interior frames); got {frames!r}")
+    frames = check_whole("frames", frames, 4, why=" (two interior frames)")
     if not sampler.stochastic:
         return 1.0
     if not hasattr(sampler, "covariance"):

@@ -115,11 +115,11 @@ def _seed(text: str) -> int:
 # The parser
 
 
-def _param_takers() -> dict[str, dict[str, "lb.bridges.Param"]]:
+def _param_takers() -> dict[str, dict[str, "lb.registry.Param"]]:
     """{parameter name: {method: its Param}} over all methods: one flag per name (same name,
     same meaning), in the registry's order."""
     takers: dict = {}
-    for method, info in lb.bridges.available().items():
+    for method, info in lb.registry.available().items():
         for param in info["params"]:
             takers.setdefault(param.name, {})[method] = param
     return takers
@@ -129,7 +129,7 @@ def _param_takers() -> dict[str, dict[str, "lb.bridges.Param"]]:
 _LIBRARY_REMARK = re.compile(r"\s*\([^()]*\blb\.[^()]*\)")
 
 
-def _param_help(takers: dict[str, "lb.bridges.Param"]) -> str:
+def _param_help(takers: dict[str, "lb.registry.Param"]) -> str:
     """A method flag's help: what it does, its range, when it applies, each method's default."""
     param = next(iter(takers.values()))
     parts = [_LIBRARY_REMARK.sub("", param.help), param.range_text()]
@@ -147,7 +147,7 @@ def _param_help(takers: dict[str, "lb.bridges.Param"]) -> str:
 
 def _add_method_flags(parser: argparse.ArgumentParser) -> None:
     """The method parameters, one group per set of methods that take them."""
-    methods = list(lb.bridges.available())
+    methods = list(lb.registry.available())
     groups: dict[tuple, argparse._ArgumentGroup] = {}
     for name, own in _param_takers().items():
         key = tuple(own)
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                      usage="latent-bridge [--version] COMMAND [options]")
     parser.add_argument("--version", action="version", version=f"%(prog)s {lb.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
-    methods = ", ".join(lb.bridges.available()) + " (their parameters: 'latent-bridge methods')"
+    methods = ", ".join(lb.registry.available()) + " (their parameters: 'latent-bridge methods')"
 
     def command(name: str, summary: str, description: str, arguments: str = "") -> argparse.ArgumentParser:
         usage = f"latent-bridge {name} {arguments}[options]" if arguments else None
@@ -253,24 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
-    """The sampler for ``method`` with the flags the user set (the method's own defaults otherwise)."""
-    info = lb.bridges.available()
+    """The sampler for ``method`` with the flags the user set (the method's own defaults
+    otherwise; for a walk, completed to loop by ``lb.pipeline.walk_params``)."""
+    info = lb.registry.available()
     if method not in info:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(info)}")
     own = {p.name for p in info[method]["params"]}
     chosen = {name: getattr(args, f"param_{name}") for name in own if getattr(args, f"param_{name}") is not None}
-    if walk and method == "gp":
-        # A walk loops: the periodic kernel with T equal to its period returns exactly.
-        chosen.setdefault("kernel", "periodic")
-        if chosen["kernel"] in ("periodic", "locally-periodic") and "T" not in chosen:
-            period = chosen.get("period") or next(p.default for p in info["gp"]["params"] if p.name == "period")
-            chosen["T"] = period
-    return lb.bridges.get(method, **chosen)
+    if walk:
+        chosen = lb.pipeline.walk_params(method, chosen)
+    return lb.registry.get(method, **chosen)
 
 
 def _check_flags_used(methods: list[str], args: argparse.Namespace) -> None:
     """A method flag none of the chosen methods takes is a mistake, not something to ignore."""
-    taken = {p.name for m in methods for p in lb.bridges.available()[m]["params"]}
+    taken = {p.name for m in methods for p in lb.registry.available()[m]["params"]}
     for name in _param_takers():
         if getattr(args, f"param_{name}") is not None and name not in taken:
             raise ValueError(f"{_flag(name)} is not a parameter of {', '.join(methods)} "
@@ -428,6 +425,7 @@ def _progress(enabled: bool):
     def report(done, total, message=""):
         bar.total = total
         bar.n = done
+        bar.unit = "step" if ":" in message else "frame"  # a sampler's count ("langevin: ..."), then frames
         bar.set_description(message or "decoding")
         bar.refresh()
 
@@ -441,7 +439,7 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 def _list(command: str) -> None:
     if command == "methods":
-        for name, info in lb.bridges.available().items():
+        for name, info in lb.registry.available().items():
             print(f"{name}: {info['description']}")
             for p in info["params"]:
                 only = f" (for {_when_text(p)})" if p.when else ""

@@ -12,27 +12,28 @@ has the standard normal as its marginal at every time: the prior of a VAE.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
+from .registry import Param
+
 __all__ = [
-    "Kernel", "Exponential", "Periodic", "Matern", "Product", "kernel_from_params", "KERNEL_NAMES",
-    "KERNEL_PARAMS", "PARAM_DEFAULTS",
+    "Kernel", "Exponential", "Periodic", "Matern", "Product", "locally_periodic", "NamedKernel", "KERNELS",
+    "KERNEL_NAMES", "kernel_from_params",
 ]
 
 
-def _check_number(name: str, value, low: float, high: float = math.inf, *, low_open=True, high_open=False) -> float:
-    """``value`` as a float if it lies in the interval, else a ValueError naming ``name``."""
-    left, right = ("(" if low_open else "["), (")" if high_open or high == math.inf else "]")
-    allowed = f"{left}{low:g}, {high:g}{right}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in {allowed}; got {value!r}")
-    number = float(value)
-    inside = (number > low if low_open else number >= low) and (number < high if high_open else number <= high)
-    if not (math.isfinite(number) and inside):
-        raise ValueError(f"{name} must be in {allowed}; got {value!r}")
-    return number
+def _positive(name: str, help: str, default: float) -> Param:
+    return Param(name, "float", default, help, low=0.0, low_inclusive=False)
+
+
+def _check_fields(kernel) -> None:
+    """Check and convert each field of a kernel dataclass with its ``Param`` (``kernel.PARAMS``):
+    numbers only, not text (``kernel_from_params`` converts text first)."""
+    for param in kernel.PARAMS:
+        object.__setattr__(kernel, param.name, param.check(getattr(kernel, param.name), text=False))
 
 
 def _lags(h) -> torch.Tensor:
@@ -41,7 +42,13 @@ def _lags(h) -> torch.Tensor:
 
 
 class Kernel:
-    """Base of all kernels: ``k(lags) -> float64`` tensor of the same shape; ``k1 * k2``."""
+    """Base of all kernels: ``k(lags) -> float64`` tensor of the same shape; ``k1 * k2``.
+
+    A kernel with parameters is a frozen dataclass whose ``PARAMS`` describe its fields (range,
+    default, help): the one place they are written, used to check values and to build the
+    ``gp`` sampler's controls."""
+
+    PARAMS: tuple[Param, ...] = ()
 
     def __call__(self, lags) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -68,9 +75,13 @@ class Exponential(Kernel):
     alpha: float = 2.0
     beta: float = 1.0
 
+    PARAMS = (
+        Param("alpha", "float", 2.0, "exponent: 1 rough (OU), 2 smooth", low=0.0, high=2.0, low_inclusive=False),
+        _positive("beta", "rate: larger decorrelates faster in time", 1.0),
+    )
+
     def __post_init__(self):
-        object.__setattr__(self, "alpha", _check_number("alpha", self.alpha, 0.0, 2.0))
-        object.__setattr__(self, "beta", _check_number("beta", self.beta, 0.0))
+        _check_fields(self)
 
     def __call__(self, lags) -> torch.Tensor:
         return torch.exp(-self.beta * _lags(lags) ** self.alpha)
@@ -92,9 +103,13 @@ class Periodic(Kernel):
     length_scale: float = 1.0
     period: float = 4.0
 
+    PARAMS = (
+        _positive("length_scale", "length scale: smaller is wigglier", 1.0),
+        _positive("period", "period of the repeating pattern (T = period closes a loop)", 4.0),
+    )
+
     def __post_init__(self):
-        object.__setattr__(self, "length_scale", _check_number("length_scale", self.length_scale, 0.0))
-        object.__setattr__(self, "period", _check_number("period", self.period, 0.0))
+        _check_fields(self)
 
     def __call__(self, lags) -> torch.Tensor:
         # (s / l)^2 rather than s^2 / l^2: l^2 underflows to 0 for l below 1e-154.
@@ -114,11 +129,14 @@ class Matern(Kernel):
     nu: float = 2.5
     length_scale: float = 1.0
 
+    PARAMS = (
+        Param("nu", "choice", 2.5, "smoothness: 0.5 rough (OU), 1.5 and 2.5 smoother", choices=(0.5, 1.5, 2.5)),
+        _positive("length_scale", "length scale: smaller is wigglier", 1.0),
+    )
+
     def __post_init__(self):
-        if isinstance(self.nu, bool) or self.nu not in (0.5, 1.5, 2.5):
-            raise ValueError(f"nu must be one of 0.5, 1.5, 2.5; got {self.nu!r}")
+        _check_fields(self)
         object.__setattr__(self, "nu", float(self.nu))
-        object.__setattr__(self, "length_scale", _check_number("length_scale", self.length_scale, 0.0))
 
     def __call__(self, lags) -> torch.Tensor:
         # Past r = 1e3 every Matern kernel is 0 in float64; the clamp keeps (1 + c) exp(-c)
@@ -152,45 +170,47 @@ class Product(Kernel):
         return value
 
 
-def _default(cls, name: str):
-    return next(f.default for f in fields(cls) if f.name == name)
+def locally_periodic(length_scale: float = 1.0, period: float = 4.0, beta: float = 1.0) -> Product:
+    """Periodic * squared exponential, exp(-beta h^2): a repeating pattern that drifts, the
+    faster the larger beta."""
+    return Periodic(length_scale=length_scale, period=period) * Exponential(alpha=2.0, beta=beta)
 
 
-# The flat-parameter kernels of the `gp` sampler and the parameters each one reads.
-KERNEL_NAMES = ("exponential", "periodic", "matern", "locally-periodic")
-KERNEL_PARAMS = {
-    "exponential": ("alpha", "beta"),
-    "periodic": ("length_scale", "period"),
-    "matern": ("nu", "length_scale"),
-    # Periodic * squared exponential: beta sets how fast the repeating pattern drifts.
-    "locally-periodic": ("length_scale", "period", "beta"),
-}
-PARAM_DEFAULTS = {
-    "alpha": _default(Exponential, "alpha"),
-    "beta": _default(Exponential, "beta"),
-    "length_scale": _default(Periodic, "length_scale"),
-    "period": _default(Periodic, "period"),
-    "nu": _default(Matern, "nu"),
-}
+@dataclass(frozen=True)
+class NamedKernel:
+    """A kernel the ``gp`` sampler builds from flat parameters: its name, formula (for help),
+    builder (keyword arguments named as ``params``) and parameters."""
+
+    name: str
+    formula: str
+    build: Callable[..., Kernel]
+    params: tuple[Param, ...]
+
+
+def _param(cls, name: str) -> Param:
+    return next(p for p in cls.PARAMS if p.name == name)
+
+
+KERNELS = {k.name: k for k in (
+    NamedKernel("exponential", "exp(-beta |h|^alpha) (eq. 5)", Exponential, Exponential.PARAMS),
+    NamedKernel("periodic", "exp(-2 sin^2(pi |h| / period) / length_scale^2) (eq. 6)", Periodic, Periodic.PARAMS),
+    NamedKernel("matern", "Matern with smoothness nu", Matern, Matern.PARAMS),
+    NamedKernel("locally-periodic", "periodic x squared exponential exp(-beta h^2)", locally_periodic,
+                Periodic.PARAMS + (_param(Exponential, "beta"),)),
+)}
+KERNEL_NAMES = tuple(KERNELS)
 
 
 def kernel_from_params(kernel: str, **params) -> Kernel:
-    """Build a kernel from flat scalar parameters, as the app and the CLI hold them.
-
-    kernel: one of ``KERNEL_NAMES``. params: any of alpha, beta, length_scale, period, nu;
-    those the chosen kernel does not use are ignored (a UI passes all of its controls), missing
-    ones take their defaults, unknown names raise ValueError.
-    """
-    if kernel not in KERNEL_PARAMS:
+    """Build a named kernel (``KERNEL_NAMES``) from flat scalar parameters, as the app and the
+    CLI hold them. Missing parameters take their defaults; one the chosen kernel does not
+    use is an error (a UI filters its controls with ``Param.when`` before calling)."""
+    if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNEL_NAMES)}; got {kernel!r}")
-    unknown = sorted(set(params) - set(PARAM_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown kernel parameter {', '.join(unknown)}; known: {', '.join(PARAM_DEFAULTS)}")
-    p = {**PARAM_DEFAULTS, **params}
-    if kernel == "exponential":
-        return Exponential(alpha=p["alpha"], beta=p["beta"])
-    if kernel == "periodic":
-        return Periodic(length_scale=p["length_scale"], period=p["period"])
-    if kernel == "matern":
-        return Matern(nu=p["nu"], length_scale=p["length_scale"])
-    return Periodic(length_scale=p["length_scale"], period=p["period"]) * Exponential(alpha=2.0, beta=p["beta"])
+    named = KERNELS[kernel]
+    own = {p.name: p for p in named.params}
+    unused = sorted(set(params) - set(own))
+    if unused:
+        raise ValueError(f"the {kernel} kernel does not use {', '.join(unused)}; its parameters are "
+                         f"{', '.join(own)}")
+    return named.build(**{name: own[name].check(value) for name, value in params.items()})

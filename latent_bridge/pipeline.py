@@ -15,12 +15,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from . import bridges, metrics as path_metrics_module
+from . import metrics as path_metrics_module, priors, registry
+from .bridges import Sampler
+from .checks import check_whole
 
 __all__ = [
     "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
-    "interpolate", "whole_number",
-    "prepare_image", "random_walk", "to_uint8",
+    "interpolate", "prepare_image", "random_walk", "resolve_prior", "to_uint8", "walk_params",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -42,7 +43,8 @@ class Result:
         encoded endpoints exactly.
     times: float64 ``(frames,)``, the sampler's frame times in [0, T].
     method, params: the sampler's registry name and parameters.
-    diagnostics: JSON-able: the sampler's ``last_diagnostics`` and metric summaries.
+    diagnostics: JSON-able: the sampler's run diagnostics (``Paths.diagnostics``, with its
+        ``warnings`` when there are any), metric summaries and the run's settings.
     metrics: float64 arrays per frame or step (see ``latent_bridge.metrics.path_metrics``).
     model: the VAE's name; vae: the VAE itself (for streaming decodes).
     data_latents: float32 ``(N, *latent_shape)`` encoded training data, or None.
@@ -91,7 +93,7 @@ class Result:
                 chunk = _time_steps(chunk_size_for(self.vae), self.n_paths)
             else:
                 chunk = 64
-        _check_whole("chunk", chunk, 1)
+        check_whole("chunk", chunk, 1)
         if self.frames is not None:
             for start in range(0, self.n_frames, chunk):
                 yield self.frames[:, start:start + chunk]
@@ -135,7 +137,7 @@ def decode_frames(vae, latents: torch.Tensor, chunk_size: int | None = None, fas
     after each chunk with (frames decoded, N, "decoding").
     """
     chunk_size = chunk_size_for(vae) if chunk_size is None else chunk_size
-    _check_whole("chunk_size", chunk_size, 1)
+    check_whole("chunk_size", chunk_size, 1)
     total = latents.shape[0]
     with torch.inference_mode():
         for start in range(0, total, chunk_size):
@@ -177,56 +179,28 @@ def _rechunk(chunks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
 # Inputs
 
 
-def _check_whole(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
-
-
 # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: seeds 0 and 2**32 give
 # the same numbers. Accepting exactly 0 .. 2**32 - 1 makes every accepted seed its own result.
 MAX_SEED = 2**32 - 1
 
 
-def whole_number(value: Any) -> int | None:
-    """``value`` as an exact int when it is one (an int, a numpy integer, an integral float
-    below 2**53, or a string of at most 30 digits with an optional sign); None otherwise.
-    Nothing goes through a float that could round it (2**53 + 1 stays itself)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < 2**53 else None
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text[1:] if text[:1] in "+-" else text
-        if digits.isascii() and digits.isdigit() and len(digits) <= 30:
-            return -int(digits) if text.startswith("-") else int(digits)
-    return None
-
-
 def check_seed(seed) -> int:
-    """``seed`` as an int in [0, MAX_SEED] (``whole_number``), else a ValueError giving the range."""
-    number = whole_number(seed)
-    if number is None or not 0 <= number <= MAX_SEED:
-        shown = seed if isinstance(seed, (int, float)) or (isinstance(seed, str) and len(seed) <= 40) \
-            else type(seed).__name__
-        raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {shown!r}")
-    return number
+    """``seed`` as an int in [0, MAX_SEED] (integral floats and digit strings too), else a
+    ValueError giving the range."""
+    return check_whole("seed", seed, 0, MAX_SEED, loose=True, why=" (2**32 - 1)")
 
 
 def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
-    if not isinstance(sampler, bridges.Sampler):
+    if not isinstance(sampler, Sampler):
         raise ValueError(
-            "sampler must be a latent_bridge sampler, e.g. lb.bridges.get('ou'); "
+            "sampler must be a latent_bridge sampler, e.g. lb.registry.get('ou'); "
             f"got {type(sampler).__name__}"
         )
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2:
-        raise ValueError(f"frames must be a whole number >= 2 (the two endpoints included); got {frames!r}")
-    _check_whole("n_paths", n_paths, 1)
+    check_whole("frames", frames, 2, why=" (the two endpoints included)")
+    check_whole("n_paths", n_paths, 1)
     check_seed(seed)
     if chunk_size is not None:
-        _check_whole("chunk_size", chunk_size, 1)
+        check_whole("chunk_size", chunk_size, 1)
 
 
 def prepare_image(vae, image, label: str = "image") -> torch.Tensor:
@@ -257,50 +231,54 @@ def _encode(vae, images: list) -> torch.Tensor:
         return torch.cat([vae.encode(image).float().cpu() for image in images])
 
 
-def _resolve_prior(vae, sampler):
-    """A Langevin sampler whose prior is named ("diagonal", "mixture") gets that prior fitted to
-    this model's encoded data (``lb.priors.for_model``, with the sampler's ``components`` for a
-    mixture); returns (sampler, prior object or None
-    for the standard normal). The caller's sampler is left as it is."""
+def resolve_prior(sampler: Sampler, vae) -> tuple[Sampler, "priors.Prior | None"]:
+    """The one place a named data prior becomes a prior object. A sampler whose prior names a
+    fit to data (its ``fitted_prior()``, e.g. langevin with ``prior="mixture"``) comes back
+    with that prior fitted to ``vae``'s encoded training data (``lb.priors.for_model``, cached
+    per model); other samplers come back as they are. Also returns the prior the paths are
+    sampled under, for the path metrics (None: the standard normal). The caller's sampler is
+    left as it is."""
+    wanted = getattr(sampler, "fitted_prior", lambda: None)()
+    if wanted is not None:
+        sampler = sampler.with_prior(priors.for_model(vae, **wanted))
     prior = getattr(sampler, "prior", None)
-    if sampler.name != "langevin" or prior is None or prior == "standard-normal":
-        return sampler, None
-    if not isinstance(prior, str):
-        return sampler, prior
-    from . import priors
-
-    components = sampler.params().get("components", 8)
-    resolved = priors.for_model(vae.name, kind=prior, components=int(components))
-    return bridges.get(sampler.name, **{**sampler.params(), "prior": resolved}), resolved
+    return sampler, prior if isinstance(prior, priors.Prior) and not isinstance(prior, priors.StandardNormal) else None
 
 
 # ---------------------------------------------------------------------------------------------
 # Running a sampler
 
 
-def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress, fast, keep_frames,
-         data_latents, chunk_size) -> Result:
-    sampler, prior = _resolve_prior(vae, sampler)
+def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress, decoded_before, total, fast,
+         keep_frames, data_latents, chunk_size) -> Result:
+    """Sample with ``sampler`` and decode. progress: the caller's; the sampler reports its own
+    count through it, the decoding counts on from ``decoded_before`` of ``total`` frames."""
+    sampler, prior = resolve_prior(sampler, vae)
     generator = torch.Generator().manual_seed(int(seed))
-    latents = sampler.sample(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator)
-    latents = latents.to("cpu", torch.float32)
+    callback = None
+    if progress is not None:
+        def callback(done, of, message):  # the sampler's own count, before its decoding starts
+            progress(done, of, f"{sampler.name}: {message}")
+    decode_progress = _offset_progress(progress, decoded_before, total)
+    paths = sampler.run(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator, callback=callback)
+    latents = paths.latents.to("cpu", torch.float32)
     decoded = None
     if keep_frames:
         decoded = np.empty((n_paths, frames, *endpoint_frames.shape[1:]), dtype=np.uint8)
         start = 0
         chunk = _time_steps(chunk_size_for(vae) if chunk_size is None else chunk_size, n_paths)
-        for piece in _decode_paths(vae, latents, endpoint_frames, chunk, fast, progress):
+        for piece in _decode_paths(vae, latents, endpoint_frames, chunk, fast, decode_progress):
             decoded[:, start:start + piece.shape[1]] = piece
             start += piece.shape[1]
     # Gray frames are one channel repeated: their SSIM is that of the one channel.
     gray = decoded is not None and getattr(vae, "channels", 3) == 1
     values = path_metrics_module.path_metrics(latents, decoded[..., :1] if gray else decoded,
                                               data_latents, prior)
-    diagnostics = {**sampler.last_diagnostics, **path_metrics_module.summarize(values),
+    diagnostics = {**paths.diagnostics, **path_metrics_module.summarize(values),
                    "frames": int(frames), "n_paths": int(n_paths), "seed": int(seed),
                    "decoder": "fast" if fast else "full"}
     return Result(
-        frames=decoded, latents=latents, times=sampler.times(int(frames)).numpy().astype(np.float64),
+        frames=decoded, latents=latents, times=paths.times.numpy().astype(np.float64),
         method=sampler.name, params=sampler.params(), diagnostics=diagnostics, metrics=values,
         model=vae.name, vae=vae, data_latents=data_latents, endpoint_frames=endpoint_frames,
         fast_preview=fast, chunk_size=chunk_size,
@@ -334,7 +312,7 @@ def interpolate(vae, image_a, image_b, sampler, frames: int = 48, n_paths: int =
     """Random paths from image_a's latent to image_b's.
 
     image_a, image_b: a path, PIL image, numpy array, or a float tensor ``(C, H, W)`` or
-        ``(1, C, H, W)`` in [0, 1] at the model's size. sampler: from ``lb.bridges.get``.
+        ``(1, C, H, W)`` in [0, 1] at the model's size. sampler: from ``lb.registry.get``.
     fast_preview: decode with the model's fast decoder where it has one (TAESD).
     keep_frames: False decodes nothing but the endpoints here; ``Result.iter_frames`` streams.
     chunk_size: latents per decoder call (a chunk holds whole frames: ``chunk_size // n_paths``
@@ -347,17 +325,32 @@ def interpolate(vae, image_a, image_b, sampler, frames: int = 48, n_paths: int =
     fast = bool(fast_preview and vae.has_fast_decoder)
     total = 2 + _decoded_count(frames, n_paths, keep_frames)
     ends = _endpoints(vae, z, fast, progress, total)
-    return _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
-                _offset_progress(progress, 2, total), fast, keep_frames, vae.training_latents(),
-                chunk_size)
+    return _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed, progress, 2, total, fast, keep_frames,
+                vae.training_latents(), chunk_size)
 
 
-def default_walk_sampler() -> bridges.Sampler:
+# How a random walk's method is set up unless the caller says otherwise: the periodic kernel
+# closes the loop exactly at T = period; T = 1 lets an OU walk leave its image and stay smooth.
+_WALK_DEFAULTS = {"gp": {"kernel": "periodic"}, "ou": {"T": 1.0}}
+_PERIODIC_KERNELS = ("periodic", "locally-periodic")
+
+
+def walk_params(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` for ``method`` completed for a random walk (the one home of this rule, used
+    by the app and the CLI): ``gp`` takes the periodic kernel, and a periodic kernel takes T
+    equal to its period, so every path closes exactly; ``ou`` takes T = 1. Values given win."""
+    chosen = {**_WALK_DEFAULTS.get(method, {}), **(params or {})}
+    if method == "gp" and chosen.get("kernel") in _PERIODIC_KERNELS and "T" not in chosen:
+        period = chosen.get("period")
+        if period is None:
+            period = next(p.default for p in registry.available()["gp"]["params"] if p.name == "period")
+        chosen["T"] = period
+    return chosen
+
+
+def default_walk_sampler() -> Sampler:
     """A GP with the periodic kernel and T equal to its period: every path closes exactly."""
-    from .kernels import PARAM_DEFAULTS
-
-    period = PARAM_DEFAULTS["period"]
-    return bridges.get("gp", kernel="periodic", period=period, T=period)
+    return registry.get("gp", **walk_params("gp"))
 
 
 def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, seed: int = 0,
@@ -378,9 +371,8 @@ def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, se
     if progress is not None:
         progress(1, total, "decoding endpoints")
     ends = np.concatenate([image_start, image_start])
-    return _run(vae, z[0], z[0], ends, sampler, frames, n_paths, seed,
-                _offset_progress(progress, 1, total), fast, keep_frames, vae.training_latents(),
-                chunk_size)
+    return _run(vae, z[0], z[0], ends, sampler, frames, n_paths, seed, progress, 1, total, fast, keep_frames,
+                vae.training_latents(), chunk_size)
 
 
 def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: int = 1, seed: int = 0,
@@ -401,7 +393,7 @@ def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: in
     data_latents = vae.training_latents()
     results = {}
     for i, (name, sampler) in enumerate(samplers.items()):
-        results[name] = _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed,
-                             _offset_progress(progress, 2 + i * per_method, total), fast,
+        results[name] = _run(vae, z[0], z[1], ends, sampler, frames, n_paths, seed, progress,
+                             2 + i * per_method, total, fast,
                              keep_frames, data_latents, chunk_size)
     return results

@@ -8,28 +8,24 @@ the trailing dimensions flatten to the prior's dimension n) and computes in z's 
     prior.energy(z)        # (B,)
     prior.grad_energy(z)   # (B, *latent_shape), same dtype as z
     prior.log_prob(z)      # (B,)
-    prior = for_model("poses", kind="mixture")          # fitted to poses' latents.safetensors
+    prior = for_model(vae, kind="mixture")              # fitted to vae.training_latents(), cached
 
-Priors sit below the models in the data flow: ``for_model`` reads the encoded training data
-straight from the checkpoint folder (``latent_bridge.checkpoints``) and never imports
-``latent_bridge.models``.
+Priors sit below the models in the data flow: ``for_model`` takes a model object and asks it
+for its encoded training data; it never imports ``latent_bridge.models``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
+import weakref
+from typing import Any
 
 import torch
 
-from .checkpoints import CHECKPOINTS_DIR
+from .checks import check_whole
 
-__all__ = [
-    "Prior", "StandardNormal", "DiagonalGaussian", "GaussianMixture", "PRIOR_KINDS", "for_model",
-    "models_with_latents",
-]
-
-LATENTS_FILE = "latents.safetensors"
+__all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "GaussianMixture", "FITTED_KINDS", "fit", "for_model"]
 
 # Smallest standard deviation a fitted prior may have: a coordinate the encoder (nearly) never
 # varies would otherwise give an energy so steep that no integrator step is small enough.
@@ -182,8 +178,7 @@ class GaussianMixture(Prior):
         from sklearn.mixture import GaussianMixture as SkMixture
         from threadpoolctl import threadpool_limits
 
-        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-            raise ValueError(f"components must be a whole number >= 1; got {components!r}")
+        check_whole("components", components, 1)
         data = _training_matrix(latents)
         if data.shape[0] < components:
             raise ValueError(f"components must be <= the number of latents ({data.shape[0]}); got {components}")
@@ -220,50 +215,46 @@ class GaussianMixture(Prior):
         return f"GaussianMixture(components={self.weights.numel()}, dim={self.dim})"
 
 
-PRIOR_KINDS = ("diagonal", "mixture")
+FITTED_KINDS = ("diagonal", "mixture")
 
 
-def models_with_latents() -> list[str]:
-    """Names of the embedded checkpoints that ship encoded training data (``NAME/latents.safetensors``)."""
-    if not CHECKPOINTS_DIR.is_dir():
-        return []
-    return sorted(p.parent.name for p in CHECKPOINTS_DIR.glob(f"*/{LATENTS_FILE}"))
-
-
-def for_model(name: str, kind: str = "mixture", components: int = 8) -> Prior:
-    """A prior fitted to a shipped model's encoded training data (its aggregate posterior).
-
-    name: an embedded model (``digits``, ``fashion``, ``poses``: a folder of
-    ``latent_bridge/checkpoints/`` holding ``latents.safetensors``); kind: ``"mixture"``
-    (``components`` diagonal Gaussians) or ``"diagonal"``. The fit is deterministic and cached
-    per (name, kind, components).
-    """
-    if kind not in PRIOR_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(PRIOR_KINDS)}; got {kind!r}")
-    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-        raise ValueError(f"components must be a whole number >= 1; got {components!r}")
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
-        available = ", ".join(models_with_latents()) or "none"
-        raise ValueError(f"no encoded training data for model {name!r}: fitted priors exist only for the "
-                         f"embedded models that ship {LATENTS_FILE} ({available}); "
-                         "use the standard-normal prior for other models")
-    return _fitted(name, kind, components if kind == "mixture" else 0)
-
-
-@functools.lru_cache(maxsize=16)
-def _fitted(name: str, kind: str, components: int) -> Prior:
-    from safetensors.torch import load_file
-
-    path = CHECKPOINTS_DIR / name / LATENTS_FILE
-    if not path.is_file():
-        available = ", ".join(models_with_latents()) or "none"
-        raise ValueError(f"no encoded training data for model {name!r} (its checkpoint has no "
-                         f"{LATENTS_FILE}); models that have it: {available}. Retrain the checkpoint with "
-                         "`python -m latent_bridge.train NAME`, or use the standard-normal prior")
-    tensors = load_file(str(path))
-    if "latents" not in tensors:
-        raise ValueError(f"{name}/{LATENTS_FILE} has no 'latents' tensor; it holds {sorted(tensors)}")
-    latents = tensors["latents"]
+def fit(latents, kind: str = "mixture", components: int = 8) -> Prior:
+    """A prior fitted to encoded data ``latents`` (N, *latent_shape): ``"mixture"``
+    (``components`` diagonal Gaussians, ``GaussianMixture.fit``) or ``"diagonal"``."""
+    if kind not in FITTED_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {kind!r}")
     if kind == "diagonal":
         return DiagonalGaussian.fit(latents)
     return GaussianMixture.fit(latents, components=components)
+
+
+# Fits per model object, so a model's prior is fitted once however many runs use it (and goes
+# with the model when the model cache lets it go).
+_FITTED: "weakref.WeakKeyDictionary[Any, dict[tuple, Prior]]" = weakref.WeakKeyDictionary()
+_FITTED_LOCK = threading.Lock()
+
+
+def for_model(vae, kind: str = "mixture", components: int = 8) -> Prior:
+    """A prior fitted to a model's encoded training data, ``vae.training_latents()`` (its
+    aggregate posterior): ``fit(latents, kind, components)``, cached per model object.
+
+    Only models that ship encoded data have one (the embedded ``digits``, ``fashion`` and
+    ``poses``); for others a ValueError says to use the standard-normal prior."""
+    check_whole("components", components, 1)
+    if kind not in FITTED_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {kind!r}")
+    if not callable(getattr(vae, "training_latents", None)):
+        raise ValueError(f"for_model needs a VAE (lb.models.load); got {type(vae).__name__}")
+    key = (kind, components if kind == "mixture" else 0)
+    with _FITTED_LOCK:
+        known = _FITTED.setdefault(vae, {})
+        if key in known:
+            return known[key]
+    latents = vae.training_latents()
+    if latents is None:
+        raise ValueError(f"model {getattr(vae, 'name', type(vae).__name__)!r} ships no encoded training data, "
+                         "which a fitted prior is fitted to (the embedded models digits, fashion and poses do): "
+                         "use the standard-normal prior for this model")
+    prior = fit(latents, kind, components)
+    with _FITTED_LOCK:
+        return _FITTED.setdefault(vae, {}).setdefault(key, prior)

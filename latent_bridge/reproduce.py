@@ -29,7 +29,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import bridges, kernels, metrics  # noqa: E402
+from . import bridges, kernels, metrics, registry  # noqa: E402
 
 DPI = 90
 METHOD_COLORS = {
@@ -78,11 +78,11 @@ def figure_sphere(out: Path, quick: bool) -> dict:
         u = np.linspace(0.0, 1.0, frames)
         entry: dict = {}
         for name in ("linear", "slerp"):
-            ratio = metrics.norm_ratio(bridges.get(name).sample(z0, z1, frames))[0]
+            ratio = metrics.norm_ratio(registry.get(name).sample(z0, z1, frames))[0]
             entry[name] = {"midpoint": float(ratio[frames // 2]), "min": float(ratio.min())}
             ax.plot(u, ratio, color=METHOD_COLORS[name], lw=2.2, ls="--", label=name, zorder=3)
         for i, T in enumerate(horizons):
-            paths = bridges.get("ou", T=T).sample(z0, z1, frames, n_paths=n_paths, generator=gen)
+            paths = registry.get("ou", T=T).sample(z0, z1, frames, n_paths=n_paths, generator=gen)
             ratio = metrics.norm_ratio(paths)  # (n_paths, frames)
             inner = ratio[:, 1:-1]
             entry[f"ou T={T:g}"] = {
@@ -133,7 +133,7 @@ def figure_ou_moments(out: Path, quick: bool) -> dict:
     frames, n_paths = (21, 4000) if quick else (41, 40000)
     samplers = {"ou": {}}
     try:
-        bridges.get("ou-sde", T=1.0)
+        registry.get("ou-sde", T=1.0)
         samplers["ou-sde"] = {}
     except ValueError as err:  # not registered (yet): say so in the numbers
         samplers["ou-sde"] = None
@@ -154,7 +154,7 @@ def figure_ou_moments(out: Path, quick: bool) -> dict:
             if store is None:
                 continue
             gen = _seeded(2 + i)
-            paths = bridges.get(name, T=T).sample(
+            paths = registry.get(name, T=T).sample(
                 torch.tensor([z0]), torch.tensor([z1]), frames, n_paths=n_paths, generator=gen
             )[:, :, 0].double().numpy()
             emp_mean, emp_var = paths.mean(axis=0), paths.var(axis=0, ddof=1)
@@ -203,7 +203,7 @@ def figure_kernels(out: Path, quick: bool) -> dict:
     a, b = torch.tensor([z0]), torch.tensor([z1])
     colors = plt.get_cmap("tab10")
     for ax, alpha in zip(axes.flat, alphas):
-        sampler = bridges.get("gp", kernel=kernels.Exponential(alpha=alpha, beta=1.0), T=T)
+        sampler = registry.get("gp", kernel=kernels.Exponential(alpha=alpha, beta=1.0), T=T)
         paths = sampler.sample(a, b, frames, n_paths=n_paths, generator=_seeded(3))[:, :, 0]
         t = sampler.times(frames).numpy()
         std = sampler.covariance(sampler.times(frames)).diagonal().sqrt().numpy()
@@ -222,7 +222,7 @@ def figure_kernels(out: Path, quick: bool) -> dict:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, loc="upper left")
 
-    sampler = bridges.get("gp", kernel=periodic, T=T)
+    sampler = registry.get("gp", kernel=periodic, T=T)
     start = torch.tensor([0.5, 0.0])
     loops = sampler.sample(start, start, frames, n_paths=n_paths, generator=_seeded(4))
     t = sampler.times(frames).numpy()
@@ -278,9 +278,9 @@ def _require(module: str):
 def _langevin(prior, T: float, **params):
     """The registered ``langevin`` sampler for ``prior``, or FigureUnavailable."""
     _require("sde")
-    if "langevin" not in bridges.available():
+    if "langevin" not in registry.available():
         raise FigureUnavailable("the 'langevin' sampler is not registered in latent_bridge.bridges")
-    return bridges.get("langevin", prior=prior, T=T, **params)
+    return registry.get("langevin", prior=prior, T=T, **params)
 
 
 def _load_model(name: str):
@@ -326,10 +326,10 @@ def figure_digits_map(out: Path, quick: bool) -> dict:
     frames = 12 if quick else 16
     map_frames = 60 if quick else 120
     samplers = {
-        "linear": bridges.get("linear"),
-        "slerp": bridges.get("slerp"),
-        "ou": bridges.get("ou", T=0.5),
-        "gp": bridges.get("gp", T=2.0),
+        "linear": registry.get("linear"),
+        "slerp": registry.get("slerp"),
+        "ou": registry.get("ou", T=0.5),
+        "gp": registry.get("gp", T=2.0),
         "langevin": _langevin(priors.for_model("digits", kind="mixture"), T=0.5),
     }
     n_paths = {"linear": 1, "slerp": 1, "ou": 4, "gp": 4, "langevin": 4}
@@ -428,7 +428,7 @@ def figure_pose_walks(out: Path, quick: bool) -> dict:
     pipeline, media = _require("pipeline"), _require("media")
     vae = _load_model("poses")
     period = 8.0
-    sampler = bridges.get("gp", kernel="periodic", length_scale=1.0, period=period, T=period)
+    sampler = registry.get("gp", kernel="periodic", length_scale=1.0, period=period, T=period)
     frames, n_paths = (16, 2) if quick else (48, 4)
     result = pipeline.random_walk(vae, vae.example_images()[0], sampler, frames=frames, n_paths=n_paths, seed=5)
     every = 1 if quick else 3
@@ -469,11 +469,11 @@ def figure_compare(out: Path, quick: bool) -> dict:
         vae = _load_model(model)
         images = vae.example_images()
         samplers = {
-            "linear": bridges.get("linear"),
-            "slerp": bridges.get("slerp"),
-            "ou T=0.5": bridges.get("ou", T=0.5),
-            "ou T=5": bridges.get("ou", T=5.0),
-            "gp exp(-h^2) T=2": bridges.get("gp", T=2.0),
+            "linear": registry.get("linear"),
+            "slerp": registry.get("slerp"),
+            "ou T=0.5": registry.get("ou", T=0.5),
+            "ou T=5": registry.get("ou", T=5.0),
+            "gp exp(-h^2) T=2": registry.get("gp", T=2.0),
             "langevin (mixture prior)": _langevin(priors.for_model(model, kind="mixture"), T=0.5),
         }
         results = pipeline.compare(vae, images[first], images[second], samplers, frames=frames, n_paths=1, seed=7)

@@ -1,7 +1,7 @@
 """Bridges integrated as SDEs: ``ou-sde`` (eq. 4) and ``langevin`` (eqs. 2-3).
 
 Both simulate a diffusion dX = drift(t, X) dt + sqrt(2) dW from X(0) = z0 that is pulled to
-X(T) = z1 by the OU bridge's guiding term (DESIGN.md section 2)
+X(T) = z1 by the OU bridge's guiding term (docs/methods.md, "OU bridge as an SDE")
 
     r(t, x) = e^{-tau} (z1 - x e^{-tau}) / (1 - e^{-2 tau}),   tau = T - t,
 
@@ -33,8 +33,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from latent_bridge.bridges import OUBridge, Param, Sampler, _T_param, register
-from latent_bridge.priors import StandardNormal
+from .bridges import Callback, OUBridge, Sampler, time_param
+from .priors import FITTED_KINDS, Prior, StandardNormal
+from .registry import Param, register
 
 __all__ = [
     "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
@@ -139,6 +140,7 @@ def integrate(
     noise: Callable[[int], torch.Tensor],
     resample_below: float = 0.0,
     generator: torch.Generator | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> Integration:
     """Euler-Maruyama of dX = drift(t, X) dt + sqrt(2) dW, X(0) = z0, for ``particles`` copies.
 
@@ -147,7 +149,9 @@ def integrate(
     ``noise(k)`` gives the standard normal increments of step k, float64 (P, n) (steps
     0 .. L - 2; the last step lands on z1 and needs none). When the effective sample size
     falls below ``resample_below * particles`` the particles are resampled (systematic,
-    with ``generator``), their recorded frames with them. Memory: O(P M n), no path history.
+    with ``generator``), their recorded frames with them. ``callback(k)`` is called after
+    step k about a hundred times over the run (and after the last step). Memory: O(P M n),
+    no path history.
     """
     steps = grid.numel() - 1
     frames = frame_index.numel()
@@ -158,6 +162,7 @@ def integrate(
                       lineages=torch.empty((particles, frames - 2), dtype=torch.long))
     next_frame = 1
     weighted = False
+    report_every = max(1, steps // 100)
     for k in range(steps):
         t, dt = float(grid[k]), float(grid[k + 1] - grid[k])
         velocity, rate = drift(t, x)
@@ -187,6 +192,8 @@ def integrate(
             path_log_w = path_log_w[ancestors]
             log_w = torch.zeros_like(log_w)
             out.resamplings.append((k, ancestors))
+        if callback is not None and ((k + 1) % report_every == 0 or k == steps - 1):
+            callback(k + 1)
     out.log_weights, out.path_log_weights = log_w, path_log_w
     return out
 
@@ -204,6 +211,13 @@ def _draw_noise(particles: int, n: int, generator, store: list | None = None) ->
     return noise
 
 
+def _step_reporter(callback: Callback | None, offset: int, total: int, message: str):
+    """``integrate``'s per-step callback as a sampler callback: (offset + k, total, message)."""
+    if callback is None:
+        return None
+    return lambda k: callback(offset + k, total, message)
+
+
 def _steps_param(default: int) -> Param:
     return Param("steps", "int", default, "Euler-Maruyama steps over [0, T] (grid refined toward T; "
                  "at least one per frame interval): more is more accurate and slower", low=1, high=100_000)
@@ -213,7 +227,7 @@ def _steps_param(default: int) -> Param:
     "ou-sde",
     "The OU bridge of eq. (4) integrated as an SDE (Euler-Maruyama on a grid refined toward T); "
     "agrees in distribution with `ou`.",
-    (_T_param(0.5), _steps_param(200)),
+    (time_param(0.5), _steps_param(200)),
 )
 class OUSDEBridge(Sampler):
     """OU bridge by Euler-Maruyama of eq. (4): dZ = [-Z + 2 r(t, Z)] dt + sqrt(2) dW.
@@ -235,26 +249,26 @@ class OUSDEBridge(Sampler):
         ``(M, M)``; the Euler-Maruyama paths approach it as ``steps`` grows."""
         return OUBridge(self.T).covariance(times)
 
-    def _sample_interior(self, z0, z1, times, n_paths, generator):
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
         grid, frame_index = refined_grid(times, self.T, self.steps)
+        steps = grid.numel() - 1
 
         def drift(t, x):  # eq. (4)
             return -x + 2.0 * guiding_term(t, x, z1, self.T), None
 
-        run = integrate(drift, z0, z1, grid, frame_index, n_paths, _draw_noise(n_paths, z0.numel(), generator))
-        self.last_diagnostics = {"steps": grid.numel() - 1}
-        return run.frames
+        run = integrate(drift, z0, z1, grid, frame_index, n_paths, _draw_noise(n_paths, z0.numel(), generator),
+                        callback=_step_reporter(callback, 0, steps, "integrating"))
+        return run.frames, {"steps": steps}
 
 
-PRIOR_CHOICES = ("standard-normal", "diagonal", "mixture")
+PRIOR_CHOICES = ("standard-normal",) + FITTED_KINDS
 
 
 _LANGEVIN_PARAMS = (
-    _T_param(1.0),
+    time_param(1.0),
     Param("prior", "choice", "standard-normal",
           "prior of the latents: the standard normal, or a diagonal Gaussian / Gaussian mixture "
-          "fitted to the model's encoded data (resolved by the caller from the model, "
-          "lb.priors.for_model)", choices=PRIOR_CHOICES),
+          "fitted to the model's encoded data (lb.interpolate fits it for its model)", choices=PRIOR_CHOICES),
     Param("particles", "int", 64, "particles of the sequential Monte Carlo: more is more accurate; "
           "cost grows linearly", low=1, high=100_000),
     _steps_param(200),
@@ -265,8 +279,7 @@ _LANGEVIN_PARAMS = (
     Param("pcn_step", "float", 0.3, "pCN step size beta: proposals sqrt(1 - beta^2) W + beta xi",
           low=0.0, high=1.0, low_inclusive=False),
     Param("components", "int", 8, "Gaussian components of the mixture prior fitted to the model's encoded "
-          "data (used by the caller that fits it, lb.priors.for_model)", low=1, high=64,
-          when=("prior", ("mixture",))),
+          "data", low=1, high=64, when=("prior", ("mixture",))),
 )
 
 
@@ -280,21 +293,22 @@ class LangevinBridge(Sampler):
     """Bridge of the Langevin diffusion of ``prior`` by guided proposals and sequential Monte
     Carlo (see the module docstring for the weights).
 
-    prior: an object with ``grad_energy(z (B, n)) -> (B, n)`` (``lb.priors``), or a name:
-    ``"standard-normal"`` is built here; ``"diagonal"`` and ``"mixture"`` are fitted to a
-    model's encoded data, which only the caller knows: pass ``lb.priors.for_model(name,
-    kind)``, or run through ``lb.interpolate``, which resolves them for its model.
+    prior: a ``lb.priors.Prior`` (anything with ``grad_energy(z (B, n)) -> (B, n)``), or a
+    name: ``"standard-normal"``, or ``"diagonal"`` / ``"mixture"`` (with ``components``), which
+    name a prior fitted to a model's encoded data: ``lb.interpolate`` and the other pipeline
+    functions fit it for their model (``lb.pipeline.resolve_prior``); ``run`` refuses a name it
+    cannot fit. ``fitted_prior`` says which fit a name asks for.
 
-    ``sample`` runs ``particles`` weighted paths over ``steps`` Euler steps (cost O(particles
+    ``run`` takes ``particles`` weighted paths over ``steps`` Euler steps (cost O(particles
     steps n), memory O(particles frames n)), resampling when the effective sample size drops
     below ``ess_threshold * particles``; then, with ``pcn_moves`` > 0, resamples to equal
     weights and applies that many pCN sweeps (memory O(particles steps n) for the noise);
-    the ``n_paths`` returned are drawn from the weighted particles. ``last_diagnostics``:
-    ``ess`` (final effective sample size, before pCN), ``ess_fraction`` (ess / particles),
+    the ``n_paths`` returned are drawn from the weighted particles. Its diagnostics: ``ess``
+    (final effective sample size, before pCN), ``ess_fraction`` (ess / particles),
     ``ess_history`` (at each frame time after 0; the last one is ``ess``), ``ess_times``,
     ``frame_ess`` (per interior frame, pooled over shared ancestors: for error bars),
     ``resamplings``, ``particles``, ``steps`` and, with pCN moves, ``pcn_acceptance`` (mean
-    acceptance rate). ``components`` is carried for the caller that fits a named mixture prior.
+    acceptance rate). The callback counts integration steps, those of the pCN sweeps included.
     """
 
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 64, steps: int = 200,
@@ -319,8 +333,19 @@ class LangevinBridge(Sampler):
                 "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
                 "components": self.components}
 
+    def fitted_prior(self) -> dict[str, Any] | None:
+        """The fit a named data prior asks for, ``{"kind": ..., "components": ...}`` (the
+        arguments of ``lb.priors.for_model``), or None when the prior needs no data."""
+        if isinstance(self.prior, str) and self.prior in FITTED_KINDS:
+            return {"kind": self.prior, "components": self.components}
+        return None
+
+    def with_prior(self, prior: Prior) -> "LangevinBridge":
+        """The same sampler with ``prior`` (an object) in place of its named prior."""
+        return LangevinBridge(**{**self.params(), "prior": prior})
+
     def memory_bytes(self, frames: int, n: int) -> int:
-        """About the most memory one ``sample`` holds at once, in bytes, for ``frames`` frames
+        """About the most memory one ``run`` holds at once, in bytes, for ``frames`` frames
         of an ``n``-number latent: the particles' frames (with one copy while resampling) and,
         with pCN moves, the stored driving noise with its proposal and trial copies.
         Calibrated on measured peaks (256 particles, 240 frames, n = 1024: 246 MiB; with 2
@@ -336,19 +361,20 @@ class LangevinBridge(Sampler):
         if isinstance(prior, str):
             raise ValueError(
                 f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
-                f"prior=lb.priors.for_model(model_name, kind={prior!r}, components={self.components}), "
-                "or sample through "
-                "lb.interpolate, which fits it for its model"
+                f"prior=lb.priors.for_model(vae, kind={prior!r}, components={self.components}), "
+                "or sample through lb.interpolate, which fits it for its model"
             )
         dim = getattr(prior, "dim", None)
         if dim is not None and dim != n:
             raise ValueError(f"the prior is {dim}-dimensional but the latents have {n} values")
         return prior
 
-    def _sample_interior(self, z0, z1, times, n_paths, generator):
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
         n = z0.numel()
         prior = self._resolved_prior(n)
         grid, frame_index = refined_grid(times, self.T, self.steps)
+        steps = grid.numel() - 1
+        total = steps * (1 + self.pcn_moves)
         particles = self.particles
         stored: list | None = None
         if self.pcn_moves:
@@ -366,47 +392,52 @@ class LangevinBridge(Sampler):
             return score + 2.0 * guide, ((score + x) * guide).sum(1)
 
         run = integrate(drift, z0, z1, grid, frame_index, particles, _draw_noise(particles, n, generator, stored),
-                        resample_below=self.ess_threshold, generator=generator)
-        self.last_diagnostics = {
+                        resample_below=self.ess_threshold, generator=generator,
+                        callback=_step_reporter(callback, 0, total, "sequential Monte Carlo"))
+        diagnostics = {
             "ess": run.ess[-1], "ess_fraction": run.ess[-1] / particles, "ess_history": run.ess,
             "ess_times": times[1:].tolist(),
             "frame_ess": run.frame_ess(), "resamplings": len(run.resamplings), "particles": particles,
-            "steps": grid.numel() - 1,
+            "steps": steps,
         }
         if not self.pcn_moves:
             chosen = systematic_resample(run.log_weights, n_paths, generator)
-            return run.frames[chosen[torch.randperm(n_paths, generator=generator)]]
-        frames = self._refine(run, _ancestral_noise(stored, run.resamplings), drift, z0, z1, grid, frame_index,
-                              generator)
+            return run.frames[chosen[torch.randperm(n_paths, generator=generator)]], diagnostics
+        frames, acceptance = self._refine(run, _ancestral_noise(stored, run.resamplings), drift, z0, z1, grid,
+                                          frame_index, generator, callback, total)
+        diagnostics["pcn_acceptance"] = acceptance
         if n_paths <= particles:
             chosen = torch.randperm(particles, generator=generator)[:n_paths]
         else:
             chosen = systematic_resample(torch.zeros(particles), n_paths, generator)
             chosen = chosen[torch.randperm(n_paths, generator=generator)]
-        return frames[chosen]
+        return frames[chosen], diagnostics
 
-    def _refine(self, run: Integration, noise: torch.Tensor, drift, z0, z1, grid, frame_index, generator):
+    def _refine(self, run: Integration, noise: torch.Tensor, drift, z0, z1, grid, frame_index, generator,
+                callback, total) -> tuple[torch.Tensor, float]:
         """Resample the weighted particles to equal weights, then ``pcn_moves`` sweeps of
         preconditioned Crank-Nicolson on each particle's driving noise W (L - 1, P, n):
         W' = sqrt(1 - beta^2) W + beta xi keeps the Gaussian law of W, so accepting with
         probability min(1, w(W') / w(W)) leaves the bridge's path law invariant (the target
-        is the law of the guided paths reweighted by w). Returns float32 (P, M - 2, n)."""
+        is the law of the guided paths reweighted by w). Returns the float32 frames (P, M - 2,
+        n) and the mean acceptance rate."""
         particles = self.particles
+        steps = grid.numel() - 1
         keep = systematic_resample(run.log_weights, particles, generator)
         noise, frames, log_w = noise[:, keep], run.frames[keep], run.path_log_weights[keep]
         shrink, beta = math.sqrt(1.0 - self.pcn_step ** 2), self.pcn_step
         accepted = 0
-        for _ in range(self.pcn_moves):
+        for sweep in range(1, self.pcn_moves + 1):
             proposal = shrink * noise + beta * torch.randn(noise.shape, generator=generator, dtype=torch.float32)
-            trial = integrate(drift, z0, z1, grid, frame_index, particles, lambda k: proposal[k].double())
+            trial = integrate(drift, z0, z1, grid, frame_index, particles, lambda k: proposal[k].double(),
+                              callback=_step_reporter(callback, sweep * steps, total, f"pCN sweep {sweep}"))
             log_u = torch.rand(particles, generator=generator, dtype=torch.float64).log()
             accept = log_u < trial.path_log_weights - log_w
             noise[:, accept] = proposal[:, accept]
             frames[accept] = trial.frames[accept]
             log_w = torch.where(accept, trial.path_log_weights, log_w)
             accepted += int(accept.sum())
-        self.last_diagnostics["pcn_acceptance"] = accepted / (particles * self.pcn_moves)
-        return frames
+        return frames, accepted / (particles * self.pcn_moves)
 
 
 def _ancestral_noise(stored: list, resamplings: list) -> torch.Tensor:

@@ -235,7 +235,7 @@ Files: `config.json` + `model.safetensors` (weights), `metrics.json` (the number
 def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 0) -> None:
     """A PNG to look at before shipping: held-out images and their reconstructions, prior
     samples, and OU-bridge paths (T = 1) between held-out pairs, one row each, labelled."""
-    from . import bridges
+    from . import registry
 
     generator = torch.Generator().manual_seed(seed)
     columns = 8
@@ -245,7 +245,7 @@ def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 
     prior = model.decode(torch.randn((2 * columns, model.latent_dim), generator=generator))
     rows["prior samples"], rows[""] = prior[:columns], prior[columns:]
     ends = model.encode(test_images[pick[columns:]])
-    bridge = bridges.get("ou", T=1.0)
+    bridge = registry.get("ou", T=1.0)
     for i in range(3):
         path_latents = bridge.sample(ends[2 * i], ends[2 * i + 1], frames=columns, generator=generator)[0]
         rows[f"OU bridge {i + 1}"] = model.decode(path_latents)

@@ -158,9 +158,9 @@ def test_default_settings_give_smooth_videos_for_every_method(app_module):
     # The line under the controls: each tab's starting values reach the 0.95 target.
     support = app_module.support
     for method in app_module.REGISTRY:
-        for overrides in ({}, app_module.WALK_DEFAULTS.get(method, {}), app_module.COMPARE_DEFAULTS):
-            values = app_module.start_values([method], overrides)
-            sampler = lb.bridges.get(method, **support.method_kwargs(method, values))
+        for overrides in ({}, support.WALK_OVERRIDES.get(method, {}), support.COMPARE_OVERRIDES):
+            values = support.start_values([method], overrides)
+            sampler = lb.registry.get(method, **support.method_kwargs(method, values))
             if not hasattr(sampler, "covariance") and sampler.stochastic:
                 continue  # no closed form to measure (reported as such on the page)
             correlation = lb.bridges.adjacent_correlation(sampler, support.DEFAULTS.frames)

@@ -381,7 +381,7 @@ def requires(case: Case, api: bool = False):
         repo = case.needs.removeprefix("uncached:")
         if api and isinstance(try_to_load_from_cache(repo, "config.json"), str):
             pytest.skip(f"{repo} is in this machine's Hugging Face cache")
-    elif case.needs not in lb.bridges.available():
+    elif case.needs not in lb.registry.available():
         pytest.skip(f"the {case.needs!r} sampler is not registered yet")
 
 
@@ -443,8 +443,8 @@ def run_library(case: Case, inputs, vae, tmp_path):
         if case.lib == "choice":
             return app_support.check_choice(**args)
         if case.lib == "methods":
-            return app_support.check_methods(args["value"], lb.bridges.available())
-        sampler = lb.bridges.get("langevin", particles=args["particles"])
+            return app_support.check_methods(args["value"], lb.registry.available())
+        sampler = lb.registry.get("langevin", particles=args["particles"])
         return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"])
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support
@@ -455,7 +455,7 @@ def run_library(case: Case, inputs, vae, tmp_path):
     images = {key: inputs[args.pop(key, default)] for key, default in (("image_a", "good.png"),
                                                                         ("image_b", "other.png"))}
     run = dict(frames=args.pop("frames", 4), n_paths=args.pop("n_paths", 1), seed=args.pop("seed", 0))
-    sampler = lb.bridges.get(method, **args)
+    sampler = lb.registry.get(method, **args)
     return lb.interpolate(vae, images["image_a"], images["image_b"], sampler, **run)
 
 
@@ -551,7 +551,7 @@ def test_extreme_allowed_values_give_finite_paths_or_a_value_error(method, value
     # Anything but a ValueError reaches the app as a generic error and the CLI as a traceback.
     z0, z1 = torch.zeros(2), torch.ones(2)
     try:
-        sampler = lb.bridges.get(method, **values)
+        sampler = lb.registry.get(method, **values)
         paths = sampler.sample(z0, z1, frames=6, generator=torch.Generator().manual_seed(0))
     except ValueError as error:
         assert str(error)
@@ -838,7 +838,7 @@ def test_leaving_the_page_removes_that_visitor_s_files(server, inputs):
 def test_every_accepted_seed_gives_its_own_paths():
     """Seeds that agree in their low 32 bits were once the same draw; now the range is 32 bits
     and each accepted seed differs: 0, 1, 2**31 and 2**32 - 1 all give distinct paths."""
-    sampler = lb.bridges.get("ou", T=1.0)
+    sampler = lb.registry.get("ou", T=1.0)
     z0, z1 = torch.zeros(16), torch.ones(16)
     draws = []
     for seed in (0, 1, 2**31, 2**32 - 1):

@@ -59,7 +59,7 @@ def ou_variance(t, T):
 @pytest.mark.parametrize("shape", [(7,), (4, 32, 32)], ids=["vector", "sd-latent"])
 def test_sample_shape_dtype_and_exact_endpoints(name, params, shape):
     z0, z1 = endpoints(shape)
-    paths = lb.bridges.get(name, **params).sample(z0, z1, frames=9, n_paths=3, generator=seeded())
+    paths = lb.registry.get(name, **params).sample(z0, z1, frames=9, n_paths=3, generator=seeded())
     assert paths.shape == (3, 9, *shape) and paths.dtype == torch.float32
     assert torch.isfinite(paths).all()
     assert torch.equal(paths[:, 0], z0.expand(3, *shape))
@@ -69,14 +69,14 @@ def test_sample_shape_dtype_and_exact_endpoints(name, params, shape):
 @pytest.mark.parametrize("name, params", SAMPLERS, ids=IDS)
 def test_two_frames_are_just_the_endpoints(name, params):
     z0, z1 = endpoints((5,))
-    paths = lb.bridges.get(name, **params).sample(z0, z1, frames=2, n_paths=2, generator=seeded())
+    paths = lb.registry.get(name, **params).sample(z0, z1, frames=2, n_paths=2, generator=seeded())
     assert torch.equal(paths, torch.stack([z0, z1]).expand(2, 2, 5))
 
 
 @pytest.mark.parametrize("name, params", SAMPLERS, ids=IDS)
 def test_same_seed_gives_the_same_paths(name, params):
     z0, z1 = endpoints((4, 8, 8))
-    sampler = lb.bridges.get(name, **params)
+    sampler = lb.registry.get(name, **params)
     first = sampler.sample(z0, z1, frames=12, n_paths=2, generator=seeded(5))
     again = sampler.sample(z0, z1, frames=12, n_paths=2, generator=seeded(5))
     assert torch.equal(first, again)
@@ -85,7 +85,7 @@ def test_same_seed_gives_the_same_paths(name, params):
 @pytest.mark.parametrize("name, params", [s for s in SAMPLERS if s[0] in ("ou", "gp")], ids=IDS[2:])
 def test_different_seeds_and_paths_differ(name, params):
     z0, z1 = endpoints((64,))
-    sampler = lb.bridges.get(name, **params)
+    sampler = lb.registry.get(name, **params)
     a = sampler.sample(z0, z1, frames=12, n_paths=2, generator=seeded(5))
     b = sampler.sample(z0, z1, frames=12, n_paths=2, generator=seeded(6))
     assert not torch.equal(a[:, 1:-1], b[:, 1:-1]) and not torch.equal(a[0, 1:-1], a[1, 1:-1])
@@ -93,8 +93,8 @@ def test_different_seeds_and_paths_differ(name, params):
 
 def test_gp_from_a_kernel_object_equals_gp_from_flat_params():
     z0, z1 = endpoints((32,))
-    from_object = lb.bridges.get("gp", kernel=Periodic(length_scale=0.5, period=3.0), T=1.0)
-    from_flat = lb.bridges.get("gp", kernel="periodic", length_scale=0.5, period=3.0, T=1.0, alpha=0.3)
+    from_object = lb.registry.get("gp", kernel=Periodic(length_scale=0.5, period=3.0), T=1.0)
+    from_flat = lb.registry.get("gp", kernel="periodic", length_scale=0.5, period=3.0, T=1.0)
     assert torch.equal(
         from_object.sample(z0, z1, 10, 2, generator=seeded()), from_flat.sample(z0, z1, 10, 2, generator=seeded())
     )
@@ -106,7 +106,7 @@ def test_gp_from_a_kernel_object_equals_gp_from_flat_params():
 @pytest.mark.parametrize("T", [0.05, 1.0, 4.0, 30.0])
 @pytest.mark.parametrize("sampler", ["ou", "gp-exponential-1-1"])
 def test_ou_bridge_mean_matches_closed_form(sampler, T):
-    s = lb.bridges.get("ou", T=T) if sampler == "ou" else GPBridge(kernel=Exponential(1.0, 1.0), T=T)
+    s = lb.registry.get("ou", T=T) if sampler == "ou" else GPBridge(kernel=Exponential(1.0, 1.0), T=T)
     z0, z1 = endpoints((3, 2))
     times = s.times(11)
     expected = torch.stack([ou_mean(float(t), T, z0.double(), z1.double()) for t in times])
@@ -116,7 +116,7 @@ def test_ou_bridge_mean_matches_closed_form(sampler, T):
 @pytest.mark.parametrize("T", [0.05, 1.0, 4.0, 30.0])
 @pytest.mark.parametrize("sampler", ["ou", "gp-exponential-1-1"])
 def test_ou_bridge_covariance_matches_closed_form(sampler, T):
-    s = lb.bridges.get("ou", T=T) if sampler == "ou" else GPBridge(kernel=Exponential(1.0, 1.0), T=T)
+    s = lb.registry.get("ou", T=T) if sampler == "ou" else GPBridge(kernel=Exponential(1.0, 1.0), T=T)
     times = s.times(11)
     cov = s.covariance(times)
     variance = torch.tensor([ou_variance(float(t), T) for t in times], dtype=torch.float64)
@@ -152,7 +152,7 @@ def assert_moments_match(sampler, frames, draws):
 
 @pytest.mark.parametrize("T", [0.1, 1.0, 5.0])
 def test_ou_draws_match_closed_form_moments(T):
-    sampler = lb.bridges.get("ou", T=T)
+    sampler = lb.registry.get("ou", T=T)
     # Against the DESIGN.md formulas directly, not through the sampler's own methods.
     frames, draws = 9, 40_000
     mean, cov = empirical_moments(sampler, frames, draws)
@@ -174,15 +174,16 @@ def test_gp_exponential_1_1_draws_match_ou_closed_form_moments(T):
     "params", [{"kernel": "periodic", "T": 3.0}, {"kernel": "matern", "nu": 2.5}, {"kernel": "locally-periodic"}]
 )
 def test_gp_draws_match_its_mean_and_covariance(params):
-    assert_moments_match(lb.bridges.get("gp", **params), frames=9, draws=40_000)
+    assert_moments_match(lb.registry.get("gp", **params), frames=9, draws=40_000)
 
 
 def test_smooth_kernel_with_hundreds_of_frames_gives_finite_correct_samples():
     # Squared exponential with 300 frames: the interior covariance is singular to working
     # precision, Cholesky fails, and the clipped eigendecomposition must take over.
-    sampler = lb.bridges.get("gp", kernel="exponential", alpha=2.0, beta=1.0, T=4.0)
-    paths = sampler.sample(torch.full((20_000,), 1.5), torch.full((20_000,), -0.5), 300, generator=seeded())
-    assert sampler.last_diagnostics["factorisation"] == "eigh"
+    sampler = lb.registry.get("gp", kernel="exponential", alpha=2.0, beta=1.0, T=4.0)
+    run = sampler.run(torch.full((20_000,), 1.5), torch.full((20_000,), -0.5), 300, generator=seeded())
+    paths = run.latents
+    assert run.diagnostics["factorisation"] == "eigh"
     assert torch.isfinite(paths).all()
     x = paths[0].double()
     times = sampler.times(300)
@@ -201,7 +202,7 @@ def test_smooth_kernel_with_hundreds_of_frames_gives_finite_correct_samples():
 def test_long_horizon_ou_paths_stay_on_the_sphere():
     n = 4096
     z0, z1 = endpoints((n,))
-    paths = lb.bridges.get("ou", T=20.0).sample(z0, z1, frames=48, n_paths=2, generator=seeded())
+    paths = lb.registry.get("ou", T=20.0).sample(z0, z1, frames=48, n_paths=2, generator=seeded())
     radius = paths[:, 1:-1].norm(dim=-1) / math.sqrt(n)
     assert radius.min() > 0.95 and radius.max() < 1.05
 
@@ -209,7 +210,7 @@ def test_long_horizon_ou_paths_stay_on_the_sphere():
 def test_linear_midpoint_lies_inside_the_sphere():
     n = 4096
     z0, z1 = endpoints((n,))
-    midpoint = lb.bridges.get("linear").sample(z0, z1, frames=3)[0, 1]
+    midpoint = lb.registry.get("linear").sample(z0, z1, frames=3)[0, 1]
     # |z0 + z1| / 2 ~ sqrt(n / 2): 0.71 sqrt(n), with relative spread 1 / sqrt(2n) ~ 1%.
     assert abs(midpoint.norm().item() / math.sqrt(n) - math.sqrt(0.5)) < 0.05
 
@@ -217,9 +218,9 @@ def test_linear_midpoint_lies_inside_the_sphere():
 def test_short_horizon_ou_paths_are_the_line_up_to_small_noise():
     n, T, frames = 4096, 0.01, 21
     z0, z1 = endpoints((n,))
-    sampler = lb.bridges.get("ou", T=T)
+    sampler = lb.registry.get("ou", T=T)
     paths = sampler.sample(z0, z1, frames=frames, n_paths=2, generator=seeded())
-    line = lb.bridges.get("linear").sample(z0, z1, frames=frames)[0]
+    line = lb.registry.get("linear").sample(z0, z1, frames=frames)[0]
     t = sampler.times(frames)[1:-1]
     noise_scale = (2 * t * (T - t) / T).sqrt()  # per coordinate, the Brownian-bridge limit
     deviation = (paths[:, 1:-1] - line[1:-1]).norm(dim=-1) / math.sqrt(n) / noise_scale
@@ -233,7 +234,7 @@ def test_short_horizon_ou_paths_are_the_line_up_to_small_noise():
 
 @pytest.mark.parametrize("T", [3.0, 6.0])
 def test_periodic_walk_with_T_a_multiple_of_the_period_is_a_loop(T):
-    sampler = lb.bridges.get("gp", kernel="periodic", period=3.0, length_scale=1.0, T=T)
+    sampler = lb.registry.get("gp", kernel="periodic", period=3.0, length_scale=1.0, T=T)
     assert sampler.is_loop
     z0 = endpoints((500,))[0]
     times = sampler.times(13)
@@ -245,7 +246,7 @@ def test_periodic_walk_with_T_a_multiple_of_the_period_is_a_loop(T):
 
 
 def test_periodic_loop_between_different_latents_is_refused():
-    sampler = lb.bridges.get("gp", kernel="periodic", period=2.0, T=2.0)
+    sampler = lb.registry.get("gp", kernel="periodic", period=2.0, T=2.0)
     z0, z1 = endpoints((8,))
     with pytest.raises(ValueError, match="z1 must equal z0"):
         sampler.sample(z0, z1, frames=10)
@@ -253,7 +254,7 @@ def test_periodic_loop_between_different_latents_is_refused():
 
 def test_random_walk_from_one_latent_returns_to_it():
     z0 = endpoints((16,))[0]
-    paths = lb.bridges.get("gp").sample(z0, z0, frames=10, n_paths=2, generator=seeded())
+    paths = lb.registry.get("gp").sample(z0, z0, frames=10, n_paths=2, generator=seeded())
     assert torch.equal(paths[:, 0], paths[:, -1]) and not torch.equal(paths[:, 1], paths[:, 0])
 
 
@@ -263,14 +264,14 @@ def test_random_walk_from_one_latent_returns_to_it():
 def test_slerp_keeps_the_norm_of_equal_norm_endpoints():
     z0, z1 = endpoints((256,))
     z1 = z1 * (z0.norm() / z1.norm())
-    norms = lb.bridges.get("slerp").sample(z0, z1, frames=17)[0].norm(dim=-1)
+    norms = lb.registry.get("slerp").sample(z0, z1, frames=17)[0].norm(dim=-1)
     assert torch.allclose(norms, torch.full_like(norms, z0.norm().item()), rtol=1e-5)
 
 
 def test_slerp_of_equal_norm_latents_moves_at_constant_angular_speed():
     z0, z1 = endpoints((256,))
     z1 = z1 * (z0.norm() / z1.norm())
-    path = lb.bridges.get("slerp").sample(z0, z1, frames=9)[0].double()
+    path = lb.registry.get("slerp").sample(z0, z1, frames=9)[0].double()
     unit = path / path.norm(dim=-1, keepdim=True)
     steps = torch.acos((unit[1:] * unit[:-1]).sum(-1).clamp(-1, 1))
     assert torch.allclose(steps, steps.mean().expand_as(steps), atol=1e-5)
@@ -279,34 +280,42 @@ def test_slerp_of_equal_norm_latents_moves_at_constant_angular_speed():
 def test_slerp_of_parallel_latents_is_the_line():
     z0 = endpoints((64,))[0]
     z1 = 2.0 * z0
-    slerp = lb.bridges.get("slerp")
-    path = slerp.sample(z0, z1, frames=7)
-    assert slerp.last_diagnostics["fallback"] == "linear"
-    assert torch.allclose(path, lb.bridges.get("linear").sample(z0, z1, frames=7))
+    slerp = lb.registry.get("slerp")
+    run = slerp.run(z0, z1, frames=7)
+    path = run.latents
+    assert run.diagnostics["fallback"] == "linear"
+    assert "straight line" in run.diagnostics["warnings"][0]
+    assert torch.allclose(path, lb.registry.get("linear").sample(z0, z1, frames=7))
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e-9, 1e-4])
 def test_slerp_of_near_antipodal_latents_is_finite(offset):
     z0 = endpoints((64,))[0]
     z1 = -z0 + offset * endpoints((64,), seed=3)[0]
-    path = lb.bridges.get("slerp").sample(z0, z1, frames=9)
+    path = lb.registry.get("slerp").sample(z0, z1, frames=9)
     assert torch.isfinite(path).all()
     # Not exactly on the sphere: the formula divides the endpoints' norm mismatch by sin W,
     # and both are proportional to the offset, so the bulge stays a bounded fraction.
     assert path.norm(dim=-1).max() <= 1.5 * max(z0.norm(), z1.norm())
 
 
-def test_linear_and_slerp_frames_do_not_depend_on_T():
-    z0, z1 = endpoints((32,))
+def test_linear_and_slerp_take_no_T_since_it_would_change_no_frame():
     for name in ("linear", "slerp"):
-        assert torch.allclose(
-            lb.bridges.get(name, T=7.0).sample(z0, z1, 9), lb.bridges.get(name, T=1.0).sample(z0, z1, 9), atol=1e-6
-        )
+        assert lb.registry.available()[name]["params"] == []
+        assert lb.registry.get(name).params() == {}
+        with pytest.raises(ValueError, match=f"method '{name}' has no parameter 'T'"):
+            lb.registry.get(name, T=7.0)
+        assert torch.equal(lb.registry.get(name).times(5), torch.linspace(0, 1, 5, dtype=torch.float64))
+
+
+def test_gp_refuses_a_kernel_parameter_its_kernel_does_not_use():
+    with pytest.raises(ValueError, match="the exponential kernel does not use period"):
+        lb.registry.get("gp", kernel="exponential", period=3.0)
 
 
 def test_linear_is_the_straight_line():
     z0, z1 = endpoints((32,))
-    path = lb.bridges.get("linear").sample(z0, z1, frames=5, n_paths=2)
+    path = lb.registry.get("linear").sample(z0, z1, frames=5, n_paths=2)
     u = torch.linspace(0, 1, 5)[:, None]
     assert torch.allclose(path, ((1 - u) * z0 + u * z1).expand(2, 5, 32), atol=1e-6)
 
@@ -316,11 +325,11 @@ def test_linear_is_the_straight_line():
 
 @pytest.mark.parametrize("kernel", ["exponential", "periodic", "matern", "locally-periodic"])
 def test_gp_defaults_give_smooth_videos_at_48_frames(kernel):
-    assert adjacent_correlation(lb.bridges.get("gp", kernel=kernel), 48) >= 0.95
+    assert adjacent_correlation(lb.registry.get("gp", kernel=kernel), 48) >= 0.95
 
 
 def test_adjacent_correlation_agrees_with_draws():
-    sampler = lb.bridges.get("ou", T=1.0)
+    sampler = lb.registry.get("ou", T=1.0)
     frames, draws = 12, 20_000
     x = sampler.sample(torch.zeros(draws), torch.zeros(draws), frames, generator=seeded())[0, 1:-1].double()
     pooled = (x[:-1] * x[1:]).sum() / ((x[:-1] ** 2).sum() * (x[1:] ** 2).sum()).sqrt()
@@ -329,7 +338,7 @@ def test_adjacent_correlation_agrees_with_draws():
 
 
 def test_adjacent_correlation_of_deterministic_paths_is_one():
-    assert adjacent_correlation(lb.bridges.get("slerp"), 48) == 1.0
+    assert adjacent_correlation(lb.registry.get("slerp"), 48) == 1.0
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -338,16 +347,16 @@ def test_adjacent_correlation_of_deterministic_paths_is_one():
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: lb.bridges.get("ou", T=0), r"T must be in \[1e-06, inf\); got 0"),
-        (lambda: lb.bridges.get("gp", T=-1.0), r"T must be in \[1e-06, inf\); got -1.0"),
-        (lambda: lb.bridges.get("gp", alpha=2.5), r"alpha must be in \(0, 2\]; got 2.5"),
-        (lambda: lb.bridges.get("gp", beta=0), r"beta must be in \(0, inf\); got 0"),
-        (lambda: lb.bridges.get("gp", kernel="rbf"), "kernel must be one of exponential, periodic, matern, locally-periodic; got 'rbf'"),
-        (lambda: lb.bridges.get("gp", nu=1.0), "nu must be one of 0.5, 1.5, 2.5; got 1.0"),
-        (lambda: lb.bridges.get("gp", period="x"), "period must be a number"),
-        (lambda: lb.bridges.get("gp", kernel=Exponential(), beta=2.0), "either as a Kernel object or as flat parameters"),
-        (lambda: lb.bridges.get("linear", alpha=1.0), "has no parameter 'alpha'"),
-        (lambda: adjacent_correlation(lb.bridges.get("ou"), 3), "frames must be a whole number >= 4"),
+        (lambda: lb.registry.get("ou", T=0), r"T must be in \[1e-06, inf\); got 0"),
+        (lambda: lb.registry.get("gp", T=-1.0), r"T must be in \[1e-06, inf\); got -1.0"),
+        (lambda: lb.registry.get("gp", alpha=2.5), r"alpha must be in \(0, 2\]; got 2.5"),
+        (lambda: lb.registry.get("gp", beta=0), r"beta must be in \(0, inf\); got 0"),
+        (lambda: lb.registry.get("gp", kernel="rbf"), "kernel must be one of exponential, periodic, matern, locally-periodic; got 'rbf'"),
+        (lambda: lb.registry.get("gp", kernel="matern", nu=1.0), "nu must be one of 0.5, 1.5, 2.5; got 1.0"),
+        (lambda: lb.registry.get("gp", kernel="periodic", period="x"), "period must be a number"),
+        (lambda: lb.registry.get("gp", kernel=Exponential(), beta=2.0), "either as a Kernel object or as flat parameters"),
+        (lambda: lb.registry.get("linear", alpha=1.0), "has no parameter 'alpha'"),
+        (lambda: adjacent_correlation(lb.registry.get("ou"), 3), "frames must be a whole number >= 4"),
     ],
 )
 def test_invalid_sampler_parameters_raise_a_clear_error(build, message):
@@ -356,4 +365,4 @@ def test_invalid_sampler_parameters_raise_a_clear_error(build, message):
 
 
 def test_numeric_choice_accepts_text_from_a_command_line():
-    assert lb.bridges.get("gp", kernel="matern", nu="1.5").kernel.nu == 1.5
+    assert lb.registry.get("gp", kernel="matern", nu="1.5").kernel.nu == 1.5

@@ -171,16 +171,16 @@ def test_output_paths_are_checked_before_any_work(case, tmp_path, no_model, caps
 
 
 def test_slideshow_warning_names_the_frames_that_give_smooth_motion():
-    ou = lb.bridges.get("ou", T=0.5)
+    ou = lb.registry.get("ou", T=0.5)
     (warning,) = command._slideshow_warnings({"ou": ou}, 16)
     enough = int(warning.split("--frames ")[1].split()[0])
     # The app's measure and threshold: the suggested count is the first that reaches it.
     assert lb.bridges.adjacent_correlation(ou, enough) >= command.SMOOTH_CORRELATION
     assert lb.bridges.adjacent_correlation(ou, enough - 1) < command.SMOOTH_CORRELATION
     assert command._slideshow_warnings({"ou": ou}, 64) == []  # the default frame count is smooth
-    assert command._slideshow_warnings({"linear": lb.bridges.get("linear")}, 8) == []  # deterministic
+    assert command._slideshow_warnings({"linear": lb.registry.get("linear")}, 8) == []  # deterministic
     # A million frames would need a 10^6 x 10^6 covariance to judge: no warning, no allocation.
-    assert command._slideshow_warnings({"gp": lb.bridges.get("gp")}, 10**6) == []
+    assert command._slideshow_warnings({"gp": lb.registry.get("gp")}, 10**6) == []
 
 
 def test_defaults_are_the_apps():

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from latent_bridge.kernels import Exponential, Matern, Periodic, Product, kernel_from_params
+from latent_bridge.kernels import KERNELS, Exponential, Matern, Periodic, Product, kernel_from_params
 
 LAGS = torch.tensor([-3.0, -0.7, 0.0, 0.25, 1.0, 2.5], dtype=torch.float64)
 ALL_KERNELS = [
@@ -107,18 +107,18 @@ def test_kernels_are_immutable_and_compare_by_value():
         (lambda: Exponential(alpha=2.5), r"alpha must be in \(0, 2\]; got 2.5"),
         (lambda: Exponential(alpha=0.0), r"alpha must be in \(0, 2\]; got 0.0"),
         (lambda: Exponential(beta=0.0), r"beta must be in \(0, inf\); got 0.0"),
-        (lambda: Exponential(beta=math.nan), r"beta must be in \(0, inf\); got nan"),
+        (lambda: Exponential(beta=math.nan), r"beta must be a finite number in \(0, inf\); got nan"),
         (lambda: Exponential(beta="1"), r"beta must be a number in \(0, inf\); got '1'"),
         (lambda: Exponential(alpha=True), r"alpha must be a number in \(0, 2\]; got True"),
         (lambda: Periodic(length_scale=-1.0), r"length_scale must be in \(0, inf\); got -1.0"),
         (lambda: Periodic(period=0), r"period must be in \(0, inf\); got 0"),
-        (lambda: Periodic(period=math.inf), r"period must be in \(0, inf\); got inf"),
+        (lambda: Periodic(period=math.inf), r"period must be a finite number in \(0, inf\); got inf"),
         (lambda: Matern(nu=1.0), r"nu must be one of 0.5, 1.5, 2.5; got 1.0"),
         (lambda: Matern(length_scale=0.0), r"length_scale must be in \(0, inf\); got 0.0"),
         (lambda: Product(()), "factors must be a non-empty tuple of kernels"),
         (lambda: Product((Exponential(), 2.0)), "factors must be a non-empty tuple of kernels"),
         (lambda: kernel_from_params("rbf"), "kernel must be one of exponential, periodic, matern, locally-periodic; got 'rbf'"),
-        (lambda: kernel_from_params("matern", sigma=1.0), "unknown kernel parameter sigma"),
+        (lambda: kernel_from_params("matern", sigma=1.0), "the matern kernel does not use sigma"),
         (lambda: kernel_from_params("exponential", alpha=3.0), r"alpha must be in \(0, 2\]; got 3.0"),
     ],
 )
@@ -127,12 +127,35 @@ def test_invalid_kernel_parameters_raise_a_clear_error(build, message):
         build()
 
 
-def test_kernel_from_params_builds_each_kernel_and_ignores_the_others_params():
+def test_kernel_from_params_builds_each_kernel_from_its_own_params():
     flat = dict(alpha=1.0, beta=0.5, length_scale=0.3, period=7.0, nu=1.5)
-    assert kernel_from_params("exponential", **flat) == Exponential(1.0, 0.5)
-    assert kernel_from_params("periodic", **flat) == Periodic(0.3, 7.0)
-    assert kernel_from_params("matern", **flat) == Matern(1.5, 0.3)
-    assert kernel_from_params("locally-periodic", **flat) == Periodic(0.3, 7.0) * Exponential(2.0, 0.5)
+
+    def own(name):
+        return {p.name: flat[p.name] for p in KERNELS[name].params}
+
+    assert kernel_from_params("exponential", **own("exponential")) == Exponential(1.0, 0.5)
+    assert kernel_from_params("periodic", **own("periodic")) == Periodic(0.3, 7.0)
+    assert kernel_from_params("matern", **own("matern")) == Matern(1.5, 0.3)
+    assert kernel_from_params("locally-periodic", **own("locally-periodic")) == \
+        Periodic(0.3, 7.0) * Exponential(2.0, 0.5)
+    # Numbers as a command line holds them are converted by the same Params.
+    assert kernel_from_params("periodic", length_scale="0.3", period="7") == Periodic(0.3, 7.0)
+
+
+@pytest.mark.parametrize("kernel, unused", [
+    ("exponential", "period"), ("periodic", "alpha"), ("matern", "beta"), ("locally-periodic", "nu")])
+def test_kernel_from_params_refuses_a_parameter_the_kernel_does_not_use(kernel, unused):
+    with pytest.raises(ValueError, match=rf"the {kernel} kernel does not use {unused}; its parameters are"):
+        kernel_from_params(kernel, **{unused: 1.5})
+
+
+def test_same_named_kernel_params_agree_so_one_gp_control_serves_every_kernel():
+    seen = {}
+    for named in KERNELS.values():
+        for param in named.params:
+            first = seen.setdefault(param.name, param)
+            assert (param.kind, param.default, param.low, param.high, param.choices) == \
+                (first.kind, first.default, first.low, first.high, first.choices), param.name
 
 
 def test_kernel_from_params_fills_missing_params_with_the_class_defaults():

@@ -65,23 +65,24 @@ def test_reference_refuses_a_grid_without_the_endpoints():
 
 def test_quadratic_energy_gives_equal_weights_and_exactly_the_ou_sde_paths():
     z0, z1 = torch.randn(6, generator=seeded(1)), torch.randn(6, generator=seeded(2))
-    langevin = lb.bridges.get("langevin", prior=StandardNormal(), T=1.2, particles=32, steps=60)
-    paths = langevin.sample(z0, z1, frames=7, n_paths=32, generator=seeded(3))
+    langevin = lb.registry.get("langevin", prior=StandardNormal(), T=1.2, particles=32, steps=60)
+    run = langevin.run(z0, z1, frames=7, n_paths=32, generator=seeded(3))
+    paths = run.latents
     # -grad E(x) + x = 0: every log weight is exactly 0, so the ESS is the particle count and
     # nothing is resampled.
-    assert langevin.last_diagnostics["ess"] == pytest.approx(32, rel=1e-12)
-    assert langevin.last_diagnostics["resamplings"] == 0
+    assert run.diagnostics["ess"] == pytest.approx(32, rel=1e-12)
+    assert run.diagnostics["resamplings"] == 0
     # Same drift, same noise: the particles are the ou-sde paths, returned in another order.
-    reference = lb.bridges.get("ou-sde", T=1.2, steps=60).sample(z0, z1, frames=7, n_paths=32, generator=seeded(3))
+    reference = lb.registry.get("ou-sde", T=1.2, steps=60).sample(z0, z1, frames=7, n_paths=32, generator=seeded(3))
     order = paths[:, 3, 0].argsort()
     assert torch.equal(paths[order], reference[reference[:, 3, 0].argsort()])
 
 
 def test_pcn_moves_always_accept_under_the_quadratic_energy():
-    sampler = lb.bridges.get("langevin", particles=16, steps=30, pcn_moves=3)
-    sampler.sample(torch.zeros(4), torch.ones(4), frames=5, n_paths=4, generator=seeded())
+    sampler = lb.registry.get("langevin", particles=16, steps=30, pcn_moves=3)
+    run = sampler.run(torch.zeros(4), torch.ones(4), frames=5, n_paths=4, generator=seeded())
     # All weights are equal, so min(1, w' / w) = 1.
-    assert sampler.last_diagnostics["pcn_acceptance"] == 1.0
+    assert run.diagnostics["pcn_acceptance"] == 1.0
 
 
 # --- the two-well prior against the Fokker-Planck reference ---------------------------------
@@ -91,12 +92,12 @@ T_WELL, FRAMES = 3.0, 5
 
 @pytest.fixture(scope="module")
 def two_well_run():
-    sampler = lb.bridges.get("langevin", prior=TWO_WELL, T=T_WELL, particles=20_000, steps=300)
-    paths = sampler.sample(torch.tensor([-2.0]), torch.tensor([2.0]), frames=FRAMES, n_paths=20_000,
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=20_000, steps=300)
+    run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=FRAMES, n_paths=20_000,
                            generator=seeded(0))
     times = sampler.times(FRAMES)[1:-1].tolist()
     reference = fokker_planck_reference(two_well_energy, -2.0, 2.0, T_WELL, times, GRID)
-    return paths[:, 1:-1, 0].double().numpy(), dict(sampler.last_diagnostics), GRID, reference
+    return run.latents[:, 1:-1, 0].double().numpy(), run.diagnostics, GRID, reference
 
 
 def test_two_well_reference_matches_the_measured_midpoint_variance(two_well_run):
@@ -167,20 +168,21 @@ def test_diagnostics_report_ess_over_time_and_resamplings(two_well_run):
 
 
 def test_plain_importance_sampling_never_resamples():
-    sampler = lb.bridges.get("langevin", prior=TWO_WELL, T=T_WELL, particles=2000, steps=100, ess_threshold=0.0)
-    sampler.sample(torch.tensor([-2.0]), torch.tensor([2.0]), frames=3, n_paths=5, generator=seeded())
-    assert sampler.last_diagnostics["resamplings"] == 0
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=2000, steps=100, ess_threshold=0.0)
+    run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=3, n_paths=5, generator=seeded())
+    assert run.diagnostics["resamplings"] == 0
     # Weight degeneracy (DESIGN.md measured 44 of 20,000 for this case): far below the count.
-    assert sampler.last_diagnostics["ess"] < 0.05 * 2000
+    assert run.diagnostics["ess"] < 0.05 * 2000
 
 
 def test_pcn_moves_report_an_acceptance_rate_and_keep_the_endpoints():
-    sampler = lb.bridges.get("langevin", prior=TWO_WELL, T=T_WELL, particles=200, steps=60, pcn_moves=2,
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=200, steps=60, pcn_moves=2,
                              pcn_step=0.5)
-    paths = sampler.sample(torch.tensor([-2.0]), torch.tensor([2.0]), frames=6, n_paths=300, generator=seeded())
+    run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=6, n_paths=300, generator=seeded())
+    paths = run.latents
     assert paths.shape == (300, 6, 1)
     assert (paths[:, 0] == -2.0).all() and (paths[:, -1] == 2.0).all()
-    assert 0.0 < sampler.last_diagnostics["pcn_acceptance"] < 1.0
+    assert 0.0 < run.diagnostics["pcn_acceptance"] < 1.0
 
 
 def test_large_latents_with_few_particles():
@@ -188,22 +190,22 @@ def test_large_latents_with_few_particles():
     z0, z1 = torch.randn(shape, generator=seeded(1)), torch.randn(shape, generator=seeded(2))
     n = z0.numel()
     prior = GaussianMixture([0.5, 0.5], torch.randn(2, n, generator=seeded(3)), torch.full((2, n), 0.8))
-    sampler = lb.bridges.get("langevin", prior=prior, T=0.5, particles=4, steps=20)
+    sampler = lb.registry.get("langevin", prior=prior, T=0.5, particles=4, steps=20)
     paths = sampler.sample(z0, z1, frames=4, n_paths=2, generator=seeded())
     assert paths.shape == (2, 4, *shape) and torch.isfinite(paths).all()
     assert torch.equal(paths[:, 0], z0.expand_as(paths[:, 0])) and torch.equal(paths[:, -1], z1.expand_as(paths[:, -1]))
 
 
 def test_more_paths_than_particles_repeat_particles():
-    sampler = lb.bridges.get("langevin", particles=3, steps=10)
+    sampler = lb.registry.get("langevin", particles=3, steps=10)
     paths = sampler.sample(torch.zeros(2), torch.ones(2), frames=4, n_paths=7, generator=seeded())
     assert paths.shape == (7, 4, 2)
     assert torch.unique(paths[:, 1], dim=0).shape[0] <= 3
 
 
 def test_params_round_trip_through_the_registry_with_a_prior_object():
-    sampler = lb.bridges.get("langevin", prior=TWO_WELL, particles=10, steps=20, pcn_moves=1)
-    again = lb.bridges.get("langevin", **sampler.params())
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, particles=10, steps=20, pcn_moves=1)
+    again = lb.registry.get("langevin", **sampler.params())
     assert again.params() == sampler.params() and again.prior is TWO_WELL
 
 
@@ -236,19 +238,19 @@ def test_systematic_resampling_keeps_each_particle_about_count_times_its_weight(
 def test_bad_parameters_raise_a_clear_error(params, message):
     escaped = message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
     with pytest.raises(ValueError, match=escaped):
-        lb.bridges.get("langevin", **params)
+        lb.registry.get("langevin", **params)
 
 
 @pytest.mark.parametrize("prior", ["diagonal", "mixture"])
 def test_named_fitted_prior_without_a_model_says_how_to_get_one(prior):
-    sampler = lb.bridges.get("langevin", prior=prior)  # building is fine: the pipeline resolves it
+    sampler = lb.registry.get("langevin", prior=prior)  # building is fine: the pipeline resolves it
     with pytest.raises(ValueError, match=rf"prior '{prior}' is fitted to a model's encoded data: pass a prior object, e.g. "
-                       rf"prior=lb.priors.for_model\(model_name, kind='{prior}', components=8\)"):
+                       rf"prior=lb.priors.for_model\(vae, kind='{prior}', components=8\)"):
         sampler.sample(torch.zeros(2), torch.ones(2), frames=3)
 
 
 def test_prior_of_another_dimension_is_refused():
-    sampler = lb.bridges.get("langevin", prior=TWO_WELL)
+    sampler = lb.registry.get("langevin", prior=TWO_WELL)
     with pytest.raises(ValueError, match="the prior is 1-dimensional but the latents have 3 values"):
         sampler.sample(torch.zeros(3), torch.ones(3), frames=3)
 
@@ -256,6 +258,6 @@ def test_prior_of_another_dimension_is_refused():
 def test_diverging_integration_says_to_increase_steps():
     # Euler multiplies x by about 1 - dt / std^2 = -1e11 per step: float64 overflows in ~30 steps.
     steep = GaussianMixture([1.0], [[0.0]], [[1e-6]])
-    sampler = lb.bridges.get("langevin", prior=steep, T=1.0, particles=4, steps=40)
+    sampler = lb.registry.get("langevin", prior=steep, T=1.0, particles=4, steps=40)
     with pytest.raises(ValueError, match="the integration diverged .* increase steps"):
         sampler.sample(torch.tensor([1.0]), torch.tensor([-1.0]), frames=3, generator=seeded())

@@ -78,7 +78,7 @@ def test_sequential_layout_refuses_a_one_pass_iterator(tmp_path):
 
 
 def test_streamed_chunks_give_the_same_video_as_the_kept_frames(tmp_path, digits):
-    sampler = lb.bridges.get("ou", T=5.0)
+    sampler = lb.registry.get("ou", T=5.0)
     a, b = EXAMPLES / "digits_0.png", EXAMPLES / "digits_3.png"
     kept = lb.interpolate(digits, a, b, sampler, frames=13, n_paths=2, seed=3)
     streamed = lb.interpolate(digits, a, b, sampler, frames=13, n_paths=2, seed=3, keep_frames=False)
@@ -197,7 +197,7 @@ def test_norm_profile_draws_the_sphere_and_the_data_band():
 
 def test_latent_map_can_show_the_decoded_manifold(digits):
     result = lb.interpolate(digits, EXAMPLES / "digits_0.png", EXAMPLES / "digits_2.png",
-                            lb.bridges.get("linear"), frames=5)
+                            lb.registry.get("linear"), frames=5)
     fig = media.latent_map_plot(result, manifold=True, tiles=6)
     mosaic = fig.axes[0].images[0].get_array()
     assert mosaic.shape == (6 * 32, 6 * 32, 3)

@@ -31,7 +31,7 @@ def quantised_decode(vae, latents):
 
 
 def test_interpolate_shapes(vae, images):
-    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=9, n_paths=3)
+    result = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=9, n_paths=3)
     assert result.frames.shape == (3, 9, 32, 32, 3) and result.frames.dtype == np.uint8
     assert result.latents.shape == (3, 9, 2) and result.latents.dtype == torch.float32
     assert result.times.shape == (9,) and result.times.dtype == np.float64
@@ -42,14 +42,14 @@ def test_interpolate_shapes(vae, images):
 
 
 def test_endpoint_latents_are_exactly_the_encoded_images(vae, images):
-    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    result = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=6, n_paths=2)
     for k in range(2):
         assert torch.equal(result.latents[k, 0], encode(vae, images[0]))
         assert torch.equal(result.latents[k, -1], encode(vae, images[1]))
 
 
 def test_endpoint_frames_are_the_quantised_decoded_encodings(vae, images):
-    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    result = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=6, n_paths=2)
     for k in range(2):
         for frame, path in ((0, images[0]), (-1, images[1])):
             expected = quantised_decode(vae, encode(vae, path)[None])[0]
@@ -57,7 +57,7 @@ def test_endpoint_frames_are_the_quantised_decoded_encodings(vae, images):
 
 
 def test_interior_frames_are_the_decoded_latents(vae, images):
-    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=7, n_paths=2)
+    result = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=7, n_paths=2)
     for k in range(2):
         expected = quantised_decode(vae, result.latents[k])
         # Batch size may change the last float bit of a convolution: allow one grey level.
@@ -65,7 +65,7 @@ def test_interior_frames_are_the_decoded_latents(vae, images):
 
 
 def test_same_seed_same_paths_other_seed_other_paths(vae, images):
-    ou = lb.bridges.get("ou")
+    ou = lb.registry.get("ou")
     first = lb.interpolate(vae, *images, ou, frames=8, seed=3).latents
     assert torch.equal(first, lb.interpolate(vae, *images, ou, frames=8, seed=3).latents)
     assert not torch.equal(first, lb.interpolate(vae, *images, ou, frames=8, seed=4).latents)
@@ -74,7 +74,7 @@ def test_same_seed_same_paths_other_seed_other_paths(vae, images):
 def test_images_accepted_as_path_pil_numpy_and_tensor(vae, images):
     tensor = lb.data.load_image(images[0], size=vae.image_size, channels=vae.channels)
     pil = Image.open(images[0])
-    ou = lb.bridges.get("ou")
+    ou = lb.registry.get("ou")
     reference = lb.interpolate(vae, images[0], images[1], ou, frames=3).latents[0, 0]
     for source in (pil, np.asarray(pil), tensor, tensor[None]):
         assert torch.equal(lb.interpolate(vae, source, images[1], ou, frames=3).latents[0, 0], reference)
@@ -91,7 +91,7 @@ def test_random_walk_closes_on_the_image_latent(vae, images):
 
 
 def test_compare_shares_endpoints_and_seed(vae, images):
-    samplers = {"ou": lb.bridges.get("ou"), "gp": lb.bridges.get("gp")}
+    samplers = {"ou": lb.registry.get("ou"), "gp": lb.registry.get("gp")}
     results = lb.compare(vae, *images, samplers, frames=8, n_paths=2, seed=5)
     assert list(results) == ["ou", "gp"]
     for name, sampler in samplers.items():
@@ -102,7 +102,7 @@ def test_compare_shares_endpoints_and_seed(vae, images):
 
 
 def test_streamed_frames_equal_in_memory_frames(vae, images):
-    ou = lb.bridges.get("ou")
+    ou = lb.registry.get("ou")
     kept = lb.interpolate(vae, *images, ou, frames=23, n_paths=3, seed=1)
     streamed = lb.interpolate(vae, *images, ou, frames=23, n_paths=3, seed=1, keep_frames=False)
     assert streamed.frames is None and "ssim" not in streamed.metrics
@@ -135,10 +135,10 @@ class CountingVAE:
 
 def test_chunk_size_sets_the_decoder_batch_and_endpoints_decode_once(vae, images):
     counting = CountingVAE(vae)
-    result = lb.interpolate(counting, *images, lb.bridges.get("ou"), frames=12, n_paths=2, chunk_size=6)
+    result = lb.interpolate(counting, *images, lb.registry.get("ou"), frames=12, n_paths=2, chunk_size=6)
     # Each endpoint once, alone; then 10 interior frames x 2 paths in batches of 3 whole frames.
     assert counting.batches == [1, 1, 6, 6, 6, 2]
-    default = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=12, n_paths=2)
+    default = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=12, n_paths=2)
     assert np.abs(result.frames.astype(int) - default.frames).max() <= 1
 
 
@@ -154,31 +154,42 @@ def test_chunk_size_scales_with_image_area(vae):
 def test_progress_increases_up_to_total(vae, images, monkeypatch):
     monkeypatch.setattr(pipeline, "chunk_size_for", lambda vae, budget=None: 4)
     calls = []
-    lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=12, n_paths=2,
+    lb.interpolate(vae, *images, lb.registry.get("ou"), frames=12, n_paths=2,
                    progress=lambda done, total, message: calls.append((done, total)))
     done = [d for d, _ in calls]
     assert len(calls) > 2 and done == sorted(set(done))
     assert {t for _, t in calls} == {2 + 10 * 2} and done[-1] == 22
 
 
+def test_a_samplers_progress_reaches_the_pipelines_callback(vae, images):
+    calls = []
+    sampler = lb.registry.get("langevin", particles=8, steps=100, pcn_moves=1)
+    lb.interpolate(vae, *images, sampler, frames=6, progress=lambda *call: calls.append(call))
+    sampling = [c for c in calls if c[2].startswith("langevin: ")]
+    assert len(sampling) >= 100 and sampling[-1][0] == sampling[-1][1]
+    assert {c[2] for c in sampling} == {"langevin: sequential Monte Carlo", "langevin: pCN sweep 1"}
+    assert calls.index(sampling[-1]) < len(calls) - 1 and calls[-1][2] == "decoding"
+
+
 def test_diagnostics_are_json_and_hold_metric_summaries(vae, images):
     import json
 
-    result = lb.interpolate(vae, *images, lb.bridges.get("gp"), frames=10)
+    result = lb.interpolate(vae, *images, lb.registry.get("gp"), frames=10)
     json.dumps(result.diagnostics)
     assert result.diagnostics["ssim_min"] == pytest.approx(result.metrics["ssim"].min())
     assert result.diagnostics["norm_ratio_mean"] == pytest.approx(result.metrics["norm_ratio"].mean())
 
 
 def test_ssim_of_gray_frames_equals_that_of_their_rgb_copies(vae, images):
-    result = lb.interpolate(vae, *images, lb.bridges.get("ou"), frames=6, n_paths=2)
+    result = lb.interpolate(vae, *images, lb.registry.get("ou"), frames=6, n_paths=2)
     np.testing.assert_allclose(result.metrics["ssim"], lb.metrics.ssim_adjacent(result.frames), rtol=1e-12)
 
 
 def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
-    sampler = lb.bridges.get("langevin", prior="mixture", components=3, particles=8, steps=20)
+    sampler = lb.registry.get("langevin", prior="mixture", components=3, particles=8, steps=20)
     result = lb.interpolate(vae, *images, sampler, frames=6, n_paths=2)
-    prior = lb.priors.for_model("digits", kind="mixture", components=3)
+    prior = lb.priors.for_model(vae, kind="mixture", components=3)
+    assert result.params["prior"] is prior  # fitted once per model, and used by the sampler
     expected = prior.log_prob(result.latents.reshape(12, 2).double()).reshape(2, 6).numpy()
     np.testing.assert_allclose(result.metrics["log_prior"], expected, rtol=1e-5)
     assert sampler.prior == "mixture" and result.params["prior"] is not None and "ess" in result.diagnostics
@@ -192,12 +203,12 @@ def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
 ])
 def test_bad_sizes_raise_value_error(vae, images, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        lb.interpolate(vae, *images, lb.bridges.get("ou"), **kwargs)
+        lb.interpolate(vae, *images, lb.registry.get("ou"), **kwargs)
 
 
 def test_wrong_image_shape_raises_value_error(vae, images):
     with pytest.raises(ValueError, match="image_b: images must have shape"):
-        lb.interpolate(vae, images[0], torch.zeros(3, 64, 64), lb.bridges.get("ou"))
+        lb.interpolate(vae, images[0], torch.zeros(3, 64, 64), lb.registry.get("ou"))
 
 
 def test_non_sampler_raises_value_error(vae, images):

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+import latent_bridge as lb
 from latent_bridge import priors
 from latent_bridge.priors import DiagonalGaussian, GaussianMixture, StandardNormal
 
@@ -101,32 +102,36 @@ def _held_out_split(latents):
 
 @pytest.mark.parametrize("model", ["digits", "fashion", "poses"])
 def test_fitted_priors_beat_the_standard_normal_on_held_out_latents(model):
-    from safetensors.torch import load_file
-
-    path = priors.CHECKPOINTS_DIR / model / priors.LATENTS_FILE
-    if not path.is_file():
-        pytest.skip(f"checkpoints/{model}/{priors.LATENTS_FILE} is not there (the model is not trained yet)")
-    train, test = _held_out_split(load_file(str(path))["latents"])
+    train, test = _held_out_split(lb.models.load_cached(model).training_latents())
     baseline = float(StandardNormal().log_prob(test).mean())
     for fitted in (DiagonalGaussian.fit(train), GaussianMixture.fit(train, components=8)):
         assert float(fitted.log_prob(test).mean()) > baseline, fitted
 
 
-def test_for_model_fits_from_the_checkpoint_and_caches():
-    names = priors.models_with_latents()
-    if not names:
-        pytest.skip("no checkpoint ships latents.safetensors yet")
-    mixture_prior = priors.for_model(names[0], kind="mixture", components=3)
+def test_for_model_fits_from_the_models_encoded_data_and_caches_per_model():
+    vae = lb.models.load_cached("digits")
+    mixture_prior = priors.for_model(vae, kind="mixture", components=3)
     assert isinstance(mixture_prior, GaussianMixture) and mixture_prior.weights.numel() == 3
-    assert priors.for_model(names[0], kind="mixture", components=3) is mixture_prior
-    assert isinstance(priors.for_model(names[0], kind="diagonal"), DiagonalGaussian)
+    assert priors.for_model(vae, kind="mixture", components=3) is mixture_prior
+    assert isinstance(priors.for_model(vae, kind="diagonal"), DiagonalGaussian)
+    # The same fit as from the latents themselves (EM with a fixed seed).
+    direct = priors.fit(vae.training_latents(), "mixture", components=3)
+    assert torch.equal(direct.means, mixture_prior.means)
+
+
+class _NoData:
+    name = "sd-vae"
+
+    def training_latents(self):
+        return None
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: priors.for_model("no-such-model"), "no encoded training data for model 'no-such-model'"),
-    (lambda: priors.for_model("stabilityai/sd-vae-ft-mse"), "standard-normal"),
-    (lambda: priors.for_model("digits", kind="flow"), "kind must be one of diagonal, mixture"),
-    (lambda: priors.for_model("digits", components=0), "components must be a whole number >= 1"),
+    (lambda: priors.for_model("digits"), "for_model needs a VAE"),
+    (lambda: priors.for_model(_NoData()), "model 'sd-vae' ships no encoded training data.*standard-normal"),
+    (lambda: priors.for_model(_NoData(), kind="flow"), "kind must be one of diagonal, mixture"),
+    (lambda: priors.for_model(_NoData(), components=0), "components must be a whole number >= 1"),
+    (lambda: priors.fit(torch.randn(5, 2), kind="flow"), "kind must be one of diagonal, mixture"),
     (lambda: GaussianMixture([0.5, 0.4], [[0.0], [1.0]], [[1.0], [1.0]]), "weights must be > 0 and sum to 1"),
     (lambda: GaussianMixture([0.5, 0.5], [[0.0], [1.0]], [[1.0], [0.0]]), "scales must be finite and > 0"),
     (lambda: GaussianMixture([1.0], [[0.0, 1.0]], [[1.0]]), "means and scales (K, n) with the same K"),

@@ -40,7 +40,7 @@ def ou_variance(t, T):
 
 def ou_sde_draws(T, frames, steps=800, z0=0.5, z1=-1.0, seed=0):
     """float64 (frames, N): N independent paths as the N coordinates of one path."""
-    sampler = lb.bridges.get("ou-sde", T=T, steps=steps)
+    sampler = lb.registry.get("ou-sde", T=T, steps=steps)
     paths = sampler.sample(torch.full((N,), z0), torch.full((N,), z1), frames=frames, generator=seeded(seed))
     return paths[0].double()
 
@@ -48,7 +48,7 @@ def ou_sde_draws(T, frames, steps=800, z0=0.5, z1=-1.0, seed=0):
 @pytest.mark.parametrize("shape", [(7,), (4, 8, 8)], ids=["vector", "sd-like"])
 def test_sample_shape_dtype_and_exact_endpoints(shape):
     z0, z1 = torch.randn(shape, generator=seeded(1)), torch.randn(shape, generator=seeded(2))
-    paths = lb.bridges.get("ou-sde", T=2.0, steps=50).sample(z0, z1, frames=6, n_paths=3, generator=seeded())
+    paths = lb.registry.get("ou-sde", T=2.0, steps=50).sample(z0, z1, frames=6, n_paths=3, generator=seeded())
     assert paths.shape == (3, 6, *shape) and paths.dtype == torch.float32
     assert torch.equal(paths[:, 0], z0.expand_as(paths[:, 0]))
     assert torch.equal(paths[:, -1], z1.expand_as(paths[:, -1]))
@@ -56,7 +56,7 @@ def test_sample_shape_dtype_and_exact_endpoints(shape):
 
 
 def test_same_seed_gives_the_same_paths():
-    sampler = lb.bridges.get("ou-sde", T=1.0, steps=40)
+    sampler = lb.registry.get("ou-sde", T=1.0, steps=40)
     z0, z1 = torch.zeros(5), torch.ones(5)
     first = sampler.sample(z0, z1, frames=9, n_paths=2, generator=seeded(3))
     assert torch.equal(first, sampler.sample(z0, z1, frames=9, n_paths=2, generator=seeded(3)))
@@ -159,7 +159,7 @@ def test_ou_sde_matches_the_torchsde_integration(torchsde_draws):
 def test_ou_sde_agrees_with_the_exact_ou_sampler():
     T = 1.5
     ours = ou_sde_draws(T, frames=4, z0=1.0, z1=1.0)
-    exact = lb.bridges.get("ou", T=T).sample(torch.ones(N), torch.ones(N), frames=4, generator=seeded(5))[0].double()
+    exact = lb.registry.get("ou", T=T).sample(torch.ones(N), torch.ones(N), frames=4, generator=seeded(5))[0].double()
     for mine, theirs in zip(ours[1:-1], exact[1:-1]):
         var = float(theirs.var())
         # As in test_ou_sde_matches_the_torchsde_integration.
@@ -177,9 +177,9 @@ def test_ou_sde_agrees_with_the_exact_ou_sampler():
 ])
 def test_bad_parameters_raise_a_clear_error(params, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        lb.bridges.get("ou-sde", **params)
+        lb.registry.get("ou-sde", **params)
 
 
 def test_bad_sample_arguments_raise_a_clear_error():
     with pytest.raises(ValueError, match="frames must be a whole number >= 2"):
-        lb.bridges.get("ou-sde").sample(torch.zeros(3), torch.zeros(3), frames=1)
+        lb.registry.get("ou-sde").sample(torch.zeros(3), torch.zeros(3), frames=1)

@@ -119,11 +119,13 @@ class SmallVAE(nn.Module, PyTorchModelHubMixin, library_name="latent-bridge", ta
 
     def training_latents(self) -> torch.Tensor | None:
         """Posterior means of (a subsample of) the training set, float32 (N, latent_dim), from
-        ``latents.safetensors`` beside the weights; None when there is no such file."""
-        path = self.folder / "latents.safetensors" if self.folder else None
-        if path is None or not path.is_file():
-            return None
-        return load_file(str(path))["latents"].float()
+        ``latents.safetensors`` beside the weights (read once; treat it as read-only); None
+        when there is no such file."""
+        if not hasattr(self, "_training_latents"):
+            path = self.folder / "latents.safetensors" if self.folder else None
+            found = load_file(str(path))["latents"].float() if path is not None and path.is_file() else None
+            object.__setattr__(self, "_training_latents", found)
+        return self._training_latents
 
     def example_images(self) -> list[Path]:
         """The example PNGs shipped with the checkpoint (held-out images), sorted by name."""
