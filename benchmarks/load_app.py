@@ -45,17 +45,13 @@ from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: `python benchmarks/load_app.py`
+sys.path.insert(0, str(ROOT / "tests"))
 
 import latent_bridge as lb  # noqa: E402
+from servers import free_port  # noqa: E402
 
 TABS = ("/interpolate", "/random_walk", "/compare")
 RSS_GROWTH_TARGET = 0.10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(cache: Path) -> tuple[subprocess.Popen, str]:

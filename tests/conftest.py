@@ -19,6 +19,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from servers import serving  # noqa: E402
+
 
 def _fashion_mnist_present() -> bool:
     from latent_bridge.data.fashion import fashion_dir
@@ -50,3 +52,13 @@ def pytest_collection_modifyitems(config, items):
 def generator():
     """A fresh seeded generator for each test."""
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def app_server():
+    """app.py served on a free local port, one server per test module (starting Gradio costs
+    seconds): (the app module, its URL)."""
+    import app
+
+    with serving(app) as url:
+        yield app, url

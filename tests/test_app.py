@@ -5,7 +5,6 @@ whole file runs in well under a minute on two CPU cores.
 """
 
 import os
-import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -24,12 +23,6 @@ FRAMES = 8
 SMALL = dict(t=0.5, frames=FRAMES, paths=2, seed=0, fps=8)  # t: the API name of T
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_module():
     import app
@@ -38,13 +31,8 @@ def app_module():
 
 
 @pytest.fixture(scope="module")
-def client(app_module):
-    port = free_port()
-    app_module.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False)
-    finally:
-        app_module.demo.close()
+def client(app_server):
+    return Client(app_server[1], verbose=False, analytics_enabled=False)
 
 
 @pytest.fixture(scope="module")

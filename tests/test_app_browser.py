@@ -9,7 +9,6 @@ pytest tests/test_app_browser.py`` refreshes the ones in the docs.
 """
 
 import os
-import socket
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -33,12 +32,6 @@ TABS = [  # (tab label, element id prefix of the tab's components, screenshot na
 RUN_TIMEOUT_MS = 60_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
     folder = os.environ.get("LATENT_BRIDGE_SCREENSHOTS")
@@ -46,19 +39,7 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def url():
-    import app
-
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.demo.close()
-
-
-@pytest.fixture(scope="module")
-def page(url):
+def page(app_server):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -66,7 +47,7 @@ def page(url):
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(url)
+        page.goto(app_server[1])
         page.wait_for_selector("#interpolate-run")
         yield page
         browser.close()

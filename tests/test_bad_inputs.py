@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -385,31 +384,12 @@ def requires(case: Case, api: bool = False):
         pytest.skip(f"the {case.needs!r} sampler is not registered yet")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    """The app on a free local port (as in test_app.py): (module, url)."""
+def client(app_server):
     pytest.importorskip("gradio_client")
-    import app
-
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield app, f"http://127.0.0.1:{port}/"
-    finally:
-        app.demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(server):
     from gradio_client import Client
 
-    return Client(server[1], verbose=False, analytics_enabled=False)
+    return Client(app_server[1], verbose=False, analytics_enabled=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -559,12 +539,12 @@ def test_extreme_allowed_values_give_finite_paths_or_a_value_error(method, value
     assert torch.isfinite(paths).all()
 
 
-def test_api_refuses_to_read_a_server_file(server):
+def test_api_refuses_to_read_a_server_file(app_server):
     """A request naming a file on the server (not uploaded), or a URL on the server's own
     network, is refused before our code runs, and nothing of it comes back."""
     import httpx
 
-    app, url = server
+    app, url = app_server
     # Server paths, and URLs the server would fetch itself (its own address, a cloud metadata one).
     for path in ("/etc/passwd", str(ROOT / "app.py"), "file:///etc/passwd", f"{url}gradio_api/file=/etc/passwd",
                  "http://169.254.169.254/latest/meta-data/"):
@@ -581,24 +561,28 @@ def test_api_refuses_to_read_a_server_file(server):
         assert "root:" not in answer and "import gradio" not in answer
 
 
-def test_upload_over_the_size_limit_is_refused_by_the_server(server, tmp_path):
-    """gradio_client checks max_file_size itself; a raw upload meets the server's own check."""
+def test_upload_over_the_size_limit_is_refused_by_the_server(app_server, tmp_path):
+    """gradio_client checks max_file_size itself; a raw upload meets the server's own check:
+    a file of exactly the limit is stored, one byte more is refused (HTTP 413)."""
     import httpx
 
-    app, url = server
-    big = tmp_path / "big.png"
-    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(11 * 2**20))  # just over the 10 MB limit
-    with httpx.Client(base_url=url, timeout=60) as http, big.open("rb") as f:
-        answer = http.post("gradio_api/upload", files={"files": ("big.png", f, "image/png")})
-    assert app.support.LIMITS.upload == "10mb"
-    assert answer.status_code == 413, (answer.status_code, answer.text[:300])
+    app, url = app_server
+    limit = app.demo.max_file_size  # in bytes, as app.launch gave it to Gradio
+    assert limit is not None, "app.launch set no upload limit"
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for size, status in ((limit, 200), (limit + 1, 413)):
+            big = tmp_path / f"{size}.png"
+            big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(size - 8))
+            with big.open("rb") as f:
+                answer = http.post("gradio_api/upload", files={"files": ("big.png", f, "image/png")})
+            assert answer.status_code == status, (size, answer.status_code, answer.text[:300])
 
 
-def test_api_refuses_a_file_route_outside_the_cache(server):
+def test_api_refuses_a_file_route_outside_the_cache(app_server):
     """Gradio's file route serves only uploads and outputs: not the app's source, not /etc."""
     import httpx
 
-    _, url = server
+    _, url = app_server
     with httpx.Client(base_url=url, timeout=30) as http:
         for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "latent_bridge" / "checkpoints" / MODEL / "config.json")):
             answer = http.get(f"gradio_api/file={path}")
@@ -666,12 +650,12 @@ def files_under(folder: Path) -> set[Path]:
 
 
 @pytest.mark.parametrize("session", ["..", ".", "../..", "%2e%2e", "x/../..", ""])
-def test_heartbeat_with_a_crafted_session_deletes_nobody_s_files(server, client, inputs, session):
+def test_heartbeat_with_a_crafted_session_deletes_nobody_s_files(app_server, client, inputs, session):
     """Leaving the page runs the unload handler with the session hash from the heartbeat URL;
     whatever it is, no folder but that session's own (named by the server) is removed."""
     import time
 
-    app, url = server
+    app, url = app_server
     video, *_ = client.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
     root = app.outputs_root()
     before = files_under(root)
@@ -695,10 +679,10 @@ def test_output_urls_do_not_reveal_the_session_hash(client, inputs):
 
 @pytest.mark.parametrize("session", ["/var/tmp/latent-bridge-attack", "../../latent-bridge-attack",
                                      "..", "a/../../../b", "x" * 5000])
-def test_session_hash_never_becomes_a_folder(server, inputs, session, tmp_path):
+def test_session_hash_never_becomes_a_folder(app_server, inputs, session, tmp_path):
     """A raw API call naming its own session hash: the outputs land in a server-named folder
     inside the app's folder, nothing is written where the hash points."""
-    app, url = server
+    app, url = app_server
     answer = call_raw(url, "interpolate", raw_request(app, inputs, url=url), session_hash=session)
     assert "event: complete" in answer, answer[-500:]
     assert not Path("/var/tmp/latent-bridge-attack").exists()
@@ -742,7 +726,7 @@ HOSTILE_VALUES = [["ou", 10**7], ["gp", 8000], [{"a": 1}, "zz"], [["linear", "ou
                   [999999, "nan"], ["x" * 10_000, 1e308], [True, [1, 2]]]
 
 
-def test_private_ui_events_bound_their_work_and_never_answer_500(server):
+def test_private_ui_events_bound_their_work_and_never_answer_500(app_server):
     """Every unqueued event, sent what no browser would (10^7 frames, dicts, lists, huge
     strings, a bad example index): 200 within a second, the server's memory unchanged."""
     import time
@@ -750,7 +734,7 @@ def test_private_ui_events_bound_their_work_and_never_answer_500(server):
     import httpx
     import psutil
 
-    app, url = server
+    app, url = app_server
     process = psutil.Process()
     rss = process.memory_info().rss
     events = ui_events(url)
@@ -772,7 +756,7 @@ def test_private_ui_events_bound_their_work_and_never_answer_500(server):
     assert "frames must be at most 240 on this server" in line
 
 
-def test_a_render_whose_client_left_stops_at_the_next_chunk(server, inputs, monkeypatch):
+def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, monkeypatch):
     """A client that drops its event stream mid-render: the render stops at its next progress
     report (a decoded chunk) instead of holding the only worker, and writes no files. The
     render is a stand-in of 40 chunks of 0.1 s, so the test does not depend on machine speed."""
@@ -781,7 +765,7 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(server, inputs, monk
 
     import httpx
 
-    app, url = server
+    app, url = app_server
     chunks, finished = [], threading.Event()
 
     def slow_render(*args, progress=None, **kwargs):
@@ -814,14 +798,14 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(server, inputs, monk
     assert Path(video).stat().st_size > 0
 
 
-def test_leaving_the_page_removes_that_visitor_s_files(server, inputs):
+def test_leaving_the_page_removes_that_visitor_s_files(app_server, inputs):
     """The mechanism the crafted heartbeats above must not abuse: a visitor's own folder goes
     when its heartbeat stream ends."""
     import time
 
     from gradio_client import Client
 
-    app, url = server
+    app, url = app_server
     visitor = Client(url, verbose=False)
     video, *_ = visitor.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
     assert Path(video).exists()
@@ -875,7 +859,7 @@ def test_the_cache_stays_within_its_disk_budget(tmp_path):
     assert not old.exists() and fresh.exists() and kept.exists()
 
 
-def test_uploads_are_bounded_in_size_and_in_total(server, tmp_path, monkeypatch):
+def test_uploads_are_bounded_in_size_and_in_total(app_server, tmp_path, monkeypatch):
     """In front of Gradio's upload route: a request must state its size, one request carries at
     most 80 MB, and the cache as a whole stays within its budget (HTTP 507 past it)."""
     import http.client
@@ -883,7 +867,7 @@ def test_uploads_are_bounded_in_size_and_in_total(server, tmp_path, monkeypatch)
 
     import httpx
 
-    app, url = server
+    app, url = app_server
     parts = urlparse(url)
 
     def announced(headers: dict) -> tuple[int, str]:

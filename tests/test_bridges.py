@@ -1,5 +1,6 @@
-"""Samplers: the shared contract, the closed forms of DESIGN.md section 2, moments of many
-draws, the sphere and straight-line limits, loops, slerp, ill-conditioning and bad input.
+"""Samplers: the shared contract, the closed forms of docs/methods.md (sections "Ornstein-Uhlenbeck
+bridge" and "Gaussian-process bridge"), moments of many draws, the sphere and straight-line
+limits, loops, slerp, ill-conditioning and bad input.
 
 Statistical tests use fixed seeds. Latent coordinates are independent and identically
 distributed under every Gaussian bridge, so one call with n coordinates and constant
@@ -36,13 +37,13 @@ def endpoints(shape, seed=1):
 
 
 def ou_mean(t, T, z0, z1):
-    """DESIGN.md: (z0 sinh(T-t) + z1 sinh t) / sinh T."""
+    """docs/methods.md, "Ornstein-Uhlenbeck bridge": (z0 sinh(T-t) + z1 sinh t) / sinh T."""
     return (z0 * math.sinh(T - t) + z1 * math.sinh(t)) / math.sinh(T)
 
 
 def ou_covariance(times, T):
-    """DESIGN.md gives var(t) = (1 - e^-2t)(1 - e^-2(T-t)) / (1 - e^-2T); for s <= t the same
-    Gaussian conditioning gives cov(s, t) = 2 sinh(s) sinh(T - t) / sinh(T) (equal at s = t)."""
+    """docs/methods.md, "Ornstein-Uhlenbeck bridge": var(t) = (1 - e^-2t)(1 - e^-2(T-t)) / (1 - e^-2T)
+    and, for s <= t, cov(s, t) = 2 sinh(s) sinh(T - t) / sinh(T) (equal at s = t)."""
     s, t = torch.meshgrid(times, times, indexing="ij")
     lo, hi = torch.minimum(s, t), torch.maximum(s, t)
     return 2 * torch.sinh(lo) * torch.sinh(T - hi) / math.sinh(T)
@@ -153,7 +154,7 @@ def assert_moments_match(sampler, frames, draws):
 @pytest.mark.parametrize("T", [0.1, 1.0, 5.0])
 def test_ou_draws_match_closed_form_moments(T):
     sampler = lb.registry.get("ou", T=T)
-    # Against the DESIGN.md formulas directly, not through the sampler's own methods.
+    # Against the formulas of docs/methods.md directly, not through the sampler's own methods.
     frames, draws = 9, 40_000
     mean, cov = empirical_moments(sampler, frames, draws)
     times = sampler.times(frames)

@@ -1,16 +1,23 @@
 """Image preparation: every input mode, size and kind of broken file (latent_bridge.data.images)."""
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import time
+import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from latent_bridge.data import load_image
+from latent_bridge.data import MAX_PIXELS, load_image
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # 8-bit quantisation plus resampling and JPEG rounding: a few levels of 255.
 LEVEL = 4 / 255
@@ -21,11 +28,12 @@ def save(image, path, **params):
     return path
 
 
-def png_header_only(width, height):
-    """A PNG that declares width x height but holds almost no data: cheap to make, huge to decode."""
+def png_header_only(width, height, color_type=2):
+    """A PNG that declares width x height (8-bit RGB, or grayscale with color_type=0) but holds
+    almost no data: cheap to make, huge to decode."""
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
@@ -165,9 +173,34 @@ def test_huge_declared_image_is_rejected_before_decoding(tmp_path):
 
 def test_declared_size_just_above_cap_is_rejected_with_dimensions(tmp_path):
     path = tmp_path / "large.png"
-    path.write_bytes(png_header_only(9000, 9000))  # 81 MP: above our 64 MP cap
-    with pytest.warns(Image.DecompressionBombWarning), pytest.raises(ValueError, match=r"9000x9000.*max_pixels"):
-        load_image(path, size=32)
+    path.write_bytes(png_header_only(9000, 9000))  # 81 MP: above our 64 MP cap, below Pillow's 89 MP
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(ValueError, match=r"9000x9000.*max_pixels"):
+            load_image(path, size=32)
+
+
+def test_declared_size_at_the_cap_passes_the_size_checks_without_pillow_s_warning(tmp_path):
+    path = tmp_path / "at-cap.png"
+    path.write_bytes(png_header_only(8000, MAX_PIXELS // 8000, color_type=0))  # grayscale: 64 MB to decode
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Accepted by size, so decoding starts, and finds the pixel data missing.
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            load_image(path, size=32)
+
+
+def test_importing_the_library_leaves_pillow_s_limit_alone():
+    # A fresh interpreter: Pillow's limit as it starts, then after importing and using lb.data.
+    code = ("import PIL.Image; default = PIL.Image.MAX_IMAGE_PIXELS; "
+            "import numpy, latent_bridge as lb; lb.data.load_image(numpy.zeros((16, 16), numpy.uint8), 16); "
+            "print(default, PIL.Image.MAX_IMAGE_PIXELS)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    default, after = out.stdout.split()
+    assert after == default != "None"
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not an image\n", b"\x89PNG\r\n\x1a\n" + bytes(100)],

@@ -250,6 +250,13 @@ def test_malformed_repo_id_is_refused_before_any_hub_call(hub_cache, monkeypatch
         lb.models.load(repo_id, allow_local_folder=False)
 
 
+def test_a_repo_id_needs_its_namespace():
+    # huggingface_hub's validate_repo_id accepts a bare name; a model here is always 'org/name'.
+    with pytest.raises(ValueError, match="not a valid Hub repo id: 'tiny-kl'"):
+        lb.models.resolve_repo_id("tiny-kl")
+    assert lb.models.resolve_repo_id("org/tiny-kl") == "org/tiny-kl"
+
+
 def test_repo_with_only_pickle_weights_is_refused(hub_cache):
     with pytest.raises(ValueError, match=r"no safetensors weights.*diffusion_pytorch_model\.bin"):
         lb.models.load("org/pickle-only", image_size=SIZE)

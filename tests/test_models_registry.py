@@ -142,3 +142,14 @@ def test_embedded_model_refuses_hub_options(mini_small_vae):
 
 def test_folder_without_diffusers_class_loads_as_small_vae(mini_small_vae, tmp_path):
     assert isinstance(models.load(tmp_path / "digits"), MiniVAE)
+
+
+def test_refused_folders_stay_refused_down_to_the_hub_loader(tmp_path, monkeypatch):
+    # A repo id that is also a folder here: with folders refused it is only ever a repo id.
+    (tmp_path / "org" / "name").mkdir(parents=True)
+    (tmp_path / "org" / "name" / "config.json").write_text('{"_class_name": "AutoencoderKL"}')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelUnavailableError, match="'org/name' is not in the local Hugging Face cache"):
+        models.load("org/name", allow_local_folder=False, cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="no safetensors weights"):  # allowed: read as the folder it is
+        models.load("org/name", cache_dir=tmp_path / "cache")

@@ -1,5 +1,6 @@
 """ou-sde: the OU bridge of eq. (4) integrated by Euler-Maruyama, against the closed form of
-DESIGN.md section 2 and an independent torchsde integration; the refined grid; bad input.
+docs/methods.md ("Ornstein-Uhlenbeck bridge") and an independent torchsde integration; the
+refined grid; bad input.
 
 Coordinates are independent under the OU bridge, so one call with n coordinates and constant
 endpoints gives n independent draws of each frame."""

@@ -5,9 +5,9 @@ and returns float32 ``(channels, size, size)`` in [0, 1], ready for ``vae.encode
 ``unsqueeze(0)``). Every way an input can be unusable ends in a ``ValueError`` that says what
 is wrong and what to change, never in a Pillow traceback.
 
-Pillow's decompression-bomb limit is lowered to ``MAX_PIXELS`` when this module is imported, so
-that any code in the process that opens images (the app's upload widget included) refuses
-images that would need gigabytes to decode.
+Sizes are checked per image, from the header before decoding (``max_pixels``). Pillow's own
+decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``, is a process-wide setting and is
+left as the program has it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image"]
 
-MAX_PIXELS = 64_000_000  # a 64-megapixel photo decodes to ~200 MB of RGB
+# A 64-megapixel photo decodes to ~200 MB of RGB. Below Pillow's default limit (89 megapixels),
+# so Pillow neither warns about nor refuses an image of a size accepted here.
+MAX_PIXELS = 64_000_000
 MIN_SIDE = 8  # the smallest image worth encoding: scikit-learn's 8x8 digits
 # Formats read from files and bytes: the common raster formats. Pillow opens many more
 # (EPS runs Ghostscript; PSD, ICNS, FITS... are rarely what a visitor means to upload).
@@ -32,9 +34,6 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")  # JPEG includes 
 # scan count: 20,000 tiny scans in a 0.7 MB file held a CPU for 18 s. Encoders write 1 scan
 # (baseline) or about 10 (progressive); libjpeg-turbo's own tools suggest a limit of 500.
 MAX_JPEG_SCANS = 100
-
-if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 # What Pillow raises on files it cannot parse or decode: format errors, truncation, bad headers.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error, IndexError, ValueError)
@@ -51,6 +50,9 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     size: the model's image side; the image is centre-cropped to a square and resized to it.
     channels: 1 (grayscale, ITU-R 601 luma) or 3 (RGB; grayscale is repeated).
     max_pixels: larger images are refused before they are decoded (decompression bombs).
+        Pillow's own limit applies too: above ``PIL.Image.MAX_IMAGE_PIXELS`` (89 megapixels
+        unless the program changes it) it warns, above twice that it refuses the file; a
+        max_pixels beyond it takes that setting raised as well.
     min_side: images whose shorter side is below this are refused rather than blown up from
         a few pixels.
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from ..checkpoints import CHECKPOINTS_DIR
 from .base import VAE, check_images, check_latents
-from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, pick_device, resolve_repo_id
+from .hub import (
+    HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, pick_device, resolve_repo_id, resolve_source,
+)
 
 __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
@@ -91,23 +93,11 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
                 f"train it with `python -m latent_bridge.train {source}`"
             )
         return _load_small_vae(folder, source, **options)
-    if isinstance(source, str) and source in HUB_ALIASES:
-        return load_hub(source, **options)
-    if isinstance(source, os.PathLike) and not allow_local_folder:
-        raise ValueError("local folders are not allowed here; give a model name or a Hub repo id")
-    is_folder = isinstance(source, os.PathLike) or (
-        allow_local_folder and isinstance(source, str) and Path(source).expanduser().is_dir())
-    if is_folder:
-        folder = Path(source).expanduser()
-        if _is_diffusers_folder(folder / (options.get("subfolder") or "")):
-            return load_hub(folder, **options)
-        return _load_small_vae(folder, folder.name, **options)
-    if not isinstance(source, str):
-        raise ValueError(f"model must be a name, a Hub repo id or a folder; got {type(source).__name__}")
-    if "/" not in source and "://" not in source:
-        names = ", ".join(name for name, _, _ in available())
-        raise ValueError(f"unknown model {source!r}: give one of {names}, a Hub repo id ('org/name') or a folder")
-    return load_hub(resolve_repo_id(source), **options)
+    kind, where = resolve_source(source, allow_local_folder=allow_local_folder,
+                                 names=[name for name, _, _ in available()])
+    if kind == "folder" and not _is_diffusers_folder(where / (options.get("subfolder") or "")):
+        return _load_small_vae(where, where.name, **options)
+    return load_hub(where, allow_local_folder=allow_local_folder, **options)
 
 
 _cache: OrderedDict = OrderedDict()

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import torch
 
 from .base import check_images, check_latents
 
-__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "pick_device", "resolve_repo_id"]
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "pick_device", "resolve_repo_id",
+           "resolve_source"]
 
 # Short names for the common VAEs: alias -> (repo id, subfolder, description).
 HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
@@ -54,9 +54,6 @@ DEFAULT_IMAGE_SIZE = 256
 # Above this size the decoders run tile by tile (diffusers' tiling) to bound memory.
 TILING_ABOVE = 512
 
-_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"{_REPO_PART}/{_REPO_PART}")
-
 
 class ModelUnavailableError(ValueError):
     """The model cannot be had here: not in the local cache and the Hub cannot give it."""
@@ -66,8 +63,11 @@ def resolve_repo_id(repo_id: str) -> str:
     """Return ``repo_id`` if it is a well-formed Hub model id ("org/name"), else raise a ValueError.
 
     Checked before any Hub call, so paths (``../../etc``), URLs and stray spaces never reach
-    the network or the cache folder.
+    the network or the cache folder. The rules are huggingface_hub's ``validate_repo_id``, with
+    the namespace required: a bare "name" is refused.
     """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     if not isinstance(repo_id, str):
         raise ValueError(f"repo id must be a string such as 'org/name'; got {type(repo_id).__name__}")
     if "://" in repo_id or repo_id.startswith(("huggingface.co/", "hf.co/", "www.")):
@@ -75,13 +75,44 @@ def resolve_repo_id(repo_id: str) -> str:
             f"give the Hub repo id ('org/name'), not a URL; got {repo_id!r} "
             "(for https://huggingface.co/madebyollin/taesd the id is 'madebyollin/taesd')"
         )
-    if (not _REPO_ID.fullmatch(repo_id) or "--" in repo_id or ".." in repo_id
-            or repo_id.endswith(".git")):
+    try:
+        validate_repo_id(repo_id)
+        valid = repo_id.count("/") == 1
+    except HFValidationError:
+        valid = False
+    if not valid:
         raise ValueError(
             f"not a valid Hub repo id: {repo_id!r}; a repo id is 'org/name' made of letters, digits, "
             "'-', '_' and '.' (no spaces, no '..' or '--', at most 96 characters each part)"
         )
     return repo_id
+
+
+def resolve_source(source, *, allow_local_folder: bool = True, names=None) -> tuple[str, str | Path]:
+    """What a model source names: ``("alias", alias)``, ``("folder", Path)`` or ``("repo", repo id)``.
+
+    In this order: a key of ``HUB_ALIASES``; a ``os.PathLike``, or a string naming an existing
+    folder (``~`` expanded); otherwise a Hub repo id, checked by ``resolve_repo_id``.
+    allow_local_folder: False refuses a PathLike and reads every string as a name or repo id
+        (for text typed into an app, which must not reach the file system).
+    names: the short names to list when a string without '/' is none of these (default: the aliases).
+
+    Raises ValueError for an unknown short name, a malformed repo id or a refused folder.
+    """
+    if isinstance(source, str) and source in HUB_ALIASES:
+        return "alias", source
+    if isinstance(source, os.PathLike):
+        if not allow_local_folder:
+            raise ValueError("local folders are not allowed here; give a model name or a Hub repo id")
+        return "folder", Path(source).expanduser()
+    if not isinstance(source, str):
+        raise ValueError(f"model must be a name, a Hub repo id or a folder; got {type(source).__name__}")
+    if allow_local_folder and Path(source).expanduser().is_dir():
+        return "folder", Path(source).expanduser()
+    if "/" not in source:
+        listed = ", ".join(HUB_ALIASES if names is None else names)
+        raise ValueError(f"unknown model {source!r}: give one of {listed}, a Hub repo id ('org/name') or a folder")
+    return "repo", resolve_repo_id(source)
 
 
 def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
@@ -188,20 +219,18 @@ def _check_folder(folder: Path, source: str) -> dict:
     return config
 
 
-def _locate(source, subfolder, revision, cache_dir) -> tuple[Path, str | None, str, str | None]:
+def _locate(source, subfolder, revision, cache_dir,
+            allow_local_folder: bool) -> tuple[Path, str | None, str, str | None]:
     """(folder holding config.json, repo id or None for a local folder, label, alias description)."""
-    alias = HUB_ALIASES.get(source) if isinstance(source, str) else None
-    if alias is not None:
-        repo_id, alias_subfolder, description = alias
-        folder = _download(repo_id, subfolder or alias_subfolder, revision, cache_dir)
-        return folder, repo_id, source, description
-    if isinstance(source, os.PathLike) or Path(str(source)).expanduser().is_dir():
+    kind, where = resolve_source(source, allow_local_folder=allow_local_folder)
+    if kind == "alias":
+        repo_id, alias_subfolder, description = HUB_ALIASES[where]
+        return _download(repo_id, subfolder or alias_subfolder, revision, cache_dir), repo_id, where, description
+    if kind == "folder":
         if revision is not None:
             raise ValueError("revision applies to Hub repos, not to a local folder")
-        folder = Path(source).expanduser()
-        return (folder / subfolder if subfolder else folder), None, folder.name or str(source), None
-    repo_id = resolve_repo_id(source)
-    return _download(repo_id, subfolder, revision, cache_dir), repo_id, repo_id, None
+        return (where / subfolder if subfolder else where), None, where.name or str(source), None
+    return _download(where, subfolder, revision, cache_dir), where, where, None
 
 
 class HubVAE:
@@ -318,7 +347,8 @@ class HubVAE:
 def load_hub(source: str | os.PathLike, *, name: str | None = None, description: str | None = None,
              subfolder: str | None = None, revision: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE,
              device=None, dtype=None, tiling: bool | None = None, slicing: bool = True,
-             fast_decoder: str | bool | None = None, cache_dir: str | os.PathLike | None = None) -> HubVAE:
+             fast_decoder: str | bool | None = None, cache_dir: str | os.PathLike | None = None,
+             allow_local_folder: bool = True) -> HubVAE:
     """Load a diffusers VAE from a Hub repo id (or alias) or a local folder.
 
     source: an alias of ``HUB_ALIASES`` ("sd-vae", "taesd", ...), a repo id ("org/name"), or a
@@ -332,6 +362,7 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     fast_decoder: a tiny VAE in the same latent space ("taesd" for "sd-vae") used by
         ``decode(z, fast=True)``; True picks the known one for the SD and SDXL VAEs.
     cache_dir: the Hugging Face cache to use (default: HF_HUB_CACHE / HF_HOME).
+    allow_local_folder: False reads a string as an alias or repo id only, never as a folder.
     """
     from diffusers import AutoencoderKL, AutoencoderTiny
 
@@ -343,7 +374,7 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     device = pick_device(device)
     dtype = _pick_dtype(dtype, device)
 
-    folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir)
+    folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir, allow_local_folder)
     description = description or alias_description
     config = _check_folder(folder, label)
 
@@ -362,8 +393,8 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
         if fast_decoder is None:
             raise ValueError(f"no known fast decoder for {label!r}; name one, e.g. fast_decoder='taesd'")
     if fast_decoder is not None:
-        paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype,
-                          tiling=tiling, slicing=slicing, cache_dir=cache_dir)
+        paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype, tiling=tiling,
+                          slicing=slicing, cache_dir=cache_dir, allow_local_folder=allow_local_folder)
         if paired.kind != "AutoencoderTiny":
             raise ValueError(
                 f"fast_decoder must be a tiny autoencoder (AutoencoderTiny); {fast_decoder!r} is {paired.kind}"
