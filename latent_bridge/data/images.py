@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..checks import check_whole
+
 __all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image"]
 
 # A 64-megapixel photo decodes to ~200 MB of RGB. Below Pillow's default limit (89 megapixels),
@@ -60,9 +62,8 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     is composited on white; 16-bit, CMYK, palette and other modes are converted; an animated
     GIF gives its first frame. Everything goes through 8 bits per channel, like a decoded file.
     """
-    for label, value, low in (("size", size, 1), ("max_pixels", max_pixels, 1), ("min_side", min_side, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{label} must be a whole number >= {low}; got {value!r}")
+    for label, value in (("size", size), ("max_pixels", max_pixels), ("min_side", min_side)):
+        check_whole(label, value, 1)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels!r}")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import check_whole
 from .base import check_images, check_latents
 
 __all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "pick_device", "resolve_repo_id",
@@ -366,8 +367,7 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     """
     from diffusers import AutoencoderKL, AutoencoderTiny
 
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be a whole number of pixels >= 8; got {image_size!r}")
+    check_whole("image_size", image_size, 8, why=" (pixels)")
     if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
                                   or subfolder.startswith("/")):
         raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
