@@ -210,8 +210,8 @@ def interpolate(values, request, progress):
         str(lb.media.write_video(result, folder / "interpolation.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / "interpolation.gif", fps=fps)),
         lb.media.frame_grid(result),
-        lb.media.norm_profile_plot(result),
-        lb.media.latent_map_plot(result) if has_latent_map(vae) else None,
+        lb.plots.norm_profile_plot(result),
+        lb.plots.latent_map_plot(result) if has_latent_map(vae) else None,
         lb.metrics.rounded(result.diagnostics),
     )
 
@@ -239,7 +239,7 @@ def random_walk(values, request, progress):
         str(lb.media.write_video(result, folder / "walk.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / "walk.gif", fps=fps)),
         lb.media.frame_grid(result),
-        lb.media.norm_profile_plot(result),
+        lb.plots.norm_profile_plot(result),
         lb.metrics.rounded(result.diagnostics),
     )
 
@@ -256,8 +256,8 @@ def compare(values, request, progress):
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
-        lb.media.norm_profile_plot(results),
-        lb.media.metrics_plot(results),
+        lb.plots.norm_profile_plot(results),
+        lb.plots.metrics_plot(results),
         {name: lb.metrics.rounded(result.diagnostics) for name, result in results.items()},
     )
 

@@ -1,7 +1,8 @@
 """latent-bridge: stochastic interpolation and looping random walks in VAE latent spaces.
 
-Submodules load on first use (``lb.models``, ``lb.media``, ...), so ``import latent_bridge``
-stays cheap and the samplers work without the heavier image and Hub dependencies.
+Submodules load on first use (``lb.models``, ``lb.media``, ``lb.plots``, ...), so
+``import latent_bridge`` stays cheap and the samplers work without the heavier image and Hub
+dependencies.
 """
 
 import importlib
@@ -9,8 +10,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
-    "train", "cli", "reproduce",
+    "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media", "plots",
+    "train", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare"}
 
