@@ -182,3 +182,27 @@ def test_writers_refuse_more_paths_than_fit_side_by_side(tmp_path):
     with pytest.raises(ValueError, match=r"100 paths make a grid 9798 px tall"):
         media.frame_grid(np.zeros((100, 3, 32, 32, 3), dtype=np.uint8))
 
+
+def test_a_streamed_result_gives_the_kept_gif_sequential_video_and_comparison(tmp_path, digits):
+    sampler = lb.bridges.get("ou", T=5.0)
+    a, b = EXAMPLES / "digits_0.png", EXAMPLES / "digits_3.png"
+    kept = lb.interpolate(digits, a, b, sampler, frames=11, n_paths=2, seed=4)
+    streamed = lb.interpolate(digits, a, b, sampler, frames=11, n_paths=2, seed=4, keep_frames=False)
+    for name, result in (("kept", kept), ("streamed", streamed)):
+        media.write_gif(result, tmp_path / f"{name}.gif")
+        media.write_video(result, tmp_path / f"{name}.mp4", layout="sequential")
+        media.comparison_video({"ou": result, "same": kept}, tmp_path / f"{name}_c.mp4")
+    for suffix in (".gif", ".mp4", "_c.mp4"):
+        assert (tmp_path / f"kept{suffix}").read_bytes() == (tmp_path / f"streamed{suffix}").read_bytes()
+
+
+def test_a_streamed_result_decodes_only_the_frames_an_output_shows(digits, monkeypatch):
+    walk = lb.random_walk(digits, EXAMPLES / "digits_1.png", frames=40, n_paths=3, seed=2, keep_frames=False)
+    decoded = []
+    decode = digits.decode
+    monkeypatch.setattr(digits, "decode", lambda z, **kwargs: decoded.append(len(z)) or decode(z, **kwargs))
+    media.frame_grid(walk, columns=5)
+    assert sum(decoded) == 3 * 3  # 5 columns: the two ends are the decoded endpoint image
+    decoded.clear()
+    media.comparison_grid({"walk": walk}, columns=5)
+    assert sum(decoded) == 3  # the first path only
