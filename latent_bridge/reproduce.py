@@ -453,46 +453,6 @@ def figure_pose_walks(out: Path, quick: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# 7. Method comparison on fashion and poses
-
-
-def figure_compare(out: Path, quick: bool) -> dict:
-    """Every method between the same two images of ``fashion`` and of ``poses``, same seed:
-    decoded rows side by side, with path diagnostics (norm, distance to the data, smoothness)."""
-    pipeline = _require("pipeline")
-    priors = _require("priors")
-    frames = 8 if quick else 12
-    numbers: dict = {"frames": frames}
-    # Two example images of different kinds: an ankle boot and a T-shirt; two poses.
-    pairs = {"fashion": (0, 2), "poses": (0, 1)}
-    for model, (first, second) in pairs.items():
-        vae = _load_model(model)
-        images = vae.example_images()
-        samplers = {
-            "linear": bridges.get("linear"),
-            "slerp": bridges.get("slerp"),
-            "ou T=0.5": bridges.get("ou", T=0.5),
-            "ou T=5": bridges.get("ou", T=5.0),
-            "gp exp(-h^2) T=2": bridges.get("gp", T=2.0),
-            "langevin (mixture prior)": _langevin(priors.for_model(model, kind="mixture"), T=0.5),
-        }
-        results = pipeline.compare(vae, images[first], images[second], samplers, frames=frames, n_paths=1, seed=7)
-        rows = np.stack([r.frames[0] for r in results.values()])
-        _film_strips(rows, list(results), f"{model}: every method between the same two images "
-                     f"(latent size {vae.latent_shape[0] if len(vae.latent_shape) == 1 else vae.latent_shape}, "
-                     f"seed 7)", out / f"compare_{model}.png")
-        numbers[model] = {
-            name: {
-                "norm_ratio_mean": float(r.metrics["norm_ratio"][:, 1:-1].mean()),
-                "nearest_data_distance_mean": float(r.metrics["nearest_data_distance"][:, 1:-1].mean()),
-                "ssim_adjacent_mean": float(r.metrics["ssim"].mean()),
-            }
-            for name, r in results.items()
-        }
-    return numbers
-
-
-# ---------------------------------------------------------------------------------------------
 # 6. The Langevin bridge on a two-well prior against a Fokker-Planck reference
 
 
@@ -590,6 +550,46 @@ def figure_langevin(out: Path, quick: bool) -> dict:
                  + (f": effective sample size of the final weights {ess:.0f} of {n_paths}" if ess is not None else ""), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     _save(fig, out / "langevin_two_well.png")
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Method comparison on fashion and poses
+
+
+def figure_compare(out: Path, quick: bool) -> dict:
+    """Every method between the same two images of ``fashion`` and of ``poses``, same seed:
+    decoded rows side by side, with path diagnostics (norm, distance to the data, smoothness)."""
+    pipeline = _require("pipeline")
+    priors = _require("priors")
+    frames = 8 if quick else 12
+    numbers: dict = {"frames": frames}
+    # Two example images of different kinds: an ankle boot and a T-shirt; two poses.
+    pairs = {"fashion": (0, 2), "poses": (0, 1)}
+    for model, (first, second) in pairs.items():
+        vae = _load_model(model)
+        images = vae.example_images()
+        samplers = {
+            "linear": bridges.get("linear"),
+            "slerp": bridges.get("slerp"),
+            "ou T=0.5": bridges.get("ou", T=0.5),
+            "ou T=5": bridges.get("ou", T=5.0),
+            "gp exp(-h^2) T=2": bridges.get("gp", T=2.0),
+            "langevin (mixture prior)": _langevin(priors.for_model(model, kind="mixture"), T=0.5),
+        }
+        results = pipeline.compare(vae, images[first], images[second], samplers, frames=frames, n_paths=1, seed=7)
+        rows = np.stack([r.frames[0] for r in results.values()])
+        _film_strips(rows, list(results), f"{model}: every method between the same two images "
+                     f"(latent size {vae.latent_shape[0] if len(vae.latent_shape) == 1 else vae.latent_shape}, "
+                     f"seed 7)", out / f"compare_{model}.png")
+        numbers[model] = {
+            name: {
+                "norm_ratio_mean": float(r.metrics["norm_ratio"][:, 1:-1].mean()),
+                "nearest_data_distance_mean": float(r.metrics["nearest_data_distance"][:, 1:-1].mean()),
+                "ssim_adjacent_mean": float(r.metrics["ssim"].mean()),
+            }
+            for name, r in results.items()
+        }
     return numbers
 
 
