@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from . import bridges, kernels, media, metrics, models, pipeline, priors, sde
+from .data import load_image
 from .data.datasets import load_digits
 
 DPI = 90
@@ -250,15 +251,10 @@ def figure_kernels(out: Path, quick: bool) -> dict:
 # 4. The digits latent map
 
 
-def _example_latents(vae, indices) -> torch.Tensor:
-    """Posterior means of the checkpoint's example images ``indices``: float32 (len, *latent_shape)."""
-    paths = vae.example_images()
-    mode = "L" if vae.channels == 1 else "RGB"
-    images = []
-    for i in indices:
-        array = np.asarray(Image.open(paths[i]).convert(mode), dtype=np.float32) / 255.0
-        images.append(torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1)).permute(2, 0, 1))
-    return vae.encode(torch.stack(images))
+def _example_latent(vae, index: int) -> torch.Tensor:
+    """Posterior mean of the checkpoint's example image ``index``: float32 ``latent_shape``."""
+    image = load_image(vae.example_images()[index], size=vae.image_size, channels=vae.channels)
+    return vae.encode(image[None])[0]
 
 
 def figure_digits_map(out: Path, quick: bool) -> dict:
@@ -269,7 +265,7 @@ def figure_digits_map(out: Path, quick: bool) -> dict:
     vae = models.load("digits")
     data = vae.training_latents()
     held_out = vae.encode(load_digits("test"))
-    z0 = _example_latents(vae, (0,))[0]  # the first shipped example, a 6
+    z0 = _example_latent(vae, 0)  # the first shipped example, a 6
     # The held-out digit most nearly opposite: where line and great circle differ most.
     opposite = int((held_out + z0).norm(dim=1).argmin())
     z1 = held_out[opposite]
