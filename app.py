@@ -209,7 +209,7 @@ def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
         str(lb.media.write_video(result, folder / f"{stem}.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / f"{stem}.gif", fps=fps)),
         lb.media.frame_grid(result),
-        lb.media.norm_profile_plot(result),
+        lb.plots.norm_profile_plot(result),
     )
 
 
@@ -221,7 +221,7 @@ def interpolate(values, request, progress):
     folder = output_dir(request)
     result = run_pipeline(lb.interpolate, vae, a, b, samplers[method], frames=frames,
                           n_paths=paths, seed=seed, progress=reporter(progress))
-    latent_map = lb.media.latent_map_plot(result) if has_latent_map(vae) else None
+    latent_map = lb.plots.latent_map_plot(result) if has_latent_map(vae) else None
     return (*path_outputs(result, folder, "interpolation", fps), latent_map, lb.metrics.rounded(result.diagnostics))
 
 
@@ -248,8 +248,8 @@ def compare(values, request, progress):
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
-        lb.media.norm_profile_plot(results),
-        lb.media.metrics_plot(results),
+        lb.plots.norm_profile_plot(results),
+        lb.plots.metrics_plot(results),
         {name: lb.metrics.rounded(result.diagnostics) for name, result in results.items()},
     )
 

@@ -2,7 +2,7 @@
 
 The sampler modules are imported here, so every sampler is registered (``lb.registry``) as
 soon as any part of the package is. Other submodules load on first use (``lb.models``,
-``lb.media``, ...): the samplers work without the heavier image and Hub dependencies.
+``lb.media``, ``lb.plots``, ...): the samplers work without the heavier image and Hub dependencies.
 """
 
 import importlib
@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
-    "train", "cli", "reproduce",
+    "plots", "train", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare"}
 

@@ -495,11 +495,11 @@ def run(args: argparse.Namespace) -> int:
     written = {"out": str(args.out)}
     _note(args, f"wrote {args.out}")
     if args.plot is not None:
-        lb.media.save_figure(lb.media.norm_profile_plot(results), args.plot)
+        lb.plots.save_figure(lb.plots.norm_profile_plot(results), args.plot)
         written["plot"] = str(args.plot)
         _note(args, f"wrote {args.plot}")
     if args.metrics_plot is not None:
-        lb.media.save_figure(lb.media.metrics_plot(results), args.metrics_plot)
+        lb.plots.save_figure(lb.plots.metrics_plot(results), args.metrics_plot)
         written["metrics_plot"] = str(args.metrics_plot)
         _note(args, f"wrote {args.metrics_plot}")
     if args.json:

@@ -1,12 +1,14 @@
-"""What a user looks at: videos, GIFs, frame grids, comparisons and plots of sampled paths.
+"""What a user watches: videos, GIFs, frame grids and method comparisons of sampled paths.
 
-Every function takes a pipeline ``Result`` (duck-typed: ``frames`` or ``iter_frames``,
-``latents``, ``times``, ``method``, ``metrics``, ``data_latents``, ``vae``) and never imports
-the pipeline. Frames are uint8 ``(n_paths, frames, H, W, 3)``; videos are written chunk by
-chunk, so a long streamed result never sits in memory whole. Small images (the digits model
-decodes 32 px) are enlarged by an integer nearest-neighbour factor so they stay crisp in a
-browser. Plots use matplotlib's object API (``Figure``), never pyplot's global state, so
-threads of the app can draw at once.
+Every writer takes a pipeline ``Result``, a uint8 frame array ``(n_paths, frames, H, W, 3)``
+(``(frames, H, W, 3)`` for one path) or, for ``write_video``, an iterable of uint8 chunks
+``(n_paths, c, H, W, 3)`` along time, and reads it through one shape, ``_Frames``. Of a Result
+it reads only public attributes (``frames``, ``latents``, ``n_paths``, ``n_frames``,
+``endpoint_frames``, ``vae``, ``fast_preview``, ``chunk_size``). Videos are written chunk by
+chunk, and a streamed result (``frames`` None) decodes only the frames an output shows, a
+decoder call at a time, so a long result never sits in memory whole. Small images (the digits
+model decodes 32 px) are enlarged by an integer nearest-neighbour factor so they stay crisp in
+a browser. Plots of the paths are in ``latent_bridge.plots``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,17 @@ import dataclasses
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from .pipeline import chunk_size_for, decode_frames
+
 __all__ = [
-    "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "latent_map_plot", "log_prior_plot",
-    "metrics_plot",
-    "norm_profile_plot", "save_figure", "save_png", "write_gif", "write_video",
+    "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "save_png", "write_gif",
+    "write_video",
 ]
 
 # Videos enlarge frames smaller than this (nearest neighbour, integer factor: pixels stay sharp
@@ -46,104 +48,134 @@ MAX_OUTPUT_SIDE = 8192
 LABEL_HEIGHT = 24
 LABEL_FONT_SIZE = 16
 LAYOUTS = ("side-by-side", "sequential")
+# Frames per chunk when a frame array is read along time.
+_ARRAY_CHUNK = 64
 
 
 # ---------------------------------------------------------------------------------------------
 # Frame sources
 
 
+def _check_frames(frames: np.ndarray) -> None:
+    """Raise ValueError unless ``frames`` is uint8 ``(n_paths, frames, H, W, 3)`` or ``(..., 1)``."""
+    if frames.dtype != np.uint8 or frames.ndim != 5 or frames.shape[-1] not in (1, 3):
+        raise ValueError(
+            "frames must be uint8 chunks of shape (n_paths, frames, H, W, 3); "
+            f"got {frames.dtype} {frames.shape}"
+        )
+
+
 def _check_chunk(chunk) -> np.ndarray:
     """A uint8 ``(n_paths, c, H, W, 3)`` chunk; grayscale ``(..., 1)`` is repeated to RGB."""
     chunk = np.asarray(chunk)
-    if chunk.dtype != np.uint8 or chunk.ndim != 5 or chunk.shape[-1] not in (1, 3):
-        raise ValueError(
-            "frames must be uint8 chunks of shape (n_paths, frames, H, W, 3); "
-            f"got {chunk.dtype} {chunk.shape}"
-        )
+    _check_frames(chunk)
     if chunk.shape[-1] == 1:
         chunk = np.repeat(chunk, 3, axis=-1)
     return chunk
 
 
-def _chunks(source, chunk: int | None = None) -> Iterator[np.ndarray]:
-    """uint8 ``(n_paths, c, H, W, 3)`` chunks along time from a Result, a uint8 array
-    ``(n_paths, frames, H, W, 3)`` or ``(frames, H, W, 3)`` (one path), or an iterable of chunks."""
-    if isinstance(source, np.ndarray):
-        frames = source[None] if source.ndim == 4 else source
-        step = chunk or 64
-        for start in range(0, frames.shape[1], step):
-            yield _check_chunk(frames[:, start:start + step])
-        return
-    if hasattr(source, "iter_frames"):
-        if getattr(source, "frames", None) is not None:
-            yield from _chunks(np.asarray(source.frames), chunk)
+@dataclasses.dataclass(frozen=True)
+class _Frames:
+    """The frames of ``n_paths`` paths at ``n_frames`` times: what every writer reads.
+
+    n_paths, n_frames, image_side (the frames' height in pixels): None for a one-pass stream
+        of chunks, whose sizes are known only as it is read.
+    latents: float ``(n_paths, n_frames, *latent_shape)`` when the input has them, else None.
+    read: ``read(paths, indices)`` -> uint8 ``(paths' count, len(indices), H, W, 3)``, the
+        frames of a slice of the input's paths at sorted frame indices; None for a stream.
+    stream: a stream's chunks uint8 ``(n_paths, c, H, W, 3)``; None otherwise.
+    paths: the slice of the input's paths that these frames are.
+    budget: latents per decoder call when ``read`` decodes; None for frames held in memory.
+    """
+
+    n_paths: int | None
+    n_frames: int | None
+    image_side: int | None
+    latents: torch.Tensor | None = None
+    read: Callable[[slice, np.ndarray], np.ndarray] | None = None
+    stream: Iterable | None = None
+    paths: slice = dataclasses.field(default_factory=lambda: slice(None))
+    budget: int | None = None
+
+    @property
+    def is_loop(self) -> bool:
+        """Whether these are closed walks: more than two frames, the last latent the first."""
+        latents = self.latents
+        return latents is not None and latents.shape[1] > 2 and bool(torch.equal(latents[:, 0], latents[:, -1]))
+
+    def iter_chunks(self, chunk: int | None = None) -> Iterator[np.ndarray]:
+        """uint8 ``(n_paths, c, H, W, 3)`` chunks in time order, ``c = chunk`` but for the last;
+        by default a decoder call's worth of frames, or ``_ARRAY_CHUNK`` for frames in memory.
+        A stream's chunks come as they were given."""
+        if self.read is None:
+            for piece in self.stream:
+                yield _check_chunk(piece)
             return
-        source = source.iter_frames(chunk)
-    elif not isinstance(source, Iterable) or isinstance(source, (str, bytes, dict)):
+        if chunk is None:
+            chunk = _ARRAY_CHUNK if self.budget is None else max(1, self.budget // self.n_paths)
+        for start in range(0, self.n_frames, chunk):
+            yield self.frames_at(np.arange(start, min(start + chunk, self.n_frames)))
+
+    def frames_at(self, indices: np.ndarray) -> np.ndarray:
+        """uint8 ``(n_paths, len(indices), H, W, 3)``: the frames at sorted ``indices``."""
+        return _check_chunk(self.read(self.paths, indices))
+
+    def path(self, index: int) -> _Frames:
+        """Path ``index`` of all the input's paths alone: a streamed result decodes only it."""
+        latents = None if self.latents is None else self.latents[index:index + 1]
+        return dataclasses.replace(self, n_paths=1, latents=latents, paths=slice(index, index + 1))
+
+
+def _in_memory(frames: np.ndarray, latents: torch.Tensor | None = None) -> _Frames:
+    """``_Frames`` of a uint8 array ``(n_paths, frames, H, W, 3)`` (or ``(..., 1)``)."""
+    _check_frames(frames)
+    n_paths, n_frames, side = frames.shape[:3]
+    if n_frames == 0:
+        raise ValueError("no frames to write")
+    return _Frames(n_paths, n_frames, side, latents, read=lambda paths, indices: frames[paths][:, indices])
+
+
+def _decoded_at(result, budget: int, paths: slice, indices: np.ndarray) -> np.ndarray:
+    """uint8 ``(paths' count, len(indices), H, W, 3)``: a streamed result's frames of ``paths``
+    at sorted frame ``indices``, decoding only those, ``budget`` latents per decoder call. The
+    first and last frames are the result's decoded endpoints, as in ``Result.iter_frames``."""
+    latents, ends = result.latents[paths], result.endpoint_frames
+    frames = np.empty((len(latents), len(indices), *ends.shape[1:]), dtype=np.uint8)
+    first, last = indices == 0, indices == result.n_frames - 1
+    frames[:, first], frames[:, last] = ends[0], ends[1]
+    inner = ~(first | last)
+    # Time-major, so a decoder call holds whole frames (every path at the same times).
+    codes = latents[:, torch.as_tensor(indices[inner])].transpose(0, 1).reshape(-1, *latents.shape[2:])
+    decoded, done = np.empty((len(codes), *ends.shape[1:]), dtype=np.uint8), 0
+    for images in decode_frames(result.vae, codes, chunk_size=budget, fast=result.fast_preview):
+        decoded[done:done + len(images)] = images
+        done += len(images)
+    frames[:, inner] = decoded.reshape(-1, len(latents), *ends.shape[1:]).swapaxes(0, 1)
+    return frames
+
+
+def _frames(source, stream_ok: bool = False) -> _Frames:
+    """``source`` as ``_Frames``: a Result, a uint8 array ``(n_paths, frames, H, W, 3)`` or
+    ``(frames, H, W, 3)`` (one path), or with ``stream_ok`` an iterable of uint8 chunks
+    ``(n_paths, c, H, W, 3)`` along time. Raises ValueError for anything else."""
+    if isinstance(source, np.ndarray):
+        return _in_memory(source[None] if source.ndim == 4 else source)
+    if hasattr(source, "iter_frames"):
+        if source.frames is not None:
+            return _in_memory(np.asarray(source.frames), source.latents)
+        if source.vae is None:
+            raise ValueError("this result holds neither frames nor a VAE to decode its latents with")
+        budget = source.chunk_size if source.chunk_size is not None else chunk_size_for(source.vae)
+        return _Frames(source.n_paths, source.n_frames, int(source.endpoint_frames.shape[1]), source.latents,
+                       read=lambda paths, indices: _decoded_at(source, budget, paths, indices), budget=budget)
+    if not stream_ok:
+        raise ValueError(f"expected a Result or a uint8 frame array; got {type(source).__name__}")
+    if not isinstance(source, Iterable) or isinstance(source, (str, bytes, dict)):
         raise ValueError(
             "expected a Result, a uint8 array (n_paths, frames, H, W, 3) or an iterable of such "
             f"chunks; got {type(source).__name__}"
         )
-    for piece in source:
-        yield _check_chunk(piece)
-
-
-def _path_count(source) -> int | None:
-    if hasattr(source, "latents"):
-        return int(source.latents.shape[0])
-    if isinstance(source, np.ndarray):
-        return 1 if source.ndim == 4 else int(source.shape[0])
-    return None
-
-
-def _image_side(source) -> int | None:
-    """Height of the decoded frames of a Result or frame array, known without decoding; None
-    for an iterable of chunks."""
-    frames = getattr(source, "frames", None)
-    if frames is None:
-        frames = getattr(source, "endpoint_frames", None)
-    if frames is None and isinstance(source, np.ndarray):
-        frames = source
-    return None if frames is None else int(np.asarray(frames).shape[-3])
-
-
-def _only_path(result, index: int):
-    """The same result restricted to path ``index``, so a streamed result decodes only it."""
-    if isinstance(result, np.ndarray):
-        return (result[None] if result.ndim == 4 else result)[index:index + 1]
-    if getattr(result, "frames", None) is not None:
-        return np.asarray(result.frames)[index:index + 1]
-    if dataclasses.is_dataclass(result):
-        return dataclasses.replace(result, latents=result.latents[index:index + 1])
-    return (piece[index:index + 1] for piece in result.iter_frames())
-
-
-def _frames_at(source, indices: np.ndarray) -> np.ndarray:
-    """uint8 ``(n_paths, len(indices), H, W, 3)``: the frames at sorted ``indices``, streamed."""
-    if (getattr(source, "frames", 1) is None and dataclasses.is_dataclass(source)
-            and indices[0] == 0 and indices[-1] == _frame_count(source) - 1):
-        # A streamed result with both ends asked for: decode only the chosen latents (its
-        # decoded endpoint images stand for the first and last of them).
-        source = dataclasses.replace(source, latents=source.latents[:, torch.as_tensor(indices)])
-        indices = np.arange(len(indices))
-    picked, start = [], 0
-    for piece in _chunks(source):
-        stop = start + piece.shape[1]
-        inside = indices[(indices >= start) & (indices < stop)] - start
-        if inside.size:
-            picked.append(piece[:, inside])
-        start = stop
-    if not picked or sum(p.shape[1] for p in picked) != len(indices):
-        raise ValueError(f"the result has {start} frames; frame {int(indices.max())} was asked for")
-    return np.concatenate(picked, axis=1)
-
-
-def _frame_count(source) -> int:
-    if hasattr(source, "latents"):
-        return int(source.latents.shape[1])
-    if isinstance(source, np.ndarray):
-        return int(source.shape[0] if source.ndim == 4 else source.shape[1])
-    raise ValueError(f"expected a Result or a uint8 frame array; got {type(source).__name__}")
+    return _Frames(None, None, None, stream=source)
 
 
 def _sample_indices(total: int, columns: int) -> np.ndarray:
@@ -291,24 +323,22 @@ def _write_mp4(frames: Iterable[np.ndarray], path, fps: float) -> Path:
     return path
 
 
-def _video_frames(source, layout: str) -> Iterator[np.ndarray]:
+def _video_frames(frames: _Frames, layout: str) -> Iterator[np.ndarray]:
     """Laid-out, enlarged frames ``(c, H', W', 3)`` for ``write_video``."""
     if layout == "side-by-side":
         factor = None
-        for chunk in _chunks(source):
-            if factor is None:
+        for chunk in frames.iter_chunks():
+            if factor is None:  # a stream's sizes are known from its first chunk
                 check_output_size("video", chunk.shape[0], chunk.shape[2])
                 factor = _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
             yield _side_by_side(chunk, factor)
         return
-    n_paths = _path_count(source)
-    if n_paths is None:
+    if frames.n_paths is None:
         raise ValueError("layout='sequential' needs a Result or a frame array (an iterator of "
                          "chunks can be read only once); use layout='side-by-side'")
-    factor = None
-    for index in range(n_paths):
-        for chunk in _chunks(_only_path(source, index)):
-            factor = factor or _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
+    factor = _scale_for(frames.image_side, MIN_VIDEO_HEIGHT)
+    for index in range(frames.n_paths):
+        for chunk in frames.path(index).iter_chunks():
             yield _enlarge(chunk[0], factor)
 
 
@@ -324,12 +354,7 @@ def write_video(result_or_chunks, path, fps: float = 12, layout: str = "side-by-
     """
     _check_layout(layout)
     _check_fps(fps)
-    return _write_mp4(_video_frames(result_or_chunks, layout), path, fps)
-
-
-def _is_closed_loop(result) -> bool:
-    latents = getattr(result, "latents", None)
-    return latents is not None and latents.shape[1] > 2 and bool(torch.equal(latents[:, 0], latents[:, -1]))
+    return _write_mp4(_video_frames(_frames(result_or_chunks, stream_ok=True), layout), path, fps)
 
 
 def write_gif(result, path, fps: float = 12) -> Path:
@@ -342,15 +367,11 @@ def write_gif(result, path, fps: float = 12) -> Path:
     Returns the path written.
     """
     _check_fps(fps)
-    side = _image_side(result)
-    if side is not None:
-        check_output_size("gif", _path_count(result), side)
-    total = _frame_count(result)
-    if _is_closed_loop(result):
-        total -= 1
+    source = _frames(result)
+    check_output_size("gif", source.n_paths, source.image_side)
+    total = source.n_frames - 1 if source.is_loop else source.n_frames
     step = max(1, math.ceil(total / GIF_MAX_FRAMES))
-    indices = np.arange(0, total, step)
-    frames = _frames_at(result, indices)
+    frames = source.frames_at(np.arange(0, total, step))
     n_paths, _, height, width = frames.shape[:4]
     factor = _scale_for(height, GIF_MIN_HEIGHT)
     while factor > 1 and n_paths * width * factor > GIF_MAX_WIDTH:
@@ -375,10 +396,9 @@ def _grid_rows(rows: list[np.ndarray]) -> np.ndarray:
 def frame_grid(result, columns: int = 8) -> Image.Image:
     """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
     left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
-    side = _image_side(result)
-    if side is not None:  # before a streamed result decodes anything
-        check_output_size("grid", _path_count(result), side)
-    frames = _frames_at(result, _sample_indices(_frame_count(result), columns))
+    source = _frames(result)
+    check_output_size("grid", source.n_paths, source.image_side)  # before anything is decoded
+    frames = source.frames_at(_sample_indices(source.n_frames, columns))
     frames = _enlarge(frames, _scale_for(frames.shape[2], MIN_TILE_HEIGHT))
     return Image.fromarray(_grid_rows(list(frames)))
 
@@ -390,27 +410,29 @@ def save_png(image: Image.Image, path) -> Path:
     return path
 
 
-def _check_results(results) -> dict:
+def _first_paths(results) -> list[_Frames]:
+    """The first path of each result of ``results``, a non-empty {method name: Result} whose
+    results all have the same number of frames."""
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict {method name: Result}")
-    counts = {name: _frame_count(result) for name, result in results.items()}
+    sources = {name: _frames(result) for name, result in results.items()}
+    counts = {name: source.n_frames for name, source in sources.items()}
     if len(set(counts.values())) != 1:
         raise ValueError(f"every result must have the same number of frames; got {counts}")
-    return results
+    return [source.path(0) for source in sources.values()]
 
 
 def comparison_video(results: dict, path, fps: float = 12) -> Path:
     """H.264 mp4 of several methods side by side: the first path of each, its method name
     written below it (a player's title badge covers the top left). results: {name: Result},
     all with the same number of frames."""
-    _check_results(results)
+    first_paths = _first_paths(results)
     _check_fps(fps)
-    first_paths = [_only_path(result, 0) for result in results.values()]
 
     def frames() -> Iterator[np.ndarray]:
         labels, factor = None, None
         # Same chunk length for every method, so the chunks line up in time.
-        for pieces in zip(*(_chunks(source, 16) for source in first_paths)):
+        for pieces in zip(*(source.iter_chunks(16) for source in first_paths)):
             factor = factor or _scale_for(pieces[0].shape[2], MIN_VIDEO_HEIGHT)
             tiles = [_enlarge(piece[0], factor) for piece in pieces]
             if labels is None:
@@ -424,9 +446,9 @@ def comparison_video(results: dict, path, fps: float = 12) -> Path:
 def comparison_grid(results: dict, columns: int = 8) -> Image.Image:
     """PIL image: one row per method (its first path at ``columns`` evenly sampled frames), the
     method name written left of each row. results: {name: Result}, same number of frames."""
-    _check_results(results)
-    indices = _sample_indices(_frame_count(next(iter(results.values()))), columns)
-    rows = [_frames_at(_only_path(result, 0), indices)[0] for result in results.values()]
+    first_paths = _first_paths(results)
+    indices = _sample_indices(first_paths[0].n_frames, columns)
+    rows = [source.frames_at(indices)[0] for source in first_paths]
     rows = [_enlarge(row, _scale_for(row.shape[1], MIN_TILE_HEIGHT)) for row in rows]
     strips = [_grid_rows([row]) for row in rows]
     font = _font(LABEL_FONT_SIZE)
@@ -434,205 +456,3 @@ def comparison_grid(results: dict, columns: int = 8) -> Image.Image:
     labelled = [_join([_label_strip(name, label_width, strip.shape[0]), strip], axis=-2)
                 for name, strip in zip(results, strips)]
     return Image.fromarray(_join(labelled, axis=-3))
-
-
-# ---------------------------------------------------------------------------------------------
-# Plots
-
-
-def _as_dict(result_or_dict) -> dict:
-    if isinstance(result_or_dict, dict):
-        return _check_results(result_or_dict)
-    return {result_or_dict.method: result_or_dict}
-
-
-def _unit_times(result) -> np.ndarray:
-    times = np.asarray(result.times, dtype=np.float64)
-    span = times[-1] - times[0]
-    return (times - times[0]) / span if span > 0 else np.linspace(0, 1, len(times))
-
-
-def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str, legend: bool = True) -> None:
-    """``metrics[key]`` against t / T, each method in its own colour: every path thin, the mean
-    over paths thick; then the axes' labels, title and (with ``legend``) legend."""
-    colours = [f"C{i % 10}" for i in range(len(results))]
-    for (name, result), colour in zip(results.items(), colours):
-        values = np.asarray(result.metrics[key], dtype=np.float64)
-        u = _unit_times(result)
-        if values.shape[1] == len(u) - 1:  # a value per step (frame pair): at the step's middle
-            u = 0.5 * (u[1:] + u[:-1])
-        # Deterministic methods give identical paths: one line says it.
-        several = values.shape[0] > 1 and not np.allclose(values, values[:1])
-        if several:
-            for row in values:
-                ax.plot(u, row, color=colour, linewidth=0.7, alpha=0.35)
-        ax.plot(u, values.mean(axis=0), color=colour, linewidth=2.0,
-                label=f"{name} (mean of {values.shape[0]} paths)" if several else name)
-    ax.set_xlabel("t / T")
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(0, 1)
-    ax.set_title(title)
-    if legend:
-        ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-
-
-def _data_norm_band(results: dict) -> tuple[float, float] | None:
-    for result in results.values():
-        data = getattr(result, "data_latents", None)
-        if data is not None and len(data):
-            flat = torch.as_tensor(data).reshape(len(data), -1).double()
-            ratio = (flat.norm(dim=1) / math.sqrt(flat.shape[1])).numpy()
-            low, high = np.percentile(ratio, [5, 95])
-            return float(low), float(high)
-    return None
-
-
-def _latent_size(result) -> int:
-    return int(np.prod(tuple(result.latents.shape[2:])))
-
-
-def norm_profile_plot(result_or_dict) -> Figure:
-    """|z(t)| / sqrt(n) against t / T for one Result or {method: Result}: the sphere of radius
-    sqrt(n), where a standard normal keeps its mass, dashed at 1; the 5-95 % band of the encoded
-    data's norms shaded when the model has encoded data."""
-    results = _as_dict(result_or_dict)
-    first = next(iter(results.values()))
-    fig = Figure(figsize=(7, 4), layout="constrained")
-    ax = fig.add_subplot()
-    band = _data_norm_band(results)
-    if band is not None:
-        ax.axhspan(*band, color="0.85", label="encoded data, 5-95 %")
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label="sphere |z| = √n")
-    _per_method_plot(results, "norm_ratio", ax, "|z(t)| / √n",
-                     f"Norm profile along the path ({first.model}, n = {_latent_size(first)})")
-    return fig
-
-
-def log_prior_plot(result_or_dict) -> Figure:
-    """Log prior density of each frame against t / T, per method (paths thin, mean thick);
-    for the standard normal prior, its value on the sphere |z| = sqrt(n) is drawn dashed."""
-    results = _as_dict(result_or_dict)
-    first = next(iter(results.values()))
-    n = _latent_size(first)
-    fig = Figure(figsize=(7, 4), layout="constrained")
-    ax = fig.add_subplot()
-    standard = all(r.params.get("prior") in (None, "standard-normal") for r in results.values())
-    if standard:
-        sphere = -0.5 * n - 0.5 * n * math.log(2 * math.pi)
-        ax.axhline(sphere, color="black", linestyle="--", linewidth=1.2,
-                   label="N(0, I) on the sphere |z| = √n")
-    _per_method_plot(results, "log_prior", ax, "log p(z(t))",
-                     f"Log prior density along the path ({first.model}, n = {n})")
-    return fig
-
-
-# The path metrics drawn by metrics_plot: (key in Result.metrics, y label, panel title).
-_METRIC_PANELS = (
-    ("step_length", "|z(t_i+1) - z(t_i)|", "latent step length"),
-    ("ssim", "SSIM", "adjacent-frame similarity (SSIM, 1 = identical)"),
-    ("nearest_data_distance", "distance", "distance to the nearest encoded data point"),
-    ("log_prior", "log p(z(t))", "log prior density"),
-)
-
-
-def metrics_plot(result_or_dict) -> Figure:
-    """The path metrics other than the norm, one panel each, against t / T, per method (paths
-    thin, mean thick): latent step length, SSIM of adjacent frames, distance of each frame's
-    latent to the nearest encoded data point, log prior density. Panels whose metric no result
-    has (SSIM of a streamed run, data distance for a model without encoded data) are left out."""
-    results = _as_dict(result_or_dict)
-    first = next(iter(results.values()))
-    panels = [panel for panel in _METRIC_PANELS if all(panel[0] in r.metrics for r in results.values())]
-    if not panels:
-        raise ValueError("the results carry none of the path metrics " + ", ".join(p[0] for p in _METRIC_PANELS))
-    rows = math.ceil(len(panels) / 2)
-    # Fixed margins rather than a constrained layout, and one legend (the colours are the same
-    # in every panel): together they halve the drawing time, which a busy app pays per request.
-    fig = Figure(figsize=(11, 3.4 * rows))
-    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.2 / rows, bottom=0.2 / rows, hspace=0.5, wspace=0.22)
-    for index, (key, ylabel, title) in enumerate(panels):
-        _per_method_plot(results, key, fig.add_subplot(rows, 2, index + 1), ylabel, title, legend=index == 0)
-    fig.suptitle(f"Path metrics ({first.model}, n = {_latent_size(first)})")
-    return fig
-
-
-def _decoded_manifold(vae, limit: float, tiles: int) -> np.ndarray:
-    """uint8 mosaic ``(tiles*H, tiles*W, 3)`` of images decoded at tile centres over
-    [-limit, limit]^2, top row at the largest z2 (as imshow with origin='upper' wants)."""
-    centres = -limit + (np.arange(tiles) + 0.5) * 2 * limit / tiles
-    z1, z2 = np.meshgrid(centres, centres[::-1])
-    codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
-    with torch.inference_mode():
-        images = vae.decode(codes).detach().to("cpu", torch.float32).clamp(0, 1)
-    images = (images * 255).round().to(torch.uint8)
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)
-    images = images.permute(0, 2, 3, 1).numpy()
-    height, width = images.shape[1:3]
-    return images.reshape(tiles, tiles, height, width, 3).swapaxes(1, 2).reshape(
-        tiles * height, tiles * width, 3)
-
-
-def latent_map_plot(result, resolution: int = 200, manifold: bool = False, tiles: int = 15) -> Figure:
-    """The paths drawn on a map of a 2-D latent space.
-
-    Background: the standard normal log density on a ``resolution`` x ``resolution`` grid, or
-    with ``manifold=True`` a ``tiles`` x ``tiles`` mosaic of images decoded by ``result.vae``.
-    The encoded data (``result.data_latents``) are small dots; each path is a line with a
-    circle at its start and a square at its end. Raises ValueError unless n = 2.
-    """
-    shape = tuple(result.latents.shape[2:])
-    if int(np.prod(shape)) != 2:
-        raise ValueError(f"latent_map_plot needs a 2-D latent space; this result's latents have "
-                         f"shape {shape} (n = {int(np.prod(shape))}); use norm_profile_plot")
-    for name, value, low in (("resolution", resolution, 10), ("tiles", tiles, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}")
-    paths = result.latents.detach().to("cpu", torch.float64).reshape(*result.latents.shape[:2], 2).numpy()
-    data = getattr(result, "data_latents", None)
-    data = None if data is None else torch.as_tensor(data).detach().double().reshape(-1, 2).numpy()
-    limit = max(3.0, 1.05 * float(np.abs(paths).max()))
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
-    ax = fig.add_subplot()
-    extent = (-limit, limit, -limit, limit)
-    if manifold:
-        if getattr(result, "vae", None) is None:
-            raise ValueError("manifold=True needs the result's VAE to decode the map; it has none")
-        ax.imshow(_decoded_manifold(result.vae, limit, tiles), extent=extent, origin="upper",
-                  interpolation="nearest")
-        background = "decoded manifold"
-    else:
-        grid = np.linspace(-limit, limit, resolution)
-        x, y = np.meshgrid(grid, grid)
-        density = -0.5 * (x**2 + y**2) - math.log(2 * math.pi)
-        image = ax.imshow(density, extent=extent, origin="lower", cmap="Blues",
-                          interpolation="bilinear")
-        fig.colorbar(image, ax=ax, shrink=0.8, label="log N(z; 0, I)")
-        background = "prior log density"
-    if data is not None:
-        ax.scatter(data[:, 0], data[:, 1], s=3, color="tab:orange" if manifold else "0.25",
-                   alpha=0.5, linewidths=0, label="encoded data")
-    for k, path in enumerate(paths):
-        colour = f"C{(k + 3) % 10}"
-        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.4, alpha=0.9,
-                label=f"path {k + 1}" if len(paths) <= 6 else None)
-    ax.scatter(paths[:, 0, 0], paths[:, 0, 1], marker="o", s=70, color="white", edgecolors="black",
-               zorder=5, label="start")
-    ax.scatter(paths[:, -1, 0], paths[:, -1, 1], marker="s", s=70, color="black",
-               edgecolors="white", zorder=5, label="end")
-    ax.set_xlim(-limit, limit)
-    ax.set_ylim(-limit, limit)
-    ax.set_aspect("equal")
-    ax.set_xlabel("z₁")
-    ax.set_ylabel("z₂")
-    ax.set_title(f"{result.method} paths on the latent map ({result.model}; {background})")
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
-    return fig
-
-
-def save_figure(fig: Figure, path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG; returns the path."""
-    path = Path(path)
-    fig.savefig(path, format="png", dpi=dpi)
-    return path

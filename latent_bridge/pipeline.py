@@ -18,6 +18,7 @@ import torch
 from . import metrics as path_metrics_module, priors, registry
 from .bridges import Sampler
 from .checks import check_whole
+from .data.images import to_uint8
 
 __all__ = [
     "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
@@ -106,14 +107,6 @@ class Result:
 
 # ---------------------------------------------------------------------------------------------
 # Decoding
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float ``(B, C, H, W)`` in [0, 1] with C in (1, 3) -> uint8 ``(B, H, W, 3)``, rounded."""
-    images = images.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round_().to(torch.uint8)
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)
-    return images.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def chunk_size_for(vae, budget_bytes: int = DECODE_BUDGET_BYTES) -> int:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .checkpoints import CHECKPOINTS_DIR
 from .data.datasets import load_dataset
+from .data.images import to_uint8
 from .models.small_vae import SmallVAE
 
 # The docs of a source checkout (absent from an installed package).
@@ -149,8 +150,14 @@ def evaluate(model: SmallVAE, train_images: torch.Tensor, test_images: torch.Ten
     }
 
 
+def _gray(images: torch.Tensor) -> np.ndarray:
+    """float ``(B, 1, H, W)`` in [0, 1] -> uint8 ``(B, H, W)``."""
+    return to_uint8(images)[..., 0]
+
+
 def _png(image: torch.Tensor, path: Path) -> None:
-    Image.fromarray((image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)).save(path)
+    """Save a float ``(1, H, W)`` image in [0, 1] as an 8-bit grayscale PNG."""
+    Image.fromarray(_gray(image[None])[0]).save(path)
 
 
 @torch.no_grad()
@@ -256,8 +263,8 @@ def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 
     for r, (text, images) in enumerate(rows.items()):
         top = r * (side + gap)
         draw.text((4, top + side // 2 - 6), text, fill=255)
-        for c, image in enumerate(images):
-            tile = Image.fromarray((image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+        for c, pixels in enumerate(_gray(images)):
+            tile = Image.fromarray(pixels)
             canvas.paste(tile.resize((side, side), Image.NEAREST), (label + c * (side + gap), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latent_bridge.data import MAX_PIXELS, load_image
+from latent_bridge.data import MAX_PIXELS, load_image, to_uint8
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -241,3 +241,15 @@ def test_callers_pil_image_is_left_open_and_unchanged():
     image = Image.new("RGB", (20, 20), (10, 20, 30))
     load_image(image, size=16)
     assert image.getpixel((0, 0)) == (10, 20, 30)
+
+
+def test_to_uint8_rounds_clips_and_repeats_one_channel_to_rgb():
+    from latent_bridge import pipeline
+
+    images = torch.tensor([-0.5, 0.0, 0.5 / 255, 1.5 / 255, 0.5, 1.0, 2.0]).reshape(1, 1, 1, 7)
+    pixels = to_uint8(images)
+    assert pixels.dtype == np.uint8 and pixels.shape == (1, 1, 7, 3)
+    np.testing.assert_array_equal(pixels[0, 0, :, 0], [0, 0, 0, 2, 128, 255, 255])  # half to even
+    assert (pixels == pixels[..., :1]).all()
+    assert to_uint8(torch.rand(2, 3, 4, 5)).shape == (2, 4, 5, 3)
+    assert pipeline.to_uint8 is to_uint8

@@ -1,4 +1,4 @@
-"""Media: videos read back (frames, size, codec), GIF loops, grids, labelled comparisons, plots."""
+"""Media: videos read back (frames, size, codec), GIF loops, grids, labelled comparisons."""
 
 from pathlib import Path
 
@@ -164,50 +164,6 @@ def test_comparison_refuses_results_of_different_lengths(tmp_path):
         media.comparison_grid({"a": synthetic(frames=10), "b": synthetic(frames=12)})
 
 
-def test_metrics_plot_draws_a_panel_per_metric_present():
-    # Step metrics (one value per pair of frames) are drawn at the middle of each step.
-    results = {"a": synthetic(n_paths=2), "b": synthetic(n_paths=2, seed=5)}
-    for result in results.values():
-        result.metrics["step_length"] = np.random.default_rng(0).random((2, 9))
-    fig = media.metrics_plot(results)
-    assert [ax.get_title() for ax in fig.axes] == ["latent step length", "log prior density"]
-    steps = fig.axes[0].get_lines()[-1].get_xdata()
-    assert steps.size == 9 and np.isclose(steps[0], 1 / 18)  # (0 + 1/9) / 2
-
-
-@pytest.mark.parametrize("plot", ["norm_profile_plot", "log_prior_plot", "latent_map_plot", "metrics_plot"])
-def test_plots_are_written_as_non_empty_pngs(tmp_path, plot):
-    fig = getattr(media, plot)(synthetic(n_paths=3))
-    path = media.save_figure(fig, tmp_path / f"{plot}.png")
-    with Image.open(path) as png:
-        assert png.format == "PNG"
-        assert png.size[0] > 400 and png.size[1] > 300
-        assert np.asarray(png.convert("L")).std() > 10
-
-
-def test_norm_profile_draws_the_sphere_and_the_data_band():
-    fig = media.norm_profile_plot({"linear": synthetic(seed=1), "ou": synthetic(seed=2)})
-    ax = fig.axes[0]
-    labels = ax.get_legend_handles_labels()[1]
-    assert "sphere |z| = √n" in labels and "encoded data, 5-95 %" in labels
-    assert any(label.startswith("linear") for label in labels)
-    without = media.norm_profile_plot(synthetic(data=False))
-    assert "encoded data, 5-95 %" not in without.axes[0].get_legend_handles_labels()[1]
-
-
-def test_latent_map_can_show_the_decoded_manifold(digits):
-    result = lb.interpolate(digits, EXAMPLES / "digits_0.png", EXAMPLES / "digits_2.png",
-                            lb.registry.get("linear"), frames=5)
-    fig = media.latent_map_plot(result, manifold=True, tiles=6)
-    mosaic = fig.axes[0].images[0].get_array()
-    assert mosaic.shape == (6 * 32, 6 * 32, 3)
-
-
-def test_latent_map_refuses_a_64_dimensional_latent():
-    with pytest.raises(ValueError, match="2-D latent space.*n = 64"):
-        media.latent_map_plot(synthetic(latent_shape=(4, 4, 4)))
-
-
 @pytest.mark.parametrize("kwargs, message", [({"layout": "grid"}, "layout"), ({"fps": 0}, "fps")])
 def test_write_video_refuses_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -225,3 +181,28 @@ def test_writers_refuse_more_paths_than_fit_side_by_side(tmp_path):
         media.write_gif(np.zeros((300, 3, 32, 32, 3), dtype=np.uint8), tmp_path / "wide.gif")
     with pytest.raises(ValueError, match=r"100 paths make a grid 9798 px tall"):
         media.frame_grid(np.zeros((100, 3, 32, 32, 3), dtype=np.uint8))
+
+
+def test_a_streamed_result_gives_the_kept_gif_sequential_video_and_comparison(tmp_path, digits):
+    sampler = lb.registry.get("ou", T=5.0)
+    a, b = EXAMPLES / "digits_0.png", EXAMPLES / "digits_3.png"
+    kept = lb.interpolate(digits, a, b, sampler, frames=11, n_paths=2, seed=4)
+    streamed = lb.interpolate(digits, a, b, sampler, frames=11, n_paths=2, seed=4, keep_frames=False)
+    for name, result in (("kept", kept), ("streamed", streamed)):
+        media.write_gif(result, tmp_path / f"{name}.gif")
+        media.write_video(result, tmp_path / f"{name}.mp4", layout="sequential")
+        media.comparison_video({"ou": result, "same": kept}, tmp_path / f"{name}_c.mp4")
+    for suffix in (".gif", ".mp4", "_c.mp4"):
+        assert (tmp_path / f"kept{suffix}").read_bytes() == (tmp_path / f"streamed{suffix}").read_bytes()
+
+
+def test_a_streamed_result_decodes_only_the_frames_an_output_shows(digits, monkeypatch):
+    walk = lb.random_walk(digits, EXAMPLES / "digits_1.png", frames=40, n_paths=3, seed=2, keep_frames=False)
+    decoded = []
+    decode = digits.decode
+    monkeypatch.setattr(digits, "decode", lambda z, **kwargs: decoded.append(len(z)) or decode(z, **kwargs))
+    media.frame_grid(walk, columns=5)
+    assert sum(decoded) == 3 * 3  # 5 columns: the two ends are the decoded endpoint image
+    decoded.clear()
+    media.comparison_grid({"walk": walk}, columns=5)
+    assert sum(decoded) == 3  # the first path only

@@ -1,9 +1,10 @@
-"""Turning user images into model input: validate, orient, flatten transparency, crop, resize.
+"""Images in and out of a model: user images made model input, decoded images made pixels.
 
 ``load_image(source, size, channels)`` accepts a path, raw bytes, a PIL image or a numpy array
-and returns float32 ``(channels, size, size)`` in [0, 1], ready for ``vae.encode`` (after
-``unsqueeze(0)``). Every way an input can be unusable ends in a ``ValueError`` that says what
-is wrong and what to change, never in a Pillow traceback.
+and validates, orients, flattens transparency, crops and resizes it into float32
+``(channels, size, size)`` in [0, 1], ready for ``vae.encode`` (after ``unsqueeze(0)``). Every
+way an input can be unusable ends in a ``ValueError`` that says what is wrong and what to
+change, never in a Pillow traceback. ``to_uint8`` turns what a decoder returns into uint8 RGB.
 
 Sizes are checked per image, from the header before decoding (``max_pixels``). Pillow's own
 decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``, is a process-wide setting and is
@@ -23,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..checks import check_whole
 
-__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image"]
+__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image", "to_uint8"]
 
 # A 64-megapixel photo decodes to ~200 MB of RGB. Below Pillow's default limit (89 megapixels),
 # so Pillow neither warns about nor refuses an image of a size accepted here.
@@ -85,6 +86,15 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     if channels == 3 and pixels.shape[0] == 1:
         pixels = pixels.expand(3, -1, -1)
     return pixels.contiguous()
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float ``(B, C, H, W)`` in [0, 1] with C in (1, 3) -> uint8 ``(B, H, W, 3)``, rounded;
+    values outside [0, 1] are clipped, one channel is repeated to three."""
+    images = images.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round_().to(torch.uint8)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
