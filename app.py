@@ -202,6 +202,14 @@ def show_latent_map(model_name):
     return gr.update(visible=isinstance(model_name, str) and model_name in MAP_MODELS)
 
 
+def warn(results: dict) -> None:
+    """A sampler's warnings (``diagnostics["warnings"]``: e.g. too few particles) as notices on
+    the page, beside the result; they stay in the diagnostics for API clients."""
+    for name, result in results.items():
+        for text in result.diagnostics.get("warnings", []):
+            gr.Warning(f"{name}: {text}", duration=None)
+
+
 def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
     """What the Interpolate and Random walk tabs show of one result: video, GIF, frame grid,
     norm profile."""
@@ -221,6 +229,7 @@ def interpolate(values, request, progress):
     folder = output_dir(request)
     result = run_pipeline(lb.interpolate, vae, a, b, samplers[method], frames=frames,
                           n_paths=paths, seed=seed, progress=reporter(progress))
+    warn({method: result})
     latent_map = lb.plots.latent_map_plot(result) if has_latent_map(vae) else None
     return (*path_outputs(result, folder, "interpolation", fps), latent_map, lb.metrics.rounded(result.diagnostics))
 
@@ -233,6 +242,7 @@ def random_walk(values, request, progress):
     folder = output_dir(request)
     result = run_pipeline(lb.random_walk, vae, start, samplers[method], frames=frames,
                           n_paths=paths, seed=seed, progress=reporter(progress))
+    warn({method: result})
     return (*path_outputs(result, folder, "walk", fps), lb.metrics.rounded(result.diagnostics))
 
 
@@ -245,6 +255,7 @@ def compare(values, request, progress):
     folder = output_dir(request)
     results = run_pipeline(lb.compare, vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
                            progress=reporter(progress))
+    warn(results)
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),

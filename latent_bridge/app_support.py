@@ -41,9 +41,10 @@ class Limits:
     frames: frames per path; paths: paths per method; methods: methods in one comparison;
     image_pixels: pixels of an uploaded image before it is resized to the model's side;
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
-    particles, steps, pcn_moves: a particle sampler's (Langevin) particles, integration steps
-    and refinement sweeps; particle_work: particles x steps x (1 + pcn_moves) x latent size,
-    what one Langevin run costs (10 to 35 ns per unit on 2 CPU cores, the most with pCN
+    particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
+    largest round of particles, integration steps and refinement sweeps; particle_work:
+    2 x max_particles x steps x (1 + pcn_moves) x latent size, what one Langevin run costs at
+    most (its rounds double the particles up to max_particles) (10 to 35 ns per unit on 2 CPU cores, the most with pCN
     sweeps at n = 4096: the limit is 5 to 18 s of work);
     decode_seconds: frames x paths x methods x the model's measured decode time per frame
     (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
@@ -62,7 +63,8 @@ class Limits:
     methods: int = 8
     image_pixels: int = 16_000_000
     output_pixels: int = 40_000_000
-    particles: int = 512
+    particles: int = 16384
+    max_particles: int = 16384
     steps: int = 2000
     pcn_moves: int = 20
     particle_work: int = 500_000_000
@@ -96,7 +98,7 @@ DEFAULTS = Defaults()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
-_BOUNDED_PARAMS = {"particles": 1, "steps": 1, "pcn_moves": 0}
+_BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
@@ -368,7 +370,7 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
     empty value falls back to the registry default. Particles, steps and pCN moves are checked
     against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler,
-    particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``. Other
+    2 x max_particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``. Other
     values are checked by the sampler itself when it is built.
     """
     kwargs = {}
@@ -387,15 +389,18 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
 
 
 def _check_particle_work(kwargs: dict[str, Any], latent_size: int) -> None:
+    # A particle sampler runs rounds of doubling particles up to max_particles: about twice
+    # the largest round in all.
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
-    work = kwargs["particles"] * steps * sweeps * latent_size
+    particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
+    work = particles * steps * sweeps * latent_size
     if work > LIMITS.particle_work:
-        most = LIMITS.particle_work // (steps * sweeps * latent_size)
-        lower = (f"lower particles (at most {most} here), steps or pcn_moves" if most >= 1 else
+        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size)
+        lower = (f"lower max_particles (at most {most} here), steps or pcn_moves" if most >= 1 else
                  "lower steps or pcn_moves (at these, even one particle is too much)")
         raise ValueError(
-            f"particles x steps x (1 + pcn_moves) x latent size = {kwargs['particles']} x {steps} x "
+            f"2 x max_particles x steps x (1 + pcn_moves) x latent size = {particles} x {steps} x "
             f"{sweeps} x {latent_size} = {work:.2g}, above this server's limit of "
             f"{LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
 
@@ -408,12 +413,13 @@ def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...]) ->
         return
     needed = estimate(frames, math.prod(latent_shape))
     if needed > LIMITS.particle_memory:
-        particles = getattr(sampler, "particles", 1)
+        name = "max_particles" if hasattr(sampler, "max_particles") else "particles"
+        particles = getattr(sampler, name, 1)
         most = int(particles * LIMITS.particle_memory / needed)
         raise ValueError(
             f"{sampler.name} with these settings would hold about {needed / 2**30:.1f} GiB of particle paths "
             f"(particles x frames x latent size), above this server's limit of "
-            f"{LIMITS.particle_memory / 2**30:g} GiB: lower particles (at most {most} here), frames, "
+            f"{LIMITS.particle_memory / 2**30:g} GiB: lower {name} (at most {most} here), frames, "
             "pcn_moves, or pick a model with a smaller latent")
 
 

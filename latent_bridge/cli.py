@@ -492,6 +492,9 @@ def run(args: argparse.Namespace) -> int:
             results = {result.method: result}
     finally:
         bar.close()
+    for name, result in results.items():  # what the sampler found too weak to trust, in words
+        for warning in result.diagnostics.get("warnings", []):
+            print(f"latent-bridge: warning: {name}: {warning}", file=sys.stderr)
     written = {"out": str(args.out)}
     _note(args, f"wrote {args.out}")
     if args.plot is not None:

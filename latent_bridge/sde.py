@@ -103,8 +103,10 @@ class Integration:
     frames: float32 ``(P, M - 2, n)`` the particles at the interior frame times (after any
     resampling, each row is one particle's path); log_weights: float64 ``(P,)`` since the last
     resampling (the current importance weights); path_log_weights: float64 ``(P,)`` the whole
-    path's log weight, log w of the module docstring; ess: the effective sample size at each
-    frame time after 0 (M - 1 values); resamplings: (step, ancestors int64 (P,)) per
+    path's log weight, log w of the module docstring; log_normaliser: the SMC estimate of
+    log E[w] (the log of the mean weight, multiplied over resampling epochs): the weight of
+    this particle system against other independent ones; ess: the effective sample size at
+    each frame time after 0 (M - 1 values); resamplings: (step, ancestors int64 (P,)) per
     resampling, the step after which it happened; lineages: int64 (P, M - 2), which particle
     each row's frame j was at frame j's time (resampling copies rows, so the number of distinct
     values in column j is how many different paths the particles hold at that frame).
@@ -113,6 +115,7 @@ class Integration:
     frames: torch.Tensor
     log_weights: torch.Tensor
     path_log_weights: torch.Tensor
+    log_normaliser: float = 0.0
     ess: list[float] = field(default_factory=list)
     resamplings: list[tuple[int, torch.Tensor]] = field(default_factory=list)
     lineages: torch.Tensor | None = None
@@ -122,42 +125,78 @@ class Integration:
         weights summed over the particles that share that frame (copies made by resampling),
         then (sum w)^2 / sum w^2. Early frames share ancestors, so this is below the final ESS;
         it is the number to derive error bars from."""
-        weights = torch.softmax(self.log_weights, dim=0)
-        sizes = []
-        for column in self.lineages.T:
-            shared = torch.zeros(column.numel(), dtype=torch.float64).index_add_(0, column, weights)
-            sizes.append(float(1.0 / (shared * shared).sum()))
-        return sizes
+        return pooled_frame_ess(torch.softmax(self.log_weights, dim=0), self.lineages)
+
+
+def pooled_frame_ess(weights: torch.Tensor, lineages: torch.Tensor) -> list[float]:
+    """Per interior frame: weights ``(P,)`` (summing to 1) pooled over the particles that share
+    that frame (``lineages`` int64 ``(P, M - 2)``, equal values = one shared frame), then
+    (sum w)^2 / sum w^2."""
+    sizes = []
+    for column in lineages.T:
+        shared = torch.zeros(int(column.max()) + 1, dtype=torch.float64).index_add_(0, column, weights)
+        sizes.append(float(1.0 / (shared * shared).sum()))
+    return sizes
+
+
+def bridge_steps(grid: torch.Tensor, T: float) -> torch.Tensor:
+    """Per step of ``grid`` (float64 ``(L + 1,)`` from 0 to T), the exact transition of the OU
+    bridge to X(T) = z1 and the gain of a drift held constant over the step: float64 ``(L - 1,
+    4)`` rows (keep, pull, std, gain) for the steps before the last, so that
+
+        X' = keep X + pull z1 + gain f + std xi
+
+    solves dX = [-X + 2 r(t, X) + f] dt + sqrt(2) dW exactly over the step when f is constant
+    (``OUBridge`` gives keep, pull and std; gain = integral of sinh(T - t') / sinh(T - s) ds =
+    sinh(tau') log(tanh(tau / 2) / tanh(tau' / 2)), tau and tau' the time left before and
+    after the step). The last step lands on z1 and needs none."""
+    transitions = OUBridge(T)._transitions(grid)  # steps 0 .. L - 2: grid[k] -> grid[k + 1] < T
+    before, after = T - grid[:-2], T - grid[1:-1]
+
+    def log_tanh_half(tau):  # log tanh(tau / 2) = log(1 - e^-tau) - log(1 + e^-tau), accurate at both ends
+        decay = torch.exp(-tau)
+        small = torch.log(-torch.expm1(-tau.clamp(max=math.log(2.0))))
+        return torch.where(tau > math.log(2.0), torch.log1p(-decay), small) - torch.log1p(decay)
+
+    gain = torch.sinh(after) * (log_tanh_half(before) - log_tanh_half(after))
+    return torch.cat([transitions, gain[:, None]], dim=1)
 
 
 def integrate(
-    drift: Field,
+    extra_drift: Field | None,
     z0: torch.Tensor,
     z1: torch.Tensor,
     grid: torch.Tensor,
     frame_index: torch.Tensor,
     particles: int,
     noise: Callable[[int], torch.Tensor],
+    T: float,
     resample_below: float = 0.0,
     generator: torch.Generator | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> Integration:
-    """Euler-Maruyama of dX = drift(t, X) dt + sqrt(2) dW, X(0) = z0, for ``particles`` copies.
+    """Integrate dX = [-X + 2 r(t, X) + f(t, X)] dt + sqrt(2) dW, X(0) = z0, for ``particles``
+    copies, to X(T) = z1: the guided OU bridge plus an extra drift f.
 
-    z0, z1: float64 ``(n,)``; grid, frame_index: from ``refined_grid``. ``drift(t, x)`` returns
-    the drift (P, n) and the rate (P,) at which the log weight grows (None: unweighted).
-    ``noise(k)`` gives the standard normal increments of step k, float64 (P, n) (steps
-    0 .. L - 2; the last step lands on z1 and needs none). When the effective sample size
-    falls below ``resample_below * particles`` the particles are resampled (systematic,
-    with ``generator``), their recorded frames with them. ``callback(k)`` is called after
-    step k about a hundred times over the run (and after the last step). Memory: O(P M n),
-    no path history.
+    The OU bridge's own linear dynamics are integrated exactly (``bridge_steps``) and f is held
+    at its value at the start of each step (an exponential integrator): with f = 0 the paths
+    are exact OU bridge paths whatever the grid; otherwise the error comes from f alone.
+    z0, z1: float64 ``(n,)``; grid, frame_index: from ``refined_grid``. ``extra_drift(t, x)``
+    returns f (P, n) (or None for 0) and the rate (P,) at which the log weight grows (None:
+    unweighted); ``extra_drift=None``: f = 0, no weights. ``noise(k)`` gives the standard
+    normal increments of step k, float64 (P, n) (steps 0 .. L - 2; the last step lands on z1
+    and needs none). When the effective sample size falls below ``resample_below *
+    particles`` the particles are resampled (systematic, with ``generator``), their recorded
+    frames with them. ``callback(k)`` is called after step k about a hundred times over the
+    run (and after the last step). Memory: O(P M n), no path history.
     """
     steps = grid.numel() - 1
     frames = frame_index.numel()
+    coefficients = bridge_steps(grid, T).tolist()
     x = z0.expand(particles, -1).clone()
     log_w = torch.zeros(particles, dtype=torch.float64)
     path_log_w = torch.zeros(particles, dtype=torch.float64)
+    log_normaliser = 0.0
     out = Integration(torch.empty((particles, frames - 2, z0.numel()), dtype=torch.float32), log_w, path_log_w,
                       lineages=torch.empty((particles, frames - 2), dtype=torch.long))
     next_frame = 1
@@ -165,7 +204,7 @@ def integrate(
     report_every = max(1, steps // 100)
     for k in range(steps):
         t, dt = float(grid[k]), float(grid[k + 1] - grid[k])
-        velocity, rate = drift(t, x)
+        extra, rate = extra_drift(t, x) if extra_drift is not None else (None, None)
         if rate is not None:
             weighted = True
             log_w += rate * dt
@@ -173,7 +212,9 @@ def integrate(
         if k == steps - 1:
             x = z1.expand(particles, -1).clone()  # the bridge's end, exactly
         else:
-            x = x + velocity * dt + math.sqrt(2.0 * dt) * noise(k)
+            keep, pull, std, gain = coefficients[k]
+            moved = x * keep + z1 * pull + noise(k) * std
+            x = moved if extra is None else moved + extra * gain
             if not torch.isfinite(x).all() or not torch.isfinite(log_w).all():
                 raise ValueError(f"the integration diverged at t = {grid[k + 1]:.4g} (non-finite values): "
                                  "increase steps (the prior's energy is too steep for this step size)")
@@ -185,6 +226,7 @@ def integrate(
             next_frame += 1
         if weighted and resample_below > 0 and k < steps - 1 \
                 and effective_sample_size(log_w) < resample_below * particles:
+            log_normaliser += float(torch.logsumexp(log_w, 0)) - math.log(particles)
             ancestors = systematic_resample(log_w, particles, generator)
             x = x[ancestors]
             out.frames[:, : next_frame - 1] = out.frames[ancestors, : next_frame - 1]
@@ -195,6 +237,7 @@ def integrate(
         if callback is not None and ((k + 1) % report_every == 0 or k == steps - 1):
             callback(k + 1)
     out.log_weights, out.path_log_weights = log_w, path_log_w
+    out.log_normaliser = log_normaliser + float(torch.logsumexp(log_w, 0)) - math.log(particles)
     return out
 
 
@@ -230,8 +273,11 @@ def _steps_param(default: int) -> Param:
     (time_param(0.5), _steps_param(200)),
 )
 class OUSDEBridge(Sampler):
-    """OU bridge by Euler-Maruyama of eq. (4): dZ = [-Z + 2 r(t, Z)] dt + sqrt(2) dW.
-    Cost O(steps n K) for K paths; the discretisation error shrinks like 1 / steps."""
+    """OU bridge integrated as the SDE of eq. (4), dZ = [-Z + 2 r(t, Z)] dt + sqrt(2) dW, by the
+    integrator ``langevin`` uses (``integrate``). That integrator solves the OU bridge's own
+    linear dynamics exactly over each step, so these paths agree in distribution with ``ou``
+    at any number of steps: what ``ou-sde`` checks is the SDE route itself (grid, frame
+    bookkeeping, landing on z1, noise), the part ``langevin`` shares. Cost O(steps n K)."""
 
     def __init__(self, T: float = 0.5, steps: int = 200):
         super().__init__(T)
@@ -246,18 +292,16 @@ class OUSDEBridge(Sampler):
 
     def covariance(self, times: torch.Tensor) -> torch.Tensor:
         """Covariance of the exact OU bridge this integrates (``OUBridge.covariance``), float64
-        ``(M, M)``; the Euler-Maruyama paths approach it as ``steps`` grows."""
+        ``(M, M)``."""
         return OUBridge(self.T).covariance(times)
 
     def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
         grid, frame_index = refined_grid(times, self.T, self.steps)
         steps = grid.numel() - 1
 
-        def drift(t, x):  # eq. (4)
-            return -x + 2.0 * guiding_term(t, x, z1, self.T), None
-
-        run = integrate(drift, z0, z1, grid, frame_index, n_paths, _draw_noise(n_paths, z0.numel(), generator),
-                        callback=_step_reporter(callback, 0, steps, "integrating"))
+        # eq. (4) is the guided OU bridge itself: no extra drift, no weights.
+        run = integrate(None, z0, z1, grid, frame_index, n_paths, _draw_noise(n_paths, z0.numel(), generator),
+                        self.T, callback=_step_reporter(callback, 0, steps, "integrating"))
         return run.frames, {"steps": steps}
 
 
@@ -269,8 +313,11 @@ _LANGEVIN_PARAMS = (
     Param("prior", "choice", "standard-normal",
           "prior of the latents: the standard normal, or a diagonal Gaussian / Gaussian mixture "
           "fitted to the model's encoded data (lb.interpolate fits it for its model)", choices=PRIOR_CHOICES),
-    Param("particles", "int", 64, "particles of the sequential Monte Carlo: more is more accurate; "
-          "cost grows linearly", low=1, high=100_000),
+    Param("particles", "int", 1024, "particles of the sequential Monte Carlo's first round: more is more "
+          "accurate, cost grows linearly", low=1, high=100_000),
+    Param("target_ess", "float", 48.0, "run again with twice the particles until every frame's effective "
+          "sample size reaches this (0: one round)", low=0.0, high=100_000.0),
+    Param("max_particles", "int", 16384, "most particles of a round", low=1, high=1_000_000),
     _steps_param(200),
     Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
           "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
@@ -299,19 +346,27 @@ class LangevinBridge(Sampler):
     functions fit it for their model (``lb.pipeline.resolve_prior``); ``run`` refuses a name it
     cannot fit. ``fitted_prior`` says which fit a name asks for.
 
-    ``run`` takes ``particles`` weighted paths over ``steps`` Euler steps (cost O(particles
-    steps n), memory O(particles frames n)), resampling when the effective sample size drops
-    below ``ess_threshold * particles``; then, with ``pcn_moves`` > 0, resamples to equal
-    weights and applies that many pCN sweeps (memory O(particles steps n) for the noise);
-    the ``n_paths`` returned are drawn from the weighted particles. Its diagnostics: ``ess``
-    (final effective sample size, before pCN), ``ess_fraction`` (ess / particles),
-    ``ess_history`` (at each frame time after 0; the last one is ``ess``), ``ess_times``,
-    ``frame_ess`` (per interior frame, pooled over shared ancestors: for error bars),
-    ``resamplings``, ``particles``, ``steps`` and, with pCN moves, ``pcn_acceptance`` (mean
-    acceptance rate). The callback counts integration steps, those of the pCN sweeps included.
+    ``run`` integrates ``particles`` weighted paths over ``steps`` steps (cost O(particles steps
+    n)), resampling when the effective sample size drops below ``ess_threshold * particles``;
+    when some interior frame's effective sample size (``frame_ess``) is below ``target_ess``
+    it runs again, afresh, with twice the particles, up to ``max_particles`` (memory
+    O(particles frames n) of the last round). With ``pcn_moves`` > 0 the last round's
+    particles are resampled to equal weights and refined by that many pCN sweeps (memory
+    O(particles steps n) for the noise). The ``n_paths`` returned are drawn from the weighted
+    particles of the last round.
+
+    Its diagnostics: ``frame_ess`` (per interior frame, the final weights pooled over the
+    particles that share that frame: for error bars) and ``min_frame_ess``;
+    ``distinct_paths`` (per interior frame, how many different values the returned paths
+    hold); ``ess`` (final, before pCN) and ``ess_fraction``; ``particles`` and ``rounds``;
+    ``resamplings``, ``steps``, ``ess_history``/``ess_times`` (at each frame time after 0)
+    and, with pCN moves, ``pcn_acceptance``; ``warnings`` when the target was not reached or
+    the returned paths share frames. The callback counts a round's integration steps (pCN
+    sweeps included); each round starts the count again.
     """
 
-    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 64, steps: int = 200,
+    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 1024,
+                 target_ess: float = 48.0, max_particles: int = 16384, steps: int = 200,
                  ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8):
         super().__init__(T)
         params = {p.name: p for p in _LANGEVIN_PARAMS}
@@ -322,6 +377,8 @@ class LangevinBridge(Sampler):
                              f"grad_energy method (lb.priors); got {prior!r}")
         self.prior = prior
         self.particles = params["particles"].check(particles)
+        self.target_ess = params["target_ess"].check(target_ess)
+        self.max_particles = max(self.particles, params["max_particles"].check(max_particles))
         self.steps = params["steps"].check(steps)
         self.ess_threshold = params["ess_threshold"].check(ess_threshold)
         self.pcn_moves = params["pcn_moves"].check(pcn_moves)
@@ -329,7 +386,8 @@ class LangevinBridge(Sampler):
         self.components = params["components"].check(components)
 
     def params(self) -> dict[str, Any]:
-        return {"T": self.T, "prior": self.prior, "particles": self.particles, "steps": self.steps,
+        return {"T": self.T, "prior": self.prior, "particles": self.particles, "target_ess": self.target_ess,
+                "max_particles": self.max_particles, "steps": self.steps,
                 "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
                 "components": self.components}
 
@@ -346,13 +404,15 @@ class LangevinBridge(Sampler):
 
     def memory_bytes(self, frames: int, n: int) -> int:
         """About the most memory one ``run`` holds at once, in bytes, for ``frames`` frames
-        of an ``n``-number latent: the particles' frames (with one copy while resampling) and,
-        with pCN moves, the stored driving noise with its proposal and trial copies.
+        of an ``n``-number latent, in the largest round that ``max_particles`` allows: the
+        particles' frames (with one copy while resampling) and, with pCN moves, the stored
+        driving noise with its proposal and trial copies.
         Calibrated on measured peaks (256 particles, 240 frames, n = 1024: 246 MiB; with 2
         sweeps the noise and its copies about 5.6 times the noise alone)."""
         steps = max(self.steps, frames - 1) + frames  # the refined grid: about steps, plus one per frame
+        largest = self.particles * 2 ** int(math.log2(self.max_particles / self.particles))  # the last round
         held = 1.25 * (frames - 2) + (6.0 * steps if self.pcn_moves else 0.0)
-        return int(4 * n * self.particles * held)
+        return int(4 * n * largest * held)
 
     def _resolved_prior(self, n: int):
         prior = self.prior
@@ -374,44 +434,73 @@ class LangevinBridge(Sampler):
         prior = self._resolved_prior(n)
         grid, frame_index = refined_grid(times, self.T, self.steps)
         steps = grid.numel() - 1
-        total = steps * (1 + self.pcn_moves)
         particles = self.particles
-        stored: list | None = None
+        per_round = steps * (1 + self.pcn_moves)
         if self.pcn_moves:
             size = particles * (grid.numel() - 2) * n * 4
             if size > _MAX_NOISE_BYTES:
                 raise ValueError(f"pcn_moves keep the driving noise, particles x steps x n float32 = "
                                  f"{size / 2**30:.1f} GiB here (limit {_MAX_NOISE_BYTES / 2**30:.0f} GiB): "
                                  "use fewer particles or steps, or pcn_moves = 0")
-            stored = []
 
         def drift(t, x):
-            # Guided proposal drift -grad E + 2 r and the weight rate (-grad E + x) . r.
-            score = -prior.grad_energy(x)
-            guide = guiding_term(t, x, z1, self.T)
-            return score + 2.0 * guide, ((score + x) * guide).sum(1)
+            # Guided proposal: the OU bridge's drift -x + 2 r plus f = x - grad E (so the drift is
+            # -grad E + 2 r), and the weight rate (-grad E + x) . r.
+            extra = x - prior.grad_energy(x)
+            return extra, (extra * guiding_term(t, x, z1, self.T)).sum(1)
 
-        run = integrate(drift, z0, z1, grid, frame_index, particles, _draw_noise(particles, n, generator, stored),
-                        resample_below=self.ess_threshold, generator=generator,
-                        callback=_step_reporter(callback, 0, total, "sequential Monte Carlo"))
+        rounds = []
+        while True:  # rounds of one SMC system each, doubling the particles until the target holds
+            count = particles * 2 ** len(rounds)
+            stored: list | None = [] if self.pcn_moves else None
+            report = _step_reporter(callback, 0, per_round, f"sequential Monte Carlo, {count} particles")
+            run = integrate(drift, z0, z1, grid, frame_index, count, _draw_noise(count, n, generator, stored),
+                            self.T, resample_below=self.ess_threshold, generator=generator, callback=report)
+            rounds.append(run)
+            frame_ess = run.frame_ess() if times.numel() > 2 else []
+            if self.target_ess == 0 or not frame_ess or min(frame_ess) >= self.target_ess \
+                    or 2 * count > self.max_particles:
+                break
+        frames, log_weights, acceptance = run.frames, run.log_weights, None
+        if self.pcn_moves:
+            frames, acceptance = self._refine(run, _ancestral_noise(stored, run.resamplings), drift, z0, z1, grid,
+                                              frame_index, generator, callback, per_round)
+            log_weights = torch.zeros(count, dtype=torch.float64)  # equal weights after the moves
+        chosen = systematic_resample(log_weights, n_paths, generator)
+        paths = frames[chosen[torch.randperm(n_paths, generator=generator)]]
+        diagnostics = self._diagnostics(rounds, frame_ess, paths, times, steps, n_paths)
+        if acceptance is not None:
+            diagnostics["pcn_acceptance"] = acceptance
+        return paths, diagnostics
+
+    def _diagnostics(self, rounds, frame_ess, paths, times, steps, n_paths) -> dict[str, Any]:
+        """What a run found (its last round), with a warning in words when its numbers are too
+        low to trust."""
+        run = rounds[-1]
+        count = run.log_weights.numel()
+        distinct = [int(torch.unique(paths[:, j], dim=0).shape[0]) for j in range(paths.shape[1])]
+        inner = times[1:-1].tolist()
         diagnostics = {
-            "ess": run.ess[-1], "ess_fraction": run.ess[-1] / particles, "ess_history": run.ess,
-            "ess_times": times[1:].tolist(),
-            "frame_ess": run.frame_ess(), "resamplings": len(run.resamplings), "particles": particles,
-            "steps": steps,
+            "ess": run.ess[-1], "ess_fraction": run.ess[-1] / count, "frame_ess": frame_ess,
+            "min_frame_ess": min(frame_ess) if frame_ess else float(count), "distinct_paths": distinct,
+            "particles": count, "rounds": len(rounds), "resamplings": len(run.resamplings), "steps": steps,
+            "ess_history": run.ess, "ess_times": times[1:].tolist(),
         }
-        if not self.pcn_moves:
-            chosen = systematic_resample(run.log_weights, n_paths, generator)
-            return run.frames[chosen[torch.randperm(n_paths, generator=generator)]], diagnostics
-        frames, acceptance = self._refine(run, _ancestral_noise(stored, run.resamplings), drift, z0, z1, grid,
-                                          frame_index, generator, callback, total)
-        diagnostics["pcn_acceptance"] = acceptance
-        if n_paths <= particles:
-            chosen = torch.randperm(particles, generator=generator)[:n_paths]
-        else:
-            chosen = systematic_resample(torch.zeros(particles), n_paths, generator)
-            chosen = chosen[torch.randperm(n_paths, generator=generator)]
-        return frames[chosen], diagnostics
+        warnings = []
+        if frame_ess and self.target_ess and min(frame_ess) < self.target_ess:
+            worst = min(range(len(frame_ess)), key=frame_ess.__getitem__)
+            warnings.append(
+                f"the particles hold an effective sample size of only {frame_ess[worst]:.1f} at t = "
+                f"{inner[worst]:.3g} (target {self.target_ess:g}) with {count} particles: the paths may not "
+                "follow the bridge there; raise max_particles, or lower T")
+        if distinct and min(distinct) < min(n_paths, count):
+            worst = min(range(len(distinct)), key=distinct.__getitem__)
+            warnings.append(
+                f"these {n_paths} paths share frames: only {distinct[worst]} different ones at t = "
+                f"{inner[worst]:.3g}; raise particles or target_ess for independent paths")
+        if warnings:
+            diagnostics["warnings"] = warnings
+        return diagnostics
 
     def _refine(self, run: Integration, noise: torch.Tensor, drift, z0, z1, grid, frame_index, generator,
                 callback, total) -> tuple[torch.Tensor, float]:
@@ -421,7 +510,7 @@ class LangevinBridge(Sampler):
         probability min(1, w(W') / w(W)) leaves the bridge's path law invariant (the target
         is the law of the guided paths reweighted by w). Returns the float32 frames (P, M - 2,
         n) and the mean acceptance rate."""
-        particles = self.particles
+        particles = run.log_weights.numel()
         steps = grid.numel() - 1
         keep = systematic_resample(run.log_weights, particles, generator)
         noise, frames, log_w = noise[:, keep], run.frames[keep], run.path_log_weights[keep]
@@ -429,7 +518,7 @@ class LangevinBridge(Sampler):
         accepted = 0
         for sweep in range(1, self.pcn_moves + 1):
             proposal = shrink * noise + beta * torch.randn(noise.shape, generator=generator, dtype=torch.float32)
-            trial = integrate(drift, z0, z1, grid, frame_index, particles, lambda k: proposal[k].double(),
+            trial = integrate(drift, z0, z1, grid, frame_index, particles, lambda k: proposal[k].double(), self.T,
                               callback=_step_reporter(callback, sweep * steps, total, f"pCN sweep {sweep}"))
             log_u = torch.rand(particles, generator=generator, dtype=torch.float64).log()
             accept = log_u < trial.path_log_weights - log_w

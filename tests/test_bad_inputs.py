@@ -285,8 +285,9 @@ CASES = [
     Case("frames-as-a-list", r"frames must be a whole number from 4 to 240; got 'list'", lib="request",
          args={"frames": [8]}, api=("/interpolate", {"frames": [8]})),
     # Langevin memory is bounded as well as its work.
-    Case("langevin-memory", r"langevin with these settings would hold about 2\.3 GiB .* lower particles "
-         r"\(at most 220 here\)", lib="memory", args={"particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
+    Case("langevin-memory", r"langevin with these settings would hold about 2\.3 GiB .* lower max_particles "
+         r"\(at most 220 here\)", lib="memory",
+         args={"particles": 512, "max_particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
          needs="langevin"),
     Case("closed-loop-between-different-images", r"z1 must equal z0 \(a loop\)",
          args={"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0},
@@ -294,7 +295,7 @@ CASES = [
     Case("langevin-0-particles", r"particles must be (in \[1|at least 1)",
          args={"method": "langevin", "particles": 0},
          api=("/interpolate", {"method": "langevin", "particles": 0}), needs="langevin"),
-    Case("langevin-1e6-particles", r"particles must be at most 512 on this server", lib="kwargs",
+    Case("langevin-1e6-particles", r"particles must be at most 16384 on this server", lib="kwargs",
          args={"method": "langevin", "particles": 10**6},
          api=("/interpolate", {"method": "langevin", "particles": 10**6}), needs="langevin"),
     Case("langevin-1e9-steps", r"steps must be at most 2000 on this server", lib="kwargs",
@@ -304,16 +305,19 @@ CASES = [
          args={"method": "langevin", "pcn_moves": 10**6},
          api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
     # Each bound alone is allowed, together at SD latent size they would take minutes.
-    Case("langevin-work-at-sd-latent-size", r"particles x steps x \(1 \+ pcn_moves\) x latent size = "
+    Case("langevin-work-at-sd-latent-size", r"2 x max_particles x steps x \(1 \+ pcn_moves\) x latent size = "
          r"512 x 2000 x 21 x 16384 .* lower steps or pcn_moves \(at these, even one particle",
-         lib="kwargs", args={"method": "langevin", "particles": 512, "steps": 2000, "pcn_moves": 20,
-                             "latent_shape": (4, 64, 64)}, needs="langevin"),
+         lib="kwargs", args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000,
+                             "pcn_moves": 20, "latent_shape": (4, 64, 64)}, needs="langevin"),
     Case("langevin-work-names-the-particles-that-fit", r"= 1e\+09, above this server's limit of 5e\+08: "
-         r"lower particles \(at most 244 here\)", lib="kwargs",
-         args={"method": "langevin", "particles": 500, "steps": 500, "pcn_moves": 0, "latent_shape": (4, 32, 32)},
-         needs="langevin"),
+         r"lower max_particles \(at most 122 here\)", lib="kwargs",
+         args={"method": "langevin", "particles": 250, "max_particles": 250, "steps": 500, "pcn_moves": 0,
+               "latent_shape": (4, 32, 32)}, needs="langevin"),
     Case("langevin-work-within-the-limit", None, lib="kwargs",
-         args={"method": "langevin", "particles": 512, "steps": 2000, "pcn_moves": 6, "latent_shape": (64,)},
+         args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 6,
+               "latent_shape": (64,)}, needs="langevin"),
+    # The defaults (rounds up to 16,384 particles) fit a 64-number latent.
+    Case("langevin-defaults-at-poses-size", None, lib="kwargs", args={"method": "langevin", "latent_shape": (64,)},
          needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
@@ -424,7 +428,7 @@ def run_library(case: Case, inputs, vae, tmp_path):
             return app_support.check_choice(**args)
         if case.lib == "methods":
             return app_support.check_methods(args["value"], lb.registry.available())
-        sampler = lb.registry.get("langevin", particles=args["particles"])
+        sampler = lb.registry.get("langevin", particles=args["particles"], max_particles=args["max_particles"])
         return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"])
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support

@@ -262,3 +262,15 @@ def test_other_runtime_errors_are_not_hidden(monkeypatch):
     monkeypatch.setattr(command, "run", fail)
     with pytest.raises(RuntimeError, match="a bug"):
         command.main(["methods"])
+
+
+def test_a_samplers_warnings_are_printed(tmp_path, capsys):
+    # Two particles cannot reach the default target ESS of 48: the sampler says so, and so
+    # does the command, on stderr; the JSON report carries the same sentences.
+    target = tmp_path / "grid.png"
+    code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "langevin",
+                                     "--particles", "2", "--max-particles", "2", "--steps", "20", "--frames", "6",
+                                     "--out", target, "--json", "--quiet"], capsys)
+    assert code == 0, err
+    assert "latent-bridge: warning: langevin: the particles hold an effective sample size of only" in err
+    assert json.loads(out)["diagnostics"]["langevin"]["warnings"]

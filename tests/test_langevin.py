@@ -66,7 +66,8 @@ def test_reference_refuses_a_grid_without_the_endpoints():
 
 def test_quadratic_energy_gives_equal_weights_and_exactly_the_ou_sde_paths():
     z0, z1 = torch.randn(6, generator=seeded(1)), torch.randn(6, generator=seeded(2))
-    langevin = lb.registry.get("langevin", prior=StandardNormal(), T=1.2, particles=32, steps=60)
+    langevin = lb.registry.get("langevin", prior=StandardNormal(), T=1.2, particles=32, steps=60,
+                               target_ess=0)  # one round of 32
     run = langevin.run(z0, z1, frames=7, n_paths=32, generator=seeded(3))
     paths = run.latents
     # -grad E(x) + x = 0: every log weight is exactly 0, so the ESS is the particle count and
@@ -192,14 +193,14 @@ def test_large_latents_with_few_particles():
     z0, z1 = torch.randn(shape, generator=seeded(1)), torch.randn(shape, generator=seeded(2))
     n = z0.numel()
     prior = GaussianMixture([0.5, 0.5], torch.randn(2, n, generator=seeded(3)), torch.full((2, n), 0.8))
-    sampler = lb.registry.get("langevin", prior=prior, T=0.5, particles=4, steps=20)
+    sampler = lb.registry.get("langevin", prior=prior, T=0.5, particles=4, steps=20, target_ess=0)
     paths = sampler.sample(z0, z1, frames=4, n_paths=2, generator=seeded())
     assert paths.shape == (2, 4, *shape) and torch.isfinite(paths).all()
     assert torch.equal(paths[:, 0], z0.expand_as(paths[:, 0])) and torch.equal(paths[:, -1], z1.expand_as(paths[:, -1]))
 
 
 def test_more_paths_than_particles_repeat_particles():
-    sampler = lb.registry.get("langevin", particles=3, steps=10)
+    sampler = lb.registry.get("langevin", particles=3, steps=10, target_ess=0)
     paths = sampler.sample(torch.zeros(2), torch.ones(2), frames=4, n_paths=7, generator=seeded())
     assert paths.shape == (7, 4, 2)
     assert torch.unique(paths[:, 1], dim=0).shape[0] <= 3
@@ -263,3 +264,54 @@ def test_diverging_integration_says_to_increase_steps():
     sampler = lb.registry.get("langevin", prior=steep, T=1.0, particles=4, steps=40)
     with pytest.raises(ValueError, match="the integration diverged .* increase steps"):
         sampler.sample(torch.tensor([1.0]), torch.tensor([-1.0]), frames=3, generator=seeded())
+
+
+# --- right at the defaults ---------------------------------------------------------------------
+
+ASYMMETRIC = GaussianMixture([0.7, 0.3], [[-1.5], [2.0]], [[0.4], [0.6]])
+
+
+def mixture_energy(prior):
+    def energy(x):
+        return prior.energy(torch.from_numpy(np.asarray(x, dtype=np.float64))[:, None]).numpy()
+    return energy
+
+
+@pytest.mark.parametrize("prior, x0, x1, T, runs", [
+    (TWO_WELL, -2.0, 2.0, 3.0, 100),  # the case where 64 particles gave P(X < 0) = 0.82 at T / 2
+    (ASYMMETRIC, 1.5, -1.5, 2.0, 60),   # unequal wells, leaving the lighter one
+])
+def test_default_settings_follow_the_exact_bridge_between_wells(prior, x0, x1, T, runs):
+    # One path from each of `runs` independent default runs: P(X < 0) at T/4, T/2, 3T/4
+    # against the Fokker-Planck reference. A proportion of `runs` draws has standard error
+    # sqrt(p (1 - p) / runs); 4 of them, plus the grid's discretisation of the reference
+    # (below 0.01). The old default (64 particles) missed the two-well midpoint by 7 of them.
+    sampler = lb.registry.get("langevin", prior=prior, T=T)
+    times = [T / 4, T / 2, 3 * T / 4]
+    grid = np.linspace(-6.0, 6.0, 1201)
+    density = fokker_planck_reference(mixture_energy(prior), x0, x1, T, times, grid)
+    below = [(row[grid < 0].sum() + 0.5 * row[grid == 0].sum()) * (grid[1] - grid[0]) for row in density]
+    draws = []
+    for r in range(runs):
+        run = sampler.run(torch.tensor([x0]), torch.tensor([x1]), frames=5, generator=seeded(100 + r))
+        draws.append(run.latents[0, 1:-1, 0].numpy())
+        assert "warnings" not in run.diagnostics, run.diagnostics["warnings"]
+    observed = (np.array(draws) < 0).mean(0)
+    for p_exact, p in zip(below, observed):
+        assert abs(p - p_exact) < 4 * math.sqrt(p_exact * (1 - p_exact) / runs) + 0.01, (below, observed)
+
+
+def test_a_starved_run_says_so_in_plain_words():
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=3.0, particles=8, max_particles=8)
+    run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=8, generator=seeded(1))
+    warnings = run.diagnostics["warnings"]
+    assert any("effective sample size of only" in w and "raise max_particles" in w for w in warnings)
+    assert any(w.startswith("these 8 paths share frames: only") for w in warnings)
+    assert min(run.diagnostics["distinct_paths"]) < 8 and run.diagnostics["particles"] == 8
+
+
+def test_several_paths_of_one_default_run_are_several_draws():
+    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=3.0)
+    run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=8, generator=seeded(2))
+    assert min(run.diagnostics["distinct_paths"]) >= 7  # 8 paths, 8 (or nearly) values at every frame
+    assert run.diagnostics["min_frame_ess"] >= 48 and run.diagnostics["rounds"] >= 2
