@@ -315,9 +315,11 @@ _LANGEVIN_PARAMS = (
           "fitted to the model's encoded data (lb.interpolate fits it for its model)", choices=PRIOR_CHOICES),
     Param("particles", "int", 1024, "particles of the sequential Monte Carlo's first round: more is more "
           "accurate, cost grows linearly", low=1, high=100_000),
-    Param("target_ess", "float", 48.0, "run again with twice the particles until every frame's effective "
-          "sample size reaches this (0: one round)", low=0.0, high=100_000.0),
-    Param("max_particles", "int", 16384, "most particles of a round", low=1, high=1_000_000),
+    Param("target_ess", "float", 48.0, "every frame's effective sample size should reach this: below it "
+          "the run starts again with twice the particles (up to max_particles), and warns if still below "
+          "(0: never)", low=0.0, high=100_000.0),
+    Param("max_particles", "int", 1024, "most particles of a round: above particles, rounds double the "
+          "particles until target_ess is reached (cost up to twice max_particles)", low=1, high=1_000_000),
     _steps_param(200),
     Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
           "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
@@ -366,7 +368,7 @@ class LangevinBridge(Sampler):
     """
 
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 1024,
-                 target_ess: float = 48.0, max_particles: int = 16384, steps: int = 200,
+                 target_ess: float = 48.0, max_particles: int = 1024, steps: int = 200,
                  ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8):
         super().__init__(T)
         params = {p.name: p for p in _LANGEVIN_PARAMS}
