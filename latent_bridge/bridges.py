@@ -223,8 +223,11 @@ class Slerp(_Deterministic):
 # Gaussian bridges: a stationary GP with correlation kernel k, pinned at Z(0) = z0, Z(T) = z1
 
 
-# 1 - k(T) below this: Z(T) = Z(0) almost surely (a loop), condition on Z(0) alone.
-_LOOP_TOLERANCE = 1e-9
+# 1 - k(T) (the kernel's accurate complement) below this: Z(T) = Z(0) almost surely (a loop),
+# condition on Z(0) alone. A periodic kernel at a multiple of its period gives ~1e-32 (the
+# rounding of sin(pi k)); a smooth kernel at the smallest T gives beta T^alpha >= 1e-12 for
+# any reasonable beta, a well-posed bridge (its mean weights stay in [0, 1]).
+_LOOP_TOLERANCE = 1e-20
 # Mean weights of a well-posed bridge stay near [0, 1] (at most 1.3 for a periodic kernel at
 # T = 1.1 periods); near a loop they grow without bound and paths between different latents
 # leave the data entirely (T = 4.00004, period 4: weights of 8540, |z| / sqrt(n) up to 3661).
@@ -244,7 +247,7 @@ class GaussianBridge(Sampler):
         k_T = float(kernel(torch.tensor(self.T, dtype=torch.float64)))
         # k(T) = 1: the process is back at its start at T (periodic kernel, T a multiple of
         # the period), so the pair (Z(0), Z(T)) is singular and only z0 = z1 is possible.
-        self.is_loop = 1.0 - k_T < _LOOP_TOLERANCE
+        self.is_loop = float(kernel.complement(torch.tensor(self.T, dtype=torch.float64))) < _LOOP_TOLERANCE
         self._k_T = k_T
         self._maps: dict[int, tuple[torch.Tensor, dict]] = {}
         # max |weight| of z0 or z1 in the mean over [0, T] (257 times): 1 or a little more for
@@ -259,8 +262,12 @@ class GaussianBridge(Sampler):
         k_t, k_rest = self.kernel(times), self.kernel(self.T - times)
         if self.is_loop:
             return torch.stack([k_t, torch.zeros_like(k_t)], dim=1)
-        k_T = self._k_T
-        return torch.stack([k_t - k_rest * k_T, k_rest - k_t * k_T], dim=1) / (1.0 - k_T * k_T)
+        # In complements c = 1 - k, each accurate on its own: at tiny T every k is 1 to rounding,
+        # and k(t) - k(T - t) k(T) would be rounding noise over rounding noise.
+        c_t, c_rest = self.kernel.complement(times), self.kernel.complement(self.T - times)
+        c_T = self.kernel.complement(torch.tensor(self.T, dtype=torch.float64))
+        scale = c_T * (2.0 - c_T)  # 1 - k(T)^2
+        return torch.stack([c_rest + c_T - c_rest * c_T - c_t, c_t + c_T - c_t * c_T - c_rest], dim=1) / scale
 
     def mean(self, times: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
         """Bridge mean at ``times`` (float ``(M,)`` in [0, T]) for endpoints ``(*shape)``:
@@ -274,12 +281,17 @@ class GaussianBridge(Sampler):
         """Bridge covariance between ``times`` (float ``(M,)`` in [0, T]), the same for every
         coordinate: float64 ``(M, M)``, k(t - s) - B(t) A^-1 B(s)^T (eq. 7)."""
         times = torch.as_tensor(times, dtype=torch.float64)
-        prior = self.kernel(times[:, None] - times[None, :])
-        if self.is_loop:
-            k_t = self.kernel(times)
-            return prior - k_t[:, None] * k_t[None, :]
-        ends = torch.stack([self.kernel(times), self.kernel(self.T - times)], dim=1)
-        return prior - self._weights(times) @ ends.T
+        # Written in complements c = 1 - k (see _weights): every term stays accurate at tiny T,
+        # where the covariance is far below the rounding of k itself.
+        c = self.kernel.complement
+        c_lag, c_t = c(times[:, None] - times[None, :]), c(times)
+        if self.is_loop:  # k(t - s) - k(t) k(s)
+            return c_t[:, None] + c_t[None, :] - c_t[:, None] * c_t[None, :] - c_lag
+        c_rest, c_T = c(self.T - times), c(torch.tensor(self.T, dtype=torch.float64))
+        weights = self._weights(times)
+        # k(t - s) - w0(t) k(s) - w1(t) k(T - s), with 1 - w0 - w1 = (c(t) + c(T - t) - c(T)) / (2 - c(T))
+        level = (c_t + c_rest - c_T) / (2.0 - c_T)
+        return (level[:, None] - c_lag + weights[:, :1] * c_t[None, :] + weights[:, 1:] * c_rest[None, :])
 
     def _check_loop(self, z0: torch.Tensor, z1: torch.Tensor) -> None:
         if torch.equal(z0, z1):

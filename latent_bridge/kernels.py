@@ -53,6 +53,11 @@ class Kernel:
     def __call__(self, lags) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def complement(self, lags) -> torch.Tensor:
+        """1 - k(lags), float64: accurate where k is near 1 (tiny lags), where 1 - k(h) would
+        keep only the rounding of k. Kernels with an exponential form override it."""
+        return 1.0 - self(lags)
+
     def __mul__(self, other: "Kernel") -> "Product":
         # The product of positive definite kernels is positive definite (Schur product
         # theorem) and keeps k(0) = 1; factors are flattened so products stay readable.
@@ -86,6 +91,9 @@ class Exponential(Kernel):
     def __call__(self, lags) -> torch.Tensor:
         return torch.exp(-self.beta * _lags(lags) ** self.alpha)
 
+    def complement(self, lags) -> torch.Tensor:
+        return -torch.expm1(-self.beta * _lags(lags) ** self.alpha)
+
 
 @dataclass(frozen=True)
 class Periodic(Kernel):
@@ -113,8 +121,14 @@ class Periodic(Kernel):
 
     def __call__(self, lags) -> torch.Tensor:
         # (s / l)^2 rather than s^2 / l^2: l^2 underflows to 0 for l below 1e-154.
+        return torch.exp(-self._exponent(lags))
+
+    def complement(self, lags) -> torch.Tensor:
+        return -torch.expm1(-self._exponent(lags))
+
+    def _exponent(self, lags) -> torch.Tensor:
         scaled = torch.sin(math.pi * _lags(lags) / self.period) / self.length_scale
-        return torch.exp(-2.0 * scaled * scaled)
+        return 2.0 * scaled * scaled
 
 
 @dataclass(frozen=True)
@@ -168,6 +182,11 @@ class Product(Kernel):
         for factor in self.factors[1:]:
             value = value * factor(lags)
         return value
+
+    def complement(self, lags) -> torch.Tensor:
+        # 1 - prod k_i = -expm1(sum log k_i), with log k_i = log1p(-(1 - k_i)) from each
+        # factor's own accurate complement.
+        return -torch.expm1(sum(torch.log1p(-factor.complement(lags)) for factor in self.factors))
 
 
 def locally_periodic(length_scale: float = 1.0, period: float = 4.0, beta: float = 1.0) -> Product:

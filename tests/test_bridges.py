@@ -367,3 +367,45 @@ def test_invalid_sampler_parameters_raise_a_clear_error(build, message):
 
 def test_numeric_choice_accepts_text_from_a_command_line():
     assert lb.registry.get("gp", kernel="matern", nu="1.5").kernel.nu == 1.5
+
+
+# --- tiny T: the closed forms in complements 1 - k stay accurate ------------------------------
+
+
+@pytest.mark.parametrize("T", [1e-6, 1e-4, 0.5, 5.0])
+def test_ou_covariance_is_accurate_down_to_the_smallest_T(T):
+    # The OU bridge's covariance, 2 sinh(min(s, t)) sinh(T - max(s, t)) / sinh(T), written
+    # independently of the kernel code; at T = 1e-6 the variances are ~5e-7, far below the
+    # rounding of k = e^-|h| itself, which is what the old k-form kept.
+    sampler = lb.registry.get("ou", T=T)
+    t = torch.linspace(0, T, 7, dtype=torch.float64)[1:-1]
+    lo, hi = torch.minimum(t[:, None], t[None, :]), torch.maximum(t[:, None], t[None, :])
+    exact = 2 * torch.sinh(lo) * torch.sinh(T - hi) / math.sinh(T)
+    torch.testing.assert_close(sampler.covariance(t), exact, rtol=1e-9, atol=0)
+    z0, z1 = torch.tensor([0.3], dtype=torch.float64), torch.tensor([-1.1], dtype=torch.float64)
+    mean = (torch.sinh(T - t) * 0.3 + torch.sinh(t) * -1.1) / math.sinh(T)
+    torch.testing.assert_close(sampler.mean(t, z0, z1)[:, 0], mean, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("T", [1e-6, 3e-5])
+def test_smooth_gp_at_tiny_T_is_a_bridge_not_a_loop(T):
+    # exp(-h^2) at T <= 3e-5 has 1 - k(T) below 1e-9: once called a loop, it is a well-posed
+    # bridge whose mean is the straight line to within T^2.
+    sampler = lb.registry.get("gp", kernel="exponential", alpha=2.0, beta=1.0, T=T)
+    assert not sampler.is_loop and sampler.largest_mean_weight == pytest.approx(1.0)
+    weights = sampler._weights(torch.tensor([T / 4, T / 2], dtype=torch.float64))
+    torch.testing.assert_close(weights, torch.tensor([[0.75, 0.25], [0.5, 0.5]], dtype=torch.float64),
+                               rtol=0, atol=1e-8)
+    z0, z1 = torch.zeros(64), torch.ones(64)
+    paths = sampler.sample(z0, z1, frames=9, n_paths=2, generator=seeded())
+    assert torch.isfinite(paths).all()
+    line = torch.linspace(0, 1, 9)[None, :, None].expand_as(paths)
+    assert (paths - line).abs().max() < 1e-3
+    assert torch.all(sampler.covariance(sampler.times(9)[1:-1]).diagonal() >= -1e-15)
+
+
+def test_a_periodic_kernel_at_its_period_is_still_a_loop():
+    for T in (4.0, 8.0):
+        assert lb.registry.get("gp", kernel="periodic", period=4.0, T=T).is_loop
+    with pytest.raises(ValueError, match="swings far outside both"):
+        lb.registry.get("gp", kernel="periodic", period=4.0, T=4.0001).sample(torch.zeros(2), torch.ones(2), 5)
