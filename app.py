@@ -354,6 +354,9 @@ class MethodPanel:
                 updates.append(gr.update(visible=False))
             elif reset_to is not None:
                 info = {} if name == "T" else {"info": param_info(param)}  # T keeps its short line
+                if param.kind == "choice":  # methods may offer different choices under one name (prior)
+                    info["choices"] = list(param.choices)
+                    reset_to = {**reset_to, name: reset_to[name] if reset_to[name] in param.choices else param.default}
                 updates.append(gr.update(visible=True, value=reset_to[name], **info))
             else:
                 updates.append(gr.update(visible=True))

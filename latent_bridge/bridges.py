@@ -16,6 +16,7 @@ several threads. Each registers itself (``latent_bridge.registry``); the SDE sam
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,6 +25,7 @@ import torch
 
 from .checks import check_whole
 from .kernels import KERNEL_NAMES, KERNELS, Exponential, Kernel, kernel_from_params
+from .priors import Gaussian
 from .registry import Param, register
 
 __all__ = [
@@ -234,15 +236,36 @@ _LOOP_TOLERANCE = 1e-20
 MAX_MEAN_WEIGHT = 10.0
 
 
+# The stationary law of a Gaussian bridge: the standard normal, or a Gaussian fitted to the
+# model's encoded data ("fitted": the pipeline fits it, ``lb.pipeline.resolve_prior``).
+GAUSSIAN_PRIORS = ("standard-normal", "fitted")
+
+
+def prior_param() -> Param:
+    return Param("prior", "choice", "standard-normal", "stationary law of the process: the standard normal, or "
+                 "a Gaussian with the mean and covariance of the model's encoded data (fitted)",
+                 choices=GAUSSIAN_PRIORS)
+
+
 class GaussianBridge(Sampler):
     """A GP with kernel ``k`` (k(0) = 1), independent across coordinates, conditioned on its
     endpoints (eq. 7). ``mean`` and ``covariance`` are the closed forms; ``sample`` draws all
     interior frames jointly from one float64 factorisation of the interior covariance, shared
     by every coordinate and path (cost O(M^3 + M^2 n K)). Subclasses may sample differently.
+
+    prior: ``"standard-normal"`` (the paper's), a ``lb.priors.Gaussian`` N(mu, Sigma), or
+    ``"fitted"``, the Gaussian of a model's encoded data, which the pipeline fits. Under
+    N(mu, Sigma) the process is mu + Sigma^(1/2) times the standard one: the bridge's mean is
+    mu + w0(t) (z0 - mu) + w1(t) (z1 - mu) and its covariance c(t, s) Sigma, with w and c
+    those of the standard bridge; it is sampled as that mean plus L times a standard bridge
+    pinned at 0 at both ends (L L^T = Sigma).
     """
 
-    def __init__(self, kernel: Kernel, T: float = 1.0):
+    def __init__(self, kernel: Kernel, T: float = 1.0, prior: Any = "standard-normal"):
         super().__init__(T)
+        if not isinstance(prior, Gaussian):
+            prior = prior_param().check(prior)
+        self.prior = prior
         self.kernel = kernel
         k_T = float(kernel(torch.tensor(self.T, dtype=torch.float64)))
         # k(T) = 1: the process is back at its start at T (periodic kernel, T a multiple of
@@ -255,7 +278,47 @@ class GaussianBridge(Sampler):
         self.largest_mean_weight = float(self._weights(self.times(257)).abs().max())
 
     def params(self) -> dict[str, Any]:
-        return {"T": self.T, "kernel": self.kernel}
+        return {"T": self.T, "kernel": self.kernel, "prior": self.prior}
+
+    def fitted_prior(self) -> dict[str, Any] | None:
+        """``{"kind": "gaussian"}`` when the prior is ``"fitted"`` (the arguments of
+        ``lb.priors.for_model``), else None."""
+        return {"kind": "gaussian"} if self.prior == "fitted" else None
+
+    def with_prior(self, prior: Gaussian) -> "GaussianBridge":
+        """The same bridge under ``prior`` (a ``lb.priors.Gaussian``)."""
+        twin = copy.copy(self)
+        twin.prior = prior
+        return twin
+
+    def _gaussian_prior(self, n: int) -> Gaussian | None:
+        """The prior as an object (None for the standard normal), checked against n values."""
+        if isinstance(self.prior, Gaussian):
+            if self.prior.dim != n:
+                raise ValueError(f"the prior is {self.prior.dim}-dimensional but the latents have {n} values")
+            return self.prior
+        if self.prior == "fitted":
+            raise ValueError("prior 'fitted' is the Gaussian of a model's encoded data: pass a prior object, "
+                             "e.g. prior=lb.priors.for_model(vae, kind='gaussian'), or sample through "
+                             "lb.interpolate, which fits it for its model")
+        return None
+
+    def run(self, z0, z1, frames, n_paths=1, generator=None, callback=None) -> Paths:
+        prior = self._gaussian_prior(z0.numel()) if isinstance(z0, torch.Tensor) else None
+        if prior is None:
+            return super().run(z0, z1, frames, n_paths, generator, callback)
+        check_sample_args(z0, z1, frames, n_paths)
+        self._check_loop(z0.reshape(-1), z1.reshape(-1))
+        # mean + L * (a standard bridge pinned at 0): one standard run in the prior's coordinates.
+        zero = torch.zeros(prior.dim, dtype=torch.float32)
+        noise = super().run(zero, zero, frames, n_paths, generator, callback)
+        mean = self.mean(noise.times, z0, z1).reshape(int(frames), -1)
+        coloured = noise.latents.double() @ prior.factor.T + mean
+        coloured[:, 0], coloured[:, -1] = z0.reshape(-1).double().cpu(), z1.reshape(-1).double().cpu()
+        latents = coloured.to(torch.float32)
+        latents[:, 0], latents[:, -1] = z0.reshape(-1).float().cpu(), z1.reshape(-1).float().cpu()
+        return Paths(latents.reshape(int(n_paths), int(frames), *z0.shape).to(z0.device), noise.times,
+                     {**noise.diagnostics, "prior": "gaussian"})
 
     def _weights(self, times: torch.Tensor) -> torch.Tensor:
         """B(t) A^-1: the weights of (z0, z1) in the bridge mean, float64 ``(M, 2)``."""
@@ -272,14 +335,18 @@ class GaussianBridge(Sampler):
     def mean(self, times: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
         """Bridge mean at ``times`` (float ``(M,)`` in [0, T]) for endpoints ``(*shape)``:
         float64 ``(M, *shape)``. eq. (7): (z0 (k(t) - k(T-t) k(T)) + z1 (k(T-t) - k(t) k(T)))
-        / (1 - k(T)^2); in the loop case (k(T) = 1), k(t) z0."""
+        / (1 - k(T)^2); in the loop case (k(T) = 1), k(t) z0. Under a Gaussian prior
+        N(mu, Sigma) the same weights act on z - mu, and mu is added back."""
         times = torch.as_tensor(times, dtype=torch.float64)
         ends = torch.stack([z0.detach().reshape(-1), z1.detach().reshape(-1)]).to("cpu", torch.float64)
-        return (self._weights(times) @ ends).reshape(times.numel(), *z0.shape)
+        prior = self._gaussian_prior(ends.shape[1])
+        centre = prior.mean if prior is not None else torch.zeros(ends.shape[1], dtype=torch.float64)
+        return (self._weights(times) @ (ends - centre) + centre).reshape(times.numel(), *z0.shape)
 
     def covariance(self, times: torch.Tensor) -> torch.Tensor:
         """Bridge covariance between ``times`` (float ``(M,)`` in [0, T]), the same for every
-        coordinate: float64 ``(M, M)``, k(t - s) - B(t) A^-1 B(s)^T (eq. 7)."""
+        coordinate: float64 ``(M, M)``, c(t, s) = k(t - s) - B(t) A^-1 B(s)^T (eq. 7). Under a
+        Gaussian prior N(mu, Sigma) the covariance of the latents is c(t, s) Sigma."""
         times = torch.as_tensor(times, dtype=torch.float64)
         # Written in complements c = 1 - k (see _weights): every term stays accurate at tiny T,
         # where the covariance is far below the rounding of k itself.
@@ -389,7 +456,7 @@ def _factorise(cov: torch.Tensor) -> tuple[torch.Tensor, dict]:
     "ou",
     "Ornstein-Uhlenbeck bridge of the standard normal prior (eq. 4), sampled exactly: straight "
     "line for small T, on the sphere of radius sqrt(n) for large T.",
-    (time_param(0.5),),
+    (time_param(0.5), prior_param()),
 )
 class OUBridge(GaussianBridge):
     """Exact OU bridge: the GP bridge with k(h) = exp(-|h|) (``Exponential(1, 1)``).
@@ -405,11 +472,11 @@ class OUBridge(GaussianBridge):
     OU transition on Z(T) = z1, written with expm1 so tiny and huge T stay accurate.
     """
 
-    def __init__(self, T: float = 0.5):
-        super().__init__(Exponential(alpha=1.0, beta=1.0), T)
+    def __init__(self, T: float = 0.5, prior: Any = "standard-normal"):
+        super().__init__(Exponential(alpha=1.0, beta=1.0), T, prior)
 
     def params(self) -> dict[str, Any]:
-        return {"T": self.T}
+        return {"T": self.T, "prior": self.prior}
 
     def _transitions(self, times: torch.Tensor) -> torch.Tensor:
         """Per interior frame i: (weight of frame i-1, weight of z1, noise std), float64 (M-2, 3)."""
@@ -448,7 +515,8 @@ def _gp_params() -> tuple[Param, ...]:
             flat.setdefault(param.name, param)
             users.setdefault(param.name, []).append(named.name)
     return (time_param(2.0), kernel) + tuple(
-        dataclasses.replace(param, when=("kernel", tuple(users[name]))) for name, param in flat.items())
+        dataclasses.replace(param, when=("kernel", tuple(users[name]))) for name, param in flat.items()) + (
+        prior_param(),)
 
 
 GP_PARAMS = _gp_params()
@@ -465,7 +533,8 @@ class GPBridge(GaussianBridge):
     flat parameters ``GPBridge(kernel="periodic", length_scale=1.0, period=10.0, T=10.0)``.
     A flat parameter the chosen kernel does not use is an error (``kernels.kernel_from_params``)."""
 
-    def __init__(self, T: float = 2.0, kernel: str | Kernel = "exponential", **kernel_params):
+    def __init__(self, T: float = 2.0, kernel: str | Kernel = "exponential", prior: Any = "standard-normal",
+                 **kernel_params):
         if isinstance(kernel, Kernel):
             if kernel_params:
                 raise ValueError(
@@ -475,7 +544,7 @@ class GPBridge(GaussianBridge):
             built = kernel
         else:
             built = kernel_from_params(GP_PARAMS[1].check(kernel), **kernel_params)
-        super().__init__(built, T)
+        super().__init__(built, T, prior)
 
 
 def adjacent_correlation(sampler: Sampler, frames: int) -> float:

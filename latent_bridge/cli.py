@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Random walks that leave the latent code of IMAGE and return to it: a seamless loop.\n"
                 "gp uses the periodic kernel unless --kernel says otherwise, and a periodic kernel\n"
                 "without --T gets T equal to its period, so the loop closes; ou takes T = 1 unless\n"
-                "--T says otherwise (lb.pipeline.walk_params, as in the app).", "IMAGE ")
+                "--T says otherwise, as in the app.", "IMAGE ")
     p.add_argument("image", type=Path, metavar="IMAGE", help="the image the walks start from and return to")
     p.add_argument("--method", default="gp", help=f"sampler: {methods}")
     _add_run_flags(p, "walk.mp4", "walk")

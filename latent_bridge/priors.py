@@ -25,7 +25,8 @@ import torch
 
 from .checks import check_whole
 
-__all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "GaussianMixture", "FITTED_KINDS", "fit", "for_model"]
+__all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "Gaussian", "GaussianMixture", "FITTED_KINDS", "fit",
+           "for_model"]
 
 # Smallest standard deviation a fitted prior may have: a coordinate the encoder (nearly) never
 # varies would otherwise give an energy so steep that no integrator step is small enough.
@@ -146,6 +147,52 @@ class DiagonalGaussian(Prior):
         return f"DiagonalGaussian(dim={self.dim})"
 
 
+class Gaussian(Prior):
+    """N(mean, covariance) with a full covariance: the law of a VAE's encoded data when its
+    codes are correlated and off-centre (the standard normal is N(0, I)).
+
+    mean: float (n,); covariance: float (n, n), symmetric positive definite. ``factor`` is its
+    lower Cholesky factor L (covariance = L L^T), which colours standard normal noise.
+    E(z) = |L^-1 (z - mean)|^2 / 2."""
+
+    def __init__(self, mean, covariance):
+        mean = _as_float64(mean, "mean").reshape(-1)
+        covariance = _as_float64(covariance, "covariance")
+        n = mean.numel()
+        if covariance.shape != (n, n):
+            raise ValueError(f"covariance must be (n, n) for a mean of n = {n} values; got {tuple(covariance.shape)}")
+        factor, status = torch.linalg.cholesky_ex(0.5 * (covariance + covariance.T))
+        if int(status) != 0:
+            raise ValueError("covariance must be symmetric positive definite")
+        self.mean, self.covariance, self.factor, self.dim = mean, covariance, factor, n
+
+    @classmethod
+    def fit(cls, latents) -> "Gaussian":
+        """The mean and covariance of ``latents`` (N, *latent_shape), N >= 2, with every
+        variance at least ``_MIN_STD``^2 added on the diagonal (see there)."""
+        data = _training_matrix(latents)
+        centred = data - data.mean(0)
+        covariance = centred.T @ centred / (data.shape[0] - 1)
+        return cls(data.mean(0), covariance + _MIN_STD ** 2 * torch.eye(data.shape[1], dtype=torch.float64))
+
+    def _whitened(self, z):
+        return torch.linalg.solve_triangular(self.factor.to(z.dtype), (z - self.mean.to(z.dtype)).T, upper=False).T
+
+    def _energy(self, z):
+        u = self._whitened(z)
+        return 0.5 * (u * u).sum(1)
+
+    def _grad(self, z):
+        # Sigma^-1 (z - mean) = L^-T L^-1 (z - mean)
+        return torch.linalg.solve_triangular(self.factor.to(z.dtype).T, self._whitened(z).T, upper=True).T
+
+    def _log_normaliser(self, n):
+        return 0.5 * n * _LOG_2PI + float(self.factor.diagonal().log().sum())
+
+    def __repr__(self):
+        return f"Gaussian(dim={self.dim})"
+
+
 class GaussianMixture(Prior):
     """sum_k weights_k N(means_k, diag(scales_k^2)): a mixture of K diagonal Gaussians.
 
@@ -215,16 +262,19 @@ class GaussianMixture(Prior):
         return f"GaussianMixture(components={self.weights.numel()}, dim={self.dim})"
 
 
-FITTED_KINDS = ("diagonal", "mixture")
+FITTED_KINDS = ("diagonal", "mixture", "gaussian")
 
 
 def fit(latents, kind: str = "mixture", components: int = 8) -> Prior:
     """A prior fitted to encoded data ``latents`` (N, *latent_shape): ``"mixture"``
-    (``components`` diagonal Gaussians, ``GaussianMixture.fit``) or ``"diagonal"``."""
+    (``components`` diagonal Gaussians, ``GaussianMixture.fit``), ``"diagonal"`` or
+    ``"gaussian"`` (full covariance, ``Gaussian.fit``)."""
     if kind not in FITTED_KINDS:
         raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {kind!r}")
     if kind == "diagonal":
         return DiagonalGaussian.fit(latents)
+    if kind == "gaussian":
+        return Gaussian.fit(latents)
     return GaussianMixture.fit(latents, components=components)
 
 

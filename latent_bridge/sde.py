@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .bridges import Callback, OUBridge, Sampler, time_param
-from .priors import FITTED_KINDS, Prior, StandardNormal
+from .priors import Prior, StandardNormal
 from .registry import Param, register
 
 __all__ = [
@@ -305,14 +305,16 @@ class OUSDEBridge(Sampler):
         return run.frames, {"steps": steps}
 
 
-PRIOR_CHOICES = ("standard-normal",) + FITTED_KINDS
+# "fitted" is the full Gaussian of the model's encoded data, as for ``ou`` and ``gp``.
+PRIOR_CHOICES = ("standard-normal", "fitted", "diagonal", "mixture")
+_PRIOR_KINDS = {"fitted": "gaussian", "diagonal": "diagonal", "mixture": "mixture"}
 
 
 _LANGEVIN_PARAMS = (
     time_param(1.0),
     Param("prior", "choice", "standard-normal",
-          "prior of the latents: the standard normal, or a diagonal Gaussian / Gaussian mixture "
-          "fitted to the model's encoded data (lb.interpolate fits it for its model)", choices=PRIOR_CHOICES),
+          "prior of the latents: the standard normal, or fitted to the model's encoded data: a Gaussian "
+          "(fitted), a diagonal Gaussian or a Gaussian mixture", choices=PRIOR_CHOICES),
     Param("particles", "int", 1024, "particles of the sequential Monte Carlo's first round: more is more "
           "accurate, cost grows linearly", low=1, high=100_000),
     Param("target_ess", "float", 48.0, "every frame's effective sample size should reach this: below it "
@@ -396,8 +398,8 @@ class LangevinBridge(Sampler):
     def fitted_prior(self) -> dict[str, Any] | None:
         """The fit a named data prior asks for, ``{"kind": ..., "components": ...}`` (the
         arguments of ``lb.priors.for_model``), or None when the prior needs no data."""
-        if isinstance(self.prior, str) and self.prior in FITTED_KINDS:
-            return {"kind": self.prior, "components": self.components}
+        if isinstance(self.prior, str) and self.prior in _PRIOR_KINDS:
+            return {"kind": _PRIOR_KINDS[self.prior], "components": self.components}
         return None
 
     def with_prior(self, prior: Prior) -> "LangevinBridge":
@@ -423,7 +425,7 @@ class LangevinBridge(Sampler):
         if isinstance(prior, str):
             raise ValueError(
                 f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
-                f"prior=lb.priors.for_model(vae, kind={prior!r}, components={self.components}), "
+                f"prior=lb.priors.for_model(vae, kind={_PRIOR_KINDS[prior]!r}, components={self.components}), "
                 "or sample through lb.interpolate, which fits it for its model"
             )
         dim = getattr(prior, "dim", None)

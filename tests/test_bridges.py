@@ -8,6 +8,7 @@ endpoints gives n independent draws of each frame."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -409,3 +410,48 @@ def test_a_periodic_kernel_at_its_period_is_still_a_loop():
         assert lb.registry.get("gp", kernel="periodic", period=4.0, T=T).is_loop
     with pytest.raises(ValueError, match="swings far outside both"):
         lb.registry.get("gp", kernel="periodic", period=4.0, T=4.0001).sample(torch.zeros(2), torch.ones(2), 5)
+
+
+# --- bridges under the data's own Gaussian prior -------------------------------------------------
+
+SIGMA = torch.tensor([[1.5, 0.6, -0.3], [0.6, 0.8, 0.1], [-0.3, 0.1, 0.5]], dtype=torch.float64)
+MU = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name, params", [("ou", {"T": 1.0}), ("gp", {"T": 2.0, "kernel": "matern", "nu": 1.5})])
+def test_gaussian_prior_bridge_matches_the_conditioned_joint_gaussian(name, params):
+    # Reference written here: the process is stationary N(MU, SIGMA) with cross-time covariance
+    # k(t - s) SIGMA; condition the joint Gaussian of (Z(t), Z(0), Z(T)) on the endpoints with
+    # numpy. 60,000 draws: the sample mean has standard error sqrt(var / N) and the sample
+    # covariance entries sqrt((S_ii S_jj + S_ij^2) / N); 5 of them.
+    sampler = lb.registry.get(name, prior=lb.priors.Gaussian(MU, SIGMA), **params)
+    T, frames, draws = sampler.T, 5, 60_000
+    z0, z1 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([2.0, -1.0, 0.0])
+    paths = sampler.sample(z0, z1, frames, n_paths=draws, generator=seeded(7)).double()
+    k = lambda h: sampler.kernel(torch.tensor(h, dtype=torch.float64)).item()  # noqa: E731
+    S = SIGMA.numpy()
+    for i, t in enumerate(np.linspace(0, T, frames)[1:-1], start=1):
+        cross = np.hstack([k(t) * S, k(T - t) * S])                       # cov(Z(t), [Z(0), Z(T)])
+        ends = np.block([[S, k(T) * S], [k(T) * S, S]])
+        gain = cross @ np.linalg.inv(ends)
+        centred = np.concatenate([z0.double().numpy(), z1.double().numpy()]) - np.tile(MU.numpy(), 2)
+        mean = MU.numpy() + gain @ centred
+        cov = S - gain @ cross.T
+        x = paths[:, i].numpy()
+        se_mean = np.sqrt(np.diag(cov) / draws)
+        se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / draws)
+        assert np.all(np.abs(x.mean(0) - mean) < 5 * se_mean), (t, x.mean(0), mean)
+        assert np.all(np.abs(np.cov(x.T) - cov) < 5 * se_cov), (t, np.cov(x.T), cov)
+    assert torch.equal(paths[:, 0], z0.double().expand(draws, -1)) and torch.equal(paths[:, -1], z1.double().expand(draws, -1))
+
+
+def test_fitted_prior_is_resolved_from_the_models_data_by_the_pipeline():
+    vae = lb.models.load_cached("poses")
+    images = vae.example_images()[:2]
+    sampler = lb.registry.get("ou", prior="fitted")
+    with pytest.raises(ValueError, match="prior=lb.priors.for_model\\(vae, kind='gaussian'\\)"):
+        sampler.sample(torch.zeros(64), torch.ones(64), 5)
+    result = lb.interpolate(vae, *images, sampler, frames=8, n_paths=2)
+    assert isinstance(result.params["prior"], lb.priors.Gaussian) and sampler.prior == "fitted"
+    assert result.params["prior"] is lb.priors.for_model(vae, kind="gaussian")
+    assert result.diagnostics["prior"] == "gaussian"

@@ -82,7 +82,8 @@ def test_checkpoints_are_found_through_the_package():
     import latent_bridge
 
     assert CHECKPOINTS_DIR == Path(latent_bridge.__file__).resolve().parent / "checkpoints"
-    assert lb.priors.CHECKPOINTS_DIR == CHECKPOINTS_DIR
+    assert lb.models.CHECKPOINTS_DIR is CHECKPOINTS_DIR  # one home, re-exported by the models
+    assert lb.models.load("poses").folder == CHECKPOINTS_DIR / "poses"
 
 
 def test_loading_prints_nothing(capsys):

@@ -235,8 +235,8 @@ def test_systematic_resampling_keeps_each_particle_about_count_times_its_weight(
     ({"pcn_step": 0.0}, "pcn_step must be in (0, 1]; got 0.0"),
     ({"pcn_step": 1.2}, "pcn_step must be in (0, 1]"),
     ({"T": -1.0}, "T must be in [1e-06, inf)"),
-    ({"prior": "flow"}, "prior must be one of standard-normal, diagonal, mixture; got 'flow'"),
-    ({"prior": 3}, "prior must be one of standard-normal, diagonal, mixture or a prior object"),
+    ({"prior": "flow"}, "prior must be one of standard-normal, fitted, diagonal, mixture; got 'flow'"),
+    ({"prior": 3}, "prior must be one of standard-normal, fitted, diagonal, mixture or a prior object"),
 ])
 def test_bad_parameters_raise_a_clear_error(params, message):
     escaped = message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")

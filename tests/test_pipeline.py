@@ -163,11 +163,11 @@ def test_progress_increases_up_to_total(vae, images, monkeypatch):
 
 def test_a_samplers_progress_reaches_the_pipelines_callback(vae, images):
     calls = []
-    sampler = lb.registry.get("langevin", particles=8, steps=100, pcn_moves=1)
+    sampler = lb.registry.get("langevin", particles=8, max_particles=8, steps=100, pcn_moves=1)
     lb.interpolate(vae, *images, sampler, frames=6, progress=lambda *call: calls.append(call))
     sampling = [c for c in calls if c[2].startswith("langevin: ")]
     assert len(sampling) >= 100 and sampling[-1][0] == sampling[-1][1]
-    assert {c[2] for c in sampling} == {"langevin: sequential Monte Carlo", "langevin: pCN sweep 1"}
+    assert {c[2] for c in sampling} == {"langevin: sequential Monte Carlo, 8 particles", "langevin: pCN sweep 1"}
     assert calls.index(sampling[-1]) < len(calls) - 1 and calls[-1][2] == "decoding"
 
 

@@ -3,6 +3,7 @@ models' encoded data, and bad input."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -146,3 +147,20 @@ class _NoData:
 def test_bad_input_raises_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_full_gaussian_matches_scipy_and_its_fit_recovers_the_moments():
+    from scipy.stats import multivariate_normal
+
+    mean = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    cov = torch.tensor([[1.5, 0.6, -0.3], [0.6, 0.8, 0.1], [-0.3, 0.1, 0.5]], dtype=torch.float64)
+    prior = priors.Gaussian(mean, cov)
+    z = torch.randn(6, 3, generator=seeded(3), dtype=torch.float64)
+    expected = multivariate_normal(mean.numpy(), cov.numpy()).logpdf(z.numpy())
+    np.testing.assert_allclose(prior.log_prob(z).numpy(), expected, rtol=1e-10)
+    torch.testing.assert_close(prior.grad_energy(z), (z - mean) @ torch.linalg.inv(cov))
+    data = mean + torch.randn(200_000, 3, generator=seeded(4), dtype=torch.float64) @ torch.linalg.cholesky(cov).T
+    fitted = priors.Gaussian.fit(data)
+    torch.testing.assert_close(fitted.covariance, cov, atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="covariance must be symmetric positive definite"):
+        priors.Gaussian(mean, -cov)

@@ -96,14 +96,24 @@ def test_run_returns_paths_with_json_diagnostics_and_sample_is_its_latents(name)
 
 
 def test_langevin_reports_progress_through_its_steps_and_pcn_sweeps():
-    sampler = lb.registry.get("langevin", particles=8, steps=200, pcn_moves=2)
+    sampler = lb.registry.get("langevin", particles=8, max_particles=8, steps=200, pcn_moves=2)
     calls = []
     run = sampler.run(torch.zeros(3), torch.ones(3), frames=9, callback=lambda *a: calls.append(a))
     steps = run.diagnostics["steps"]
     done = [c[0] for c in calls]
     assert all(c[1] == 3 * steps for c in calls)  # one integration and two sweeps
     assert done == sorted(done) and done[-1] == 3 * steps and len(calls) >= 100
-    assert {c[2] for c in calls} == {"sequential Monte Carlo", "pCN sweep 1", "pCN sweep 2"}
+    assert {c[2] for c in calls} == {"sequential Monte Carlo, 8 particles", "pCN sweep 1", "pCN sweep 2"}
+
+
+def test_langevin_rounds_restart_the_count_with_twice_the_particles():
+    sampler = lb.registry.get("langevin", particles=8, max_particles=32, steps=50)
+    calls = []
+    run = sampler.run(torch.zeros(3), torch.ones(3), frames=5, callback=lambda *a: calls.append(a))
+    # The standard normal's weights are all equal: the first round already reaches any ESS it can.
+    assert run.diagnostics["rounds"] == 3 and run.diagnostics["particles"] == 32  # 8 < 48, 16 < 48, 32: the cap
+    assert [m for m in dict.fromkeys(c[2] for c in calls)] == [
+        f"sequential Monte Carlo, {p} particles" for p in (8, 16, 32)]
 
 
 def test_a_failing_callback_stops_the_run():
