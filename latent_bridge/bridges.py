@@ -491,10 +491,11 @@ class GaussianBridge(Sampler):
         largest = float(weights.abs().max()) if weights.numel() else 0.0
         if largest > MAX_MEAN_WEIGHT and not bool((chain == chain[:1]).all()):
             raise ValueError(
-                f"the keys are close in time against this kernel's time scale (k(T) = {self._k_T:.6f} at T = "
-                f"{self.T:g}), so the smoothest path through them swings far outside them (its mean "
-                f"weights reach {largest:.3g}, more than {MAX_MEAN_WEIGHT:g}): raise T, or make the kernel "
-                "decorrelate faster (a larger beta, a smaller length scale)")
+                "the keys are nearly redundant for this kernel (two of them sit close to a lag where it "
+                "returns to 1, a multiple of the period, or all are close in time against its time "
+                f"scale), so the path through them swings far outside them (its mean weights reach "
+                f"{largest:.3g}, more than {MAX_MEAN_WEIGHT:g}): change T (key j sits at j T = "
+                f"{self.T:g} j) or the period; a period of K T suits a loop through K keys")
         # One float64 factorisation for every coordinate and path; the big tensors in float32.
         factor, info = _factorise(cov)
         mean = (weights @ chain[kept].double()).to(torch.float32)
