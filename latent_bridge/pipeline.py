@@ -24,7 +24,7 @@ from .data.images import to_uint8
 __all__ = [
     "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
     "interpolate", "prepare_image", "random_walk", "resolve_prior", "to_uint8", "walk_params", "keyframes",
-    "keyframe_count", "frames_per_segment_for", "check_keyframe_args",
+    "keyframe_count", "keyframe_params", "frames_per_segment_for", "check_keyframe_args",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -357,6 +357,20 @@ def walk_params(method: str, params: dict[str, Any] | None = None) -> dict[str, 
     return chosen
 
 
+def keyframe_params(method: str, params: dict[str, Any] | None, n_keys: int) -> dict[str, Any]:
+    """``params`` for ``method`` completed for a path through ``n_keys`` keys (the rule the
+    command line applies): a periodic kernel without a period takes ``n_keys`` T, so no two keys
+    sit a period apart (they would have to be equal) and a loop closes by the kernel alone,
+    smooth at its seam. Values given win."""
+    chosen = dict(params or {})
+    if method == "gp" and chosen.get("kernel") in _PERIODIC_KERNELS and "period" not in chosen:
+        T = chosen.get("T")
+        if T is None:
+            T = next(p.default for p in registry.available()["gp"]["params"] if p.name == "T")
+        chosen["period"] = n_keys * float(T)
+    return chosen
+
+
 def default_walk_sampler() -> Sampler:
     """A GP with the periodic kernel and T equal to its period: every path closes exactly."""
     return registry.get("gp", **walk_params("gp"))
@@ -445,7 +459,8 @@ def check_keyframe_args(sampler, n_images, frames_per_segment, n_paths, seed, lo
     if not isinstance(sampler, Sampler):
         raise ValueError("sampler must be a latent_bridge sampler, e.g. lb.registry.get('gp'); "
                          f"got {type(sampler).__name__}")
-    check_whole("images", n_images, 2, why=" (a path through keyframes needs two images or more)")
+    if check_whole("images", n_images, 0) < 2:
+        raise ValueError(f"give two or more images for a path through keyframes; got {n_images}")
     check_whole("frames_per_segment", frames_per_segment, 2, why=" (the segment's two keys included)")
     check_whole("n_paths", n_paths, 1)
     check_seed(seed)

@@ -369,3 +369,123 @@ def test_a_joint_path_longer_than_the_largest_factorisation_is_refused():
     frames_per_segment = lb.bridges.MAX_JOINT_FRAMES // 2 + 2
     with pytest.raises(ValueError, match="at most 8192 frames"):
         lb.registry.get("gp").sample_through(random_keys(3, (2,)), frames_per_segment)
+
+
+# --- the pipeline: lb.keyframes -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return lb.models.load_cached("digits")
+
+
+@pytest.fixture(scope="module")
+def four(digits):
+    return digits.example_images()[:4]
+
+
+def encoded(vae, paths):
+    return torch.cat([vae.encode(lb.data.load_image(p, size=vae.image_size, channels=vae.channels)[None])
+                      for p in paths])
+
+
+@pytest.mark.parametrize("name", ["gp", "ou", "slerp", "langevin"])
+def test_keyframes_pass_exactly_through_every_encoded_image(digits, four, name):
+    sampler = lb.registry.get(name, **({"prior": "mixture", "particles": 16, "steps": 40} if name == "langevin" else {}))
+    result = lb.keyframes(digits, four, sampler, frames_per_segment=7, n_paths=2, loop=True, seed=3)
+    assert result.n_frames == lb.pipeline.keyframe_count(4, 7, loop=True) == 4 * 6 + 1
+    assert result.key_frames == (0, 6, 12, 18, 24)
+    keys = encoded(digits, four)
+    for j, frame in enumerate(result.key_frames):
+        assert torch.equal(result.latents[:, frame], keys[j % 4].expand(2, -1))
+    assert result.frames.shape == (2, 25, 32, 32, 3) and result.method == name
+    assert result.diagnostics["loop"] is True and result.diagnostics["frames_per_segment"] == 7
+
+
+def test_keyframe_images_are_the_decoded_keys(digits, four):
+    result = lb.keyframes(digits, four[:3], lb.registry.get("gp"), frames_per_segment=5, n_paths=2)
+    for j, frame in enumerate(result.key_frames):
+        alone = lb.pipeline.to_uint8(digits.decode(encoded(digits, four[j:j + 1])))[0]
+        # Batch size may change the last float bit of a convolution: allow one grey level.
+        assert np.abs(result.frames[:, frame].astype(int) - alone).max() <= 1
+
+
+def test_hold_rests_on_each_key_and_a_loop_once_at_its_seam(digits, four):
+    gp = lb.registry.get("gp")
+    plain = lb.keyframes(digits, four[:3], gp, frames_per_segment=5, loop=True, seed=1)
+    held = lb.keyframes(digits, four[:3], gp, frames_per_segment=5, loop=True, seed=1, hold=2)
+    assert held.n_frames == plain.n_frames + 3 * 2 == lb.pipeline.keyframe_count(3, 5, True, 2)
+    assert held.key_frames == (0, 6, 12, 18)
+    for start in held.key_frames[:-1]:  # each key shown three times in a row
+        assert torch.equal(held.latents[:, start:start + 3], held.latents[:, start:start + 1].expand(-1, 3, -1))
+    assert torch.equal(held.latents[:, -1], held.latents[:, 0]) and not torch.equal(held.latents[:, -2],
+                                                                                    held.latents[:, -1])
+    # The moving frames are those of the run without holds: the same draws, only repeated.
+    moving = torch.ones(held.n_frames, dtype=torch.bool)
+    for start in held.key_frames[:-1]:
+        moving[start + 1:start + 3] = False
+    assert torch.equal(held.latents[:, moving], plain.latents)
+
+
+def test_smooth_easing_slows_into_the_keys(digits, four):
+    result = lb.keyframes(digits, four[:3], lb.registry.get("ou"), frames_per_segment=9, easing="smooth")
+    steps = np.diff(result.times)
+    assert steps[0] < steps[3] and steps[7] < steps[4]
+    assert result.diagnostics["easing"] == "smooth"
+
+
+def test_keyframes_stream_and_report_progress_sampler_first(digits, four):
+    calls = []
+    result = lb.keyframes(digits, four, lb.registry.get("ou-sde", steps=20), frames_per_segment=6, n_paths=2,
+                          keep_frames=False, progress=lambda done, total, message: calls.append((done, total, message)))
+    assert result.frames is None and result.endpoint_frames.shape == (2, 32, 32, 3)
+    streamed = np.concatenate(list(result.iter_frames()), axis=1)
+    assert streamed.shape == (2, result.n_frames, 32, 32, 3)
+    assert calls[0][2] == "decoding endpoints"
+    assert any(message.startswith("ou-sde: segment 3 of 3") for _, _, message in calls)
+
+
+def test_video_length_in_seconds_sets_the_frames_per_segment():
+    # 4 keys in a loop, 2 s at 24 fps: 48 frames ~ 4 (f - 1) + 1, so f = 13 (49 frames).
+    assert lb.pipeline.frames_per_segment_for(2.0, 24, 4, loop=True) == 13
+    assert lb.pipeline.keyframe_count(4, 13, loop=True) == 49
+    assert lb.pipeline.frames_per_segment_for(2.0, 24, 4, loop=True, hold=3) == 10  # 12 frames rest
+    with pytest.raises(ValueError, match=r"0.1 s at 24 fps is 2 frames, too few for 4 segments .* at least 0.21 s"):
+        lb.pipeline.frames_per_segment_for(0.1, 24, 4, loop=True)
+    with pytest.raises(ValueError, match="seconds must be a positive number"):
+        lb.pipeline.frames_per_segment_for(-1, 24, 4)
+
+
+def test_a_periodic_kernel_without_a_period_gets_one_of_K_T():
+    assert lb.pipeline.keyframe_params("gp", {"kernel": "periodic", "T": 1.5}, 4) == {
+        "kernel": "periodic", "T": 1.5, "period": 6.0}
+    assert lb.pipeline.keyframe_params("gp", {"kernel": "periodic", "period": 5.0}, 4)["period"] == 5.0
+    assert lb.pipeline.keyframe_params("gp", {"kernel": "matern"}, 4) == {"kernel": "matern"}
+    assert lb.pipeline.keyframe_params("ou", {}, 4) == {}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"images": "a.png"}, "images must be a list of two or more images"),
+        ({"images": ["one"]}, "give two or more images for a path through keyframes; got 1"),
+        ({"frames_per_segment": 1}, "frames_per_segment must be a whole number >= 2"),
+        ({"hold": -1}, "hold must be a whole number >= 0"),
+        ({"easing": "bounce"}, "easing must be one of linear, smooth"),
+        ({"loop": 1}, "loop must be true or false"),
+        ({"seed": -3}, "seed must be a whole number"),
+        ({"sampler": "gp"}, "sampler must be a latent_bridge sampler"),
+    ],
+)
+def test_bad_keyframe_requests_are_refused_before_any_work(digits, four, kwargs, message, monkeypatch):
+    monkeypatch.setattr(digits, "encode", lambda *a, **k: pytest.fail("encoded before the arguments were checked"))
+    call = {"images": four[:3], "sampler": lb.registry.get("gp"), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        lb.keyframes(digits, call.pop("images"), call.pop("sampler"), **call)
+
+
+def test_an_unreadable_keyframe_names_its_position(digits, four, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="^image 3: "):
+        lb.keyframes(digits, [four[0], four[1], broken], lb.registry.get("gp"))
