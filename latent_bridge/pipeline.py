@@ -510,12 +510,13 @@ def keyframes(vae, images, sampler, frames_per_segment: int = 24, n_paths: int =
     fast = bool(fast_preview and vae.has_fast_decoder)
     frames = keyframe_count(len(images), frames_per_segment, loop, hold)
     total = 2 + _decoded_count(frames, n_paths, keep_frames)
-    ends = _endpoints(vae, keys[[0, 0 if loop else -1]], fast, progress, total)
     sampler, prior = resolve_prior(sampler, vae)
+    # Sampled before anything is decoded: keys a kernel cannot pass through fail at once.
     paths = sampler.run_through(keys, frames_per_segment, n_paths=int(n_paths), loop=loop, easing=easing,
                                 generator=torch.Generator().manual_seed(int(seed)),
                                 callback=_sampler_progress(progress, sampler))
     paths, key_frames = _held(paths, int(hold), loop)
+    ends = _endpoints(vae, keys[[0, 0 if loop else -1]], fast, progress, total)
     result = _result(vae, sampler, prior, paths, ends, seed, _offset_progress(progress, 2, total), fast,
                      keep_frames, vae.training_latents(), chunk_size, key_frames)
     result.diagnostics.update(frames_per_segment=int(frames_per_segment), loop=loop, easing=easing)

@@ -441,8 +441,9 @@ def test_keyframes_stream_and_report_progress_sampler_first(digits, four):
     assert result.frames is None and result.endpoint_frames.shape == (2, 32, 32, 3)
     streamed = np.concatenate(list(result.iter_frames()), axis=1)
     assert streamed.shape == (2, result.n_frames, 32, 32, 3)
-    assert calls[0][2] == "decoding endpoints"
-    assert any(message.startswith("ou-sde: segment 3 of 3") for _, _, message in calls)
+    messages = [message for _, _, message in calls]
+    assert messages[0].startswith("ou-sde: segment 1 of 3") and messages[-1] == "decoding endpoints"
+    assert any(message.startswith("ou-sde: segment 3 of 3") for message in messages)
 
 
 def test_video_length_in_seconds_sets_the_frames_per_segment():
