@@ -332,6 +332,7 @@ class GaussianBridge(Sampler):
         self.is_loop = 1.0 - k_T < _LOOP_TOLERANCE
         self._k_T = k_T
         self._maps: dict[int, tuple[torch.Tensor, dict]] = {}
+        self._through_maps: dict[tuple, tuple] = {}
         # max |weight| of z0 or z1 in the mean over [0, T] (257 times): 1 or a little more for
         # a well-posed bridge; it grows as 1 / (1 - k(T)^2) near a loop.
         self.largest_mean_weight = float(self._weights(self.times(257)).abs().max())
@@ -475,6 +476,23 @@ class GaussianBridge(Sampler):
         key_times = self.T * torch.arange(n_keys + int(bool(loop)), dtype=torch.float64)
         return self._conditioned(times, key_times[self._key_conditioning(key_times)])[1]
 
+    def _through_map(self, local: torch.Tensor, times: torch.Tensor, key_frames: torch.Tensor,
+                     kept: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """For the frames at ``times`` that are not keys (``free``, a boolean mask): the mean
+        weights of the kept keys, float64 ``(M, len(kept))``, and the float32 factor ``(M, M)``
+        of their covariance given the keys, with the factorisation's diagnostics. Cached per
+        timeline (the last few), as ``_frame_map`` is per frame count."""
+        key = (local.numpy().tobytes(), times.numel(), tuple(kept))
+        if key not in self._through_maps:
+            free = torch.ones(times.numel(), dtype=torch.bool)
+            free[key_frames] = False
+            weights, cov = self._conditioned(times[free], times[key_frames][kept])
+            factor, info = _factorise(cov)
+            if len(self._through_maps) >= _THROUGH_MAPS_KEPT:
+                self._through_maps.pop(next(iter(self._through_maps)))
+            self._through_maps[key] = (free, weights, factor.to(torch.float32), info)
+        return self._through_maps[key]
+
     def _sample_through(self, chain, local, times, n_paths, generator, callback):
         frames = times.numel()
         if frames > MAX_JOINT_FRAMES:
@@ -483,11 +501,8 @@ class GaussianBridge(Sampler):
                 f"covariance, so a path may have at most {MAX_JOINT_FRAMES} frames; got {frames} (lower "
                 "frames_per_segment or the number of keys, or use ou for longer paths)")
         key_frames = torch.arange(chain.shape[0]) * (local.numel() - 1)
-        key_times = times[key_frames]
-        kept = self._key_conditioning(key_times, chain)
-        free = torch.ones(frames, dtype=torch.bool)
-        free[key_frames] = False
-        weights, cov = self._conditioned(times[free], key_times[kept])
+        kept = self._key_conditioning(times[key_frames], chain)
+        free, weights, factor, info = self._through_map(local, times, key_frames, kept)
         largest = float(weights.abs().max()) if weights.numel() else 0.0
         if largest > MAX_MEAN_WEIGHT and not bool((chain == chain[:1]).all()):
             raise ValueError(
@@ -497,16 +512,20 @@ class GaussianBridge(Sampler):
                 f"{largest:.3g}, more than {MAX_MEAN_WEIGHT:g}): change T (key j sits at j T = "
                 f"{self.T:g} j) or the period; a period of K T suits a loop through K keys")
         # One float64 factorisation for every coordinate and path; the big tensors in float32.
-        factor, info = _factorise(cov)
         mean = (weights @ chain[kept].double()).to(torch.float32)
         noise = torch.randn((n_paths, int(free.sum()), chain.shape[1]), generator=generator, dtype=torch.float32)
         out = torch.empty((n_paths, frames, chain.shape[1]), dtype=torch.float32)
-        out[:, free] = torch.matmul(factor.to(torch.float32), noise).add_(mean)
+        out[:, free] = torch.matmul(factor, noise).add_(mean)
         diagnostics = dict(info)
         implied = sorted(set(range(chain.shape[0])) - set(kept))
         if implied:  # e.g. a loop's return to the first key under a periodic kernel of period K T
             diagnostics["implied_keys"] = implied
         return out, diagnostics
+
+
+# Timelines whose keyframe factorisation a GP bridge keeps (a few MB each at hundreds of frames,
+# 256 MB at the largest, MAX_JOINT_FRAMES).
+_THROUGH_MAPS_KEPT = 4
 
 
 # A GP bridge factorises a (frames x frames) float64 covariance: at 8192 frames each such

@@ -555,6 +555,14 @@ def _jumps_at_keys(latents: torch.Tensor, times: torch.Tensor, key_frames: list[
             "elsewhere": float(np.sqrt((jumps[:, ~at_keys] ** 2).mean()))}
 
 
+def _seam_jump(latents: torch.Tensor, times: torch.Tensor, span: float) -> float:
+    """Root mean square velocity jump across a loop's seam: its last two steps then its first
+    two, as one path through frame 0 (the loop spans ``span`` in time)."""
+    across = torch.cat([latents[:, -3:-1], latents[:, :3]], dim=1)
+    return float(np.sqrt((metrics.velocity_jump(across, torch.cat([times[-3:-1] - span, times[:3]]))[:, 1] ** 2)
+                         .mean()))
+
+
 def figure_keyframes(out: Path, quick: bool) -> dict:
     """(1) Random loops through four poses (a periodic-kernel GP of period 4 T conditioned on
     all four, so the loop closes by itself, smoothly): film strips with the keys framed. (2)
@@ -575,14 +583,11 @@ def figure_keyframes(out: Path, quick: bool) -> dict:
     fig.suptitle(f"poses: {n_paths} random loops through four poses (framed): a periodic-kernel GP, period = 4 T, "
                  "conditioned on all four", fontsize=10, y=0.98)
     _save(fig, out / "keyframes_loop.png")
-    seam = _jumps_at_keys(torch.cat([result.latents[:, -3:-1], result.latents[:, :3]], dim=1),
-                          torch.cat([torch.as_tensor(result.times[-3:-1]) - 4 * T, torch.as_tensor(result.times[:3])]),
-                          [0, 2, 4])
     numbers["loop"] = {
         "T": T, "period": 4 * T, "length_scale": 0.7, "frames_per_segment": frames_per_segment,
         "closes_exactly": bool(torch.equal(result.latents[:, -1], result.latents[:, 0])),
         "implied_keys": result.diagnostics.get("implied_keys"),
-        "seam_velocity_jump": seam["at_keys"],
+        "seam_velocity_jump": _seam_jump(result.latents, torch.as_tensor(result.times), 4 * T),
         "velocity_jump_elsewhere": _jumps_at_keys(result.latents, torch.as_tensor(result.times),
                                                   list(result.key_frames))["elsewhere"],
     }
@@ -612,6 +617,12 @@ def figure_keyframes(out: Path, quick: bool) -> dict:
     slerp = registry.get("slerp")
     chain = slerp.run_through(keys, f)
     numbers["slerp (chained)"] = _jumps_at_keys(chain.latents, chain.times, chain.diagnostics["key_frames"])
+    # The seam of a loop: closed by a periodic kernel of period 4 T, or pinned (squared exponential).
+    for name, sampler in (("periodic", registry.get("gp", kernel="periodic", length_scale=0.7, period=8.0, T=2.0)),
+                          ("squared exponential", registry.get("gp", T=2.0))):
+        run = sampler.run_through(keys, f, generator=_seeded(14), loop=True)
+        numbers[f"loop seam, {name}"] = {"seam": _seam_jump(run.latents, run.times, 8.0),
+                                         **_jumps_at_keys(run.latents, run.times, run.diagnostics["key_frames"])}
     for ax in axes:
         for frame in (f - 1, 2 * (f - 1)):
             ax.axvline(2.0 * frame / (f - 1), color="0.6", ls=":", lw=1)

@@ -136,3 +136,6 @@ def test_keyframes_are_smooth_through_the_keys_jointly_and_kinked_chained(quick_
     loop = entry["loop"]
     assert loop["closes_exactly"] and loop["implied_keys"] == [4]
     assert loop["seam_velocity_jump"] < 1.5 * loop["velocity_jump_elsewhere"]
+    periodic, pinned = entry["loop seam, periodic"], entry["loop seam, squared exponential"]
+    assert periodic["seam"] < 1.2 * periodic["elsewhere"]  # closed by the period: smooth
+    assert pinned["seam"] > 5 * pinned["elsewhere"] and pinned["at_keys"] < 1.2 * pinned["elsewhere"]
