@@ -1,6 +1,6 @@
-"""Keyframes: what a loop through 8 keys at 64 frames per segment costs, and how smooth it is.
+"""Keyframes: what a loop through 8 keys at 64 frames per segment costs.
 
-    python benchmarks/bench_keyframes.py [--repeats 5] [--paths 4] [--only sampling,pipeline,velocity]
+    python benchmarks/bench_keyframes.py [--repeats 5] [--paths 4] [--threads 1] [--only sampling,pipeline]
 
 1. ``sample_through`` for every sampler: 8 keys in a loop, 64 frames per segment (8 segments,
    505 frames), 4 paths, at the poses latent size (n = 64) and at an SD latent (4 x 64 x 64 =
@@ -9,10 +9,9 @@
    ``torch.randn`` of the output's size.
 2. ``lb.keyframes`` end to end on the poses model (8 images: its 6 examples and 2 of them
    mirrored; encode, sample, decode 4 x 505 frames, every metric) and writing the mp4.
-3. The velocity jump at the keys (``lb.metrics.velocity_jump``, root mean square over 4,000
-   coordinates and the 7 interior keys' frames, then at every other frame): jointly
-   conditioned against chained bridges, for the squared exponential, Matern 5/2, the OU kernel,
-   and chained slerp (what pairwise tools do).
+
+How smooth the paths are through the keys (the velocity jump, joint against chained) is
+measured by ``python -m latent_bridge.reproduce --only keyframes`` (docs/reproduction.md, 8).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageOps
 
@@ -115,45 +113,22 @@ def pipeline_table(paths: int, repeats: int) -> None:
         print(f"{label(name, params):<22} {seconds:>12.2f} {video:>7.2f}")
 
 
-def velocity_table(n: int = 4000, frames_per_segment: int = 33, keys: int = 4) -> None:
-    g = torch.Generator().manual_seed(11)
-    points = torch.randn(keys, n, generator=g)
-    print(f"\nvelocity jump (rms over {n} coordinates) through {keys} keys, {frames_per_segment} frames per segment")
-    print(f"{'':<28} {'at keys':>8} {'elsewhere':>10} {'ratio':>6}")
-
-    def row(title, latents, times, key_frames):
-        jumps = lb.metrics.velocity_jump(latents, times)
-        at = np.zeros(jumps.shape[1], dtype=bool)
-        at[[k - 1 for k in key_frames[1:-1]]] = True
-        a, b = np.sqrt((jumps[:, at] ** 2).mean()), np.sqrt((jumps[:, ~at] ** 2).mean())
-        print(f"{title:<28} {a:>8.3f} {b:>10.3f} {a / b:>6.2f}")
-
-    for title, sampler in (("squared exponential", lb.registry.get("gp")),
-                           ("Matern 5/2", lb.registry.get("gp", kernel="matern")),
-                           ("OU kernel", lb.registry.get("gp", kernel="exponential", alpha=1.0))):
-        run = sampler.run_through(points, frames_per_segment, generator=g)
-        pieces = [sampler.sample(points[j], points[j + 1], frames_per_segment, generator=g) for j in range(keys - 1)]
-        chain = torch.cat([pieces[0]] + [p[:, 1:] for p in pieces[1:]], dim=1)
-        row(f"{title}, joint", run.latents, run.times, run.diagnostics["key_frames"])
-        row(f"{title}, chained", chain, run.times, run.diagnostics["key_frames"])
-    run = lb.registry.get("slerp").run_through(points, frames_per_segment)
-    row("slerp, chained", run.latents, run.times, run.diagnostics["key_frames"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--paths", type=int, default=4)
-    parser.add_argument("--only", default="sampling,pipeline,velocity", help="the tables to print")
+    parser.add_argument("--only", default="sampling,pipeline", help="the tables to print")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (one: on a shared machine a multi-threaded eigh slows 10-50x)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     tables = set(args.only.split(","))
     if "sampling" in tables:
         for n in (64, 16384):
             sampling_table(n, args.paths, args.repeats)
     if "pipeline" in tables:
         pipeline_table(args.paths, max(1, args.repeats // 2))
-    if "velocity" in tables:
-        velocity_table()
+
 
 
 if __name__ == "__main__":
