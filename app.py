@@ -284,8 +284,8 @@ def keyframes(values, request, progress):
     folder = output_dir(request)
     result = run_pipeline(lb.keyframes, vae, images, samplers[method], frames_per_segment=frames_per_segment,
                           n_paths=paths, loop=loop, seed=seed, hold=hold, easing=easing, progress=reporter(progress))
-    return (*path_outputs(result, folder, "keyframes", fps), str(lb.media.write_png_sequence(result, folder / "frames.zip")),
-            lb.metrics.rounded(result.diagnostics))
+    frames_zip = lb.media.write_png_sequence(result, folder / "frames.zip")
+    return (*path_outputs(result, folder, "keyframes", fps), str(frames_zip), lb.metrics.rounded(result.diagnostics))
 
 
 # ------------------------------------------------------------------------------------------
