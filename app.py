@@ -4,12 +4,13 @@ Run it with ``python app.py`` (honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT; 
 asks Gradio for a public link). On a Hugging Face Space the same file is the entry point.
 
 This file only builds the page and formats results: images are read by ``lb.data``, paths
-sampled by the registered samplers (``lb.registry``) through ``lb.interpolate`` / ``lb.random_walk`` / ``lb.compare``,
+sampled by the registered samplers (``lb.registry``) through ``lb.interpolate`` / ``lb.random_walk`` /
+``lb.compare`` / ``lb.keyframes``,
 files written by ``lb.media``; request limits live in ``latent_bridge.app_support``. Each
 method's controls are generated from the sampler registry, so a newly registered sampler
 appears here by itself.
 
-Public endpoints (``gradio_client``): ``/interpolate``, ``/random_walk``, ``/compare``.
+Public endpoints (``gradio_client``): ``/interpolate``, ``/random_walk``, ``/compare``, ``/keyframes``.
 """
 
 from __future__ import annotations
@@ -211,12 +212,12 @@ def warn(results: dict) -> None:
 
 
 def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
-    """What the Interpolate and Random walk tabs show of one result: video, GIF, frame grid,
-    norm profile."""
+    """What the Interpolate, Random walk and Keyframes tabs show of one result: video, GIF,
+    frame grid (through keyframes: with the images framed), norm profile."""
     return (
         str(lb.media.write_video(result, folder / f"{stem}.mp4", fps=fps)),
         str(lb.media.write_gif(result, folder / f"{stem}.gif", fps=fps)),
-        lb.media.frame_grid(result),
+        lb.media.frame_grid(result) if result.key_frames is None else lb.media.keyframe_grid(result),
         lb.plots.norm_profile_plot(result),
     )
 
@@ -265,6 +266,39 @@ def compare(values, request, progress):
     )
 
 
+def keyframe_uploads(gallery) -> list:
+    """The uploaded files of the images gallery, in order (Gradio's file data, undecoded: each
+    is read by ``read_image``). 2 to ``LIMITS.keys`` images, else a ValueError saying so."""
+    items = [] if gallery is None else gallery
+    if not isinstance(items, list):
+        raise ValueError(f"images must be a list of 2 to {support.LIMITS.keys} images; got {type(items).__name__}")
+    if not 2 <= len(items) <= support.LIMITS.keys:
+        raise ValueError(f"upload or pick 2 to {support.LIMITS.keys} images, in order; got {len(items)}")
+    return [item.get("image") if isinstance(item, dict) else None for item in items]
+
+
+def keyframes(values, request, progress):
+    """2 to 8 images -> random paths through them in order: video, GIF, the frames as PNGs (zip),
+    the grid with the images framed, the norm profile, diagnostics."""
+    method = support.check_choice("method", values["method"], REGISTRY)
+    uploads = keyframe_uploads(values["images"])
+    easing = support.check_choice("easing", values["easing"], lb.bridges.EASINGS)
+    fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
+    loop = values["loop"]
+    frames_per_segment, hold, frames = support.check_keyframe_request(
+        n_keys=len(uploads), frames_per_segment=values["frames_per_segment"], loop=loop, hold=values["hold"],
+        seconds=values["seconds"], fps=fps)
+    vae, frames, paths, seed, fps, samplers = prepare({**values, "frames": frames}, [method])
+    # Each segment of a chained sampler is its own run: the particle work counts them all.
+    support.method_kwargs(method, values, vae.latent_shape, runs=len(uploads) - 1 + loop)
+    images = [read_image(upload, vae, f"image {i + 1}") for i, upload in enumerate(uploads)]
+    folder = output_dir(request)
+    result = run_pipeline(lb.keyframes, vae, images, samplers[method], frames_per_segment=frames_per_segment,
+                          n_paths=paths, loop=loop, seed=seed, hold=hold, easing=easing, progress=reporter(progress))
+    frames_zip = lb.media.write_png_sequence(result, folder / "frames.zip")
+    return (*path_outputs(result, folder, "keyframes", fps), str(frames_zip), lb.metrics.rounded(result.diagnostics))
+
+
 # ------------------------------------------------------------------------------------------
 # Method controls, generated from the registry; UI-only events are private and unqueued.
 
@@ -305,9 +339,11 @@ class MethodPanel:
 
     ``multiselect``: a CheckboxGroup of methods (Compare) sharing one set of values;
     otherwise a Dropdown whose change resets the parameters to that method's defaults
-    (with this tab's ``overrides``, {method: {param: value}})."""
+    (with this tab's ``overrides``, {method: {param: value}}). ``frames``: (label, start,
+    info) of the frame-count control where it counts something else (Keyframes: per segment)."""
 
-    def __init__(self, methods: list[str], default, overrides: dict | None = None, multiselect: bool = False):
+    def __init__(self, methods: list[str], default, overrides: dict | None = None, multiselect: bool = False,
+                 frames: tuple[str, int, str] | None = None):
         self.multiselect = multiselect
         self.overrides = overrides or {}
         chosen = list(default) if multiselect else [default]
@@ -322,8 +358,9 @@ class MethodPanel:
         with gr.Row():
             T = gr.Number(value=values["T"], label="T", min_width=100,
                           info=f"time horizon, at least {lb.bridges.MIN_T:g}: longer is more random")
-            frames = gr.Number(value=support.DEFAULTS.frames, precision=0, label="frames",
-                               info=f"per path, images included; 4 to {support.LIMITS.frames}", min_width=100)
+            label, start, info = frames or ("frames", support.DEFAULTS.frames,
+                                            f"per path, images included; 4 to {support.LIMITS.frames}")
+            frames = gr.Number(value=start, precision=0, label=label, info=info, min_width=100)
             paths_info = "per method; video and grid show the first, the profile all" if multiselect else "side by side"
             paths = gr.Number(value=support.DEFAULTS.paths, precision=0, label="paths",
                               info=f"{paths_info}; 1 to {support.LIMITS.paths}", min_width=100)
@@ -432,13 +469,28 @@ def example_rows(pairs: bool) -> tuple[list, list]:
     return rows, labels
 
 
-def add_examples(prefix: str, fill: list):
-    """Examples that fill ``fill`` (model and images) when clicked: the click event, which
-    ``connect`` follows with a run of the tab; None when no embedded model has example images.
+def keyframe_example_rows() -> tuple[list, list]:
+    """Rows ``[model, [four images], loop]``: each embedded model's first four example images
+    in a loop, the default model first."""
+    rows, labels = [], []
+    names = sorted((n for n, (_, kind) in MODELS.items() if kind == "embedded"), key=lambda n: n != DEFAULT_MODEL)
+    for name in names:
+        images = example_images(name)[:4]
+        if len(images) == 4:
+            rows.append([name, images, True])
+            labels.append(f"{name}: four images in a loop ({' → '.join(Path(p).stem for p in images)} → "
+                          f"{Path(images[0]).stem})")
+    return rows, labels
+
+
+def add_examples(prefix: str, fill: list, rows_and_labels: tuple[list, list] | None = None):
+    """Examples that fill ``fill`` (model and images, by default from ``example_rows``) when
+    clicked: the click event, which ``connect`` follows with a run of the tab; None when no
+    embedded model has example images.
 
     A Dataset with a handler of our own rather than gr.Examples: that click is unqueued and
     anyone can send it any index, and gr.Examples answers a bad one with HTTP 500."""
-    rows, labels = example_rows(pairs=len(fill) == 3)
+    rows, labels = rows_and_labels or example_rows(pairs=len(fill) == 3)
     if not rows:
         return None
     dataset = gr.Dataset(components=fill, samples=rows, sample_labels=labels, samples_per_page=8,
@@ -479,7 +531,7 @@ def image_output(label: str):
 ABOUT_API = """
 ## Calling the app from Python
 
-Each tab is an endpoint: `/interpolate`, `/random_walk`, `/compare`. Parameters go by name
+Each tab is an endpoint: `/interpolate`, `/random_walk`, `/compare`, `/keyframes`. Parameters go by name
 (the time horizon T is `t`); `client.view_api()` lists them all with their defaults.
 
 ```python
@@ -513,13 +565,95 @@ def input_column(prefix: str, image_labels: list[str], panel: dict, button: str)
     return model, images, examples, method_panel, run
 
 
-def connect(body, image_names: list[str], column, outputs: list, latent_map=None):
+class KeyframeImages:
+    """The Keyframes tab's images: a gallery in order (an upload adds at the end, a
+    thumbnail's x removes it) and two buttons that move the selected image earlier or later."""
+
+    # More than this many items in a client's gallery value is no gallery of this page.
+    MOST_ITEMS = 64
+
+    def __init__(self):
+        self.gallery = gr.Gallery(label=f"images, in order (2 to {support.LIMITS.keys}; click one to move it)",
+                                  type="filepath", file_types=["image"], format="png", columns=4, height=230,
+                                  interactive=True, elem_id="keyframes-images", object_fit="contain")
+        self.selected = gr.State(None)
+        with gr.Row():
+            self.earlier = gr.Button("◀ earlier", size="sm", elem_id="keyframes-earlier")
+            self.later = gr.Button("later ▶", size="sm", elem_id="keyframes-later")
+
+    @staticmethod
+    def files(gallery) -> list[str]:
+        """The gallery's files, in order; each must lie in Gradio's cache (what Gradio checked
+        the value's files against), else a ValueError."""
+        if not isinstance(gallery, list) or len(gallery) > KeyframeImages.MOST_ITEMS:
+            raise ValueError("not a gallery of this page")
+        return [str(support.inside(demo.GRADIO_CACHE, item["image"]["path"])) for item in gallery]
+
+    @ui_event
+    def on_select(self, event: gr.SelectData):
+        index = event.index
+        return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+    @ui_event
+    def move_earlier(self, gallery, selected):
+        return self._move(gallery, selected, -1)
+
+    @ui_event
+    def move_later(self, gallery, selected):
+        return self._move(gallery, selected, 1)
+
+    def _move(self, gallery, selected, step):
+        """The gallery with the selected image swapped with its neighbour ``step`` away."""
+        paths = self.files(gallery)
+        if not isinstance(selected, int) or not 0 <= selected < len(paths) or not 0 <= selected + step < len(paths):
+            return gr.skip(), gr.skip()
+        paths[selected], paths[selected + step] = paths[selected + step], paths[selected]
+        return gr.update(value=paths, selected_index=selected + step), selected + step
+
+    def wire(self):
+        ui = dict(api_visibility="private", queue=False, show_progress="hidden", preprocess=False)
+        self.gallery.select(self.on_select, None, self.selected, **ui)
+        for event in (self.gallery.upload, self.gallery.delete):
+            event(lambda: None, None, self.selected, **ui)
+        for button, move in ((self.earlier, self.move_earlier), (self.later, self.move_later)):
+            button.click(move, [self.gallery, self.selected], [self.gallery, self.selected], **ui)
+
+
+def keyframes_column():
+    """The Keyframes tab's left column: model, images, examples, method panel, the timeline
+    controls, run button; returns (the column as ``connect`` takes it, the images, {API name:
+    timeline control})."""
+    defaults = support.KEYFRAME_DEFAULTS
+    model = model_dropdown()
+    images = KeyframeImages()
+    loop = gr.Checkbox(value=defaults.loop, label="loop", info="go on from the last image back to the first")
+    examples = add_examples("keyframes", [model, images.gallery, loop], keyframe_example_rows())
+    method_panel = MethodPanel(list(REGISTRY), "gp", frames=(
+        "frames per segment", defaults.frames_per_segment,
+        f"from one image to the next, both included; at least 4, the path at most {support.LIMITS.frames} in all"))
+    with gr.Row():
+        hold = gr.Number(value=defaults.hold, precision=0, label="hold", info="frames to rest on each image",
+                         min_width=100)
+        easing = gr.Radio(list(lb.bridges.EASINGS), value=defaults.easing, label="easing",
+                          info="smooth: slow into and out of each image", min_width=100)
+        seconds = gr.Number(value=0, label="length (s)", min_width=100,
+                            info="the video's length instead of frames per segment; 0: unused")
+    run = gr.Button("Run through the images", variant="primary", elem_id="keyframes-run")
+    extra = {"loop": loop, "hold": hold, "easing": easing, "seconds": seconds}
+    return (model, [images.gallery], examples, method_panel, run), images, extra
+
+
+def connect(body, image_names: list[str], column, outputs: list, latent_map=None, main=MAIN, extra=None):
     """The tab's public endpoint (api_name = the body's name), its UI events and examples;
-    ``latent_map``: a plot shown after a successful run only when the model has one."""
+    ``latent_map``: a plot shown after a successful run only when the model has one; ``main``:
+    the API names of the method panel's main controls; ``extra``: {API name: control} of the
+    tab's own controls, after the method's parameters."""
     model, images, examples, method_panel, run = column
-    inputs = [model] + images + method_panel.inputs
+    extra = extra or {}
+    inputs = [model] + images + method_panel.inputs + list(extra.values())
     method_name = "methods" if method_panel.multiselect else "method"
-    handler = endpoint(body, ["model"] + image_names + [method_name] + [API_NAMES.get(n, n) for n in MAIN + ADVANCED])
+    handler = endpoint(body, ["model"] + image_names + [method_name] + [API_NAMES.get(n, n) for n in main + ADVANCED]
+                       + list(extra))
     runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
     if examples is not None:  # one click on an example: fill the images, then run
         runs.append(examples.then(handler, inputs, outputs, api_visibility="private", preprocess=False))
@@ -580,6 +714,23 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 path_metrics = gr.Plot(format="png", label="path metrics")
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
         connect(compare, ["image_a", "image_b"], column, [video, grid, profile, path_metrics, diagnostics])
+
+    with gr.Tab("Keyframes"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                column, keyframe_images, timeline = keyframes_column()
+            with gr.Column(scale=3):
+                video = gr.Video(label="through the images", autoplay=True, loop=True, interactive=False,
+                                 elem_id="keyframes-video")
+                grid = image_output("frames (one row per path; the images framed)")
+                profile = gr.Plot(format="png", label="norm along the path (the images dotted)")
+                with gr.Row():
+                    gif = gr.File(label="GIF", height=80)
+                    frames_zip = gr.File(label="frames as PNGs (zip)", height=80)
+                diagnostics = gr.JSON(label="diagnostics", open=False)
+        connect(keyframes, ["images"], column, [video, gif, grid, profile, frames_zip, diagnostics],
+                main=["T", "frames_per_segment", "paths", "seed", "fps"], extra=timeline)
+        keyframe_images.wire()
 
     with gr.Tab("About"):
         if SPHERE_FIGURE.is_file():

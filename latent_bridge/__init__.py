@@ -15,7 +15,7 @@ _SUBMODULES = {
     "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
     "plots", "train", "cli",
 }
-_PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare"}
+_PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}
 
 __all__ = sorted(_SUBMODULES | _PIPELINE_FUNCTIONS)
 

@@ -24,13 +24,14 @@ from typing import Any
 import torch
 
 from . import bridges, checks, registry
-from .pipeline import check_seed, walk_params
+from .pipeline import check_seed, frames_per_segment_for, keyframe_count, walk_params
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
     "decode_seconds_per_frame", "method_kwargs", "method_defaults",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
+    "check_keyframe_request", "KEYFRAME_DEFAULTS",
 ]
 
 
@@ -55,7 +56,9 @@ class Limits:
     resampling, and with pCN moves the stored driving noise and its copies);
     cache_bytes: disk the app's files may take (uploads and outputs together): past it, uploads
     evict the oldest files, and are refused when nothing old enough is left to evict;
-    upload_request_bytes: one upload request (several files at most ``upload`` each).
+    upload_request_bytes: one upload request (several files at most ``upload`` each);
+    keys: images of a path through keyframes (its frames, all segments and holds, count as
+    ``frames``).
     """
 
     frames: int = 240
@@ -74,6 +77,7 @@ class Limits:
     particle_memory: int = 1 << 30
     cache_bytes: int = 2 << 30
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
+    keys: int = 8
 
 
 LIMITS = Limits()
@@ -156,6 +160,57 @@ def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1)
             "the number of methods, or pick a smaller model"
         )
     return frames, paths
+
+
+@dataclass(frozen=True)
+class KeyframeDefaults:
+    """The Keyframes tab's starting values: 24 frames per segment (a second at 24 fps), no hold,
+    evenly spaced frames, loop on (the one-click examples are loops)."""
+
+    frames_per_segment: int = 24
+    hold: int = 0
+    easing: str = "linear"
+    loop: bool = True
+
+
+KEYFRAME_DEFAULTS = KeyframeDefaults()
+
+
+def check_keyframe_request(*, n_keys: Any, frames_per_segment: Any, loop: Any, hold: Any, seconds: Any,
+                           fps: int) -> tuple[int, int, int]:
+    """Validate a Keyframes request's timeline against ``LIMITS``: return ``(frames_per_segment,
+    hold, frames)`` as ints, ``frames`` that of the whole path (every segment and hold), which
+    counts as ``frames`` toward the other limits (``check_request``).
+
+    seconds: the video's length, or None / empty / 0 to take ``frames_per_segment`` as given;
+    otherwise frames per segment follow from it and ``fps``. Raises ValueError naming the control.
+    """
+    n_keys = check_whole("images", n_keys, 2, LIMITS.keys)
+    if not isinstance(loop, bool):
+        raise ValueError(f"loop must be true or false; got {loop!r}")
+    hold = check_whole("hold", hold, 0, LIMITS.frames)
+    if seconds is None or seconds == "" or seconds == 0:
+        frames_per_segment = check_whole("frames per segment", frames_per_segment, 4, LIMITS.frames)
+    else:
+        longest = LIMITS.frames / fps
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= longest:
+            raise ValueError(f"length must be a number of seconds in (0, {longest:g}] at {fps} fps (at most "
+                             f"{LIMITS.frames} frames on this server), or empty to use frames per segment; "
+                             f"got {seconds!r}")
+        frames_per_segment = frames_per_segment_for(float(seconds), fps, n_keys, loop, hold)
+        if frames_per_segment < 4:
+            raise ValueError(f"{seconds:g} s at {fps} fps leaves {frames_per_segment} frames per segment, fewer "
+                             f"than 4: make the video longer, or use fewer images or a shorter hold")
+    frames = keyframe_count(n_keys, frames_per_segment, loop, hold)
+    if frames > LIMITS.frames:
+        segments = n_keys - 1 + int(loop)
+        most = (LIMITS.frames - 1 - hold * n_keys) // segments + 1
+        fix = f"lower frames per segment (at most {most} here), hold" if most >= 4 else "lower hold"
+        raise ValueError(
+            f"this path has {segments} segments of {frames_per_segment} frames and {hold} more at each of "
+            f"{n_keys} images, {frames} frames in all, above this server's limit of {LIMITS.frames} per path: "
+            f"{fix}, the length or the number of images")
+    return frames_per_segment, hold, frames
 
 
 # ------------------------------------------------------------------------------------------
@@ -363,15 +418,17 @@ def shown_params(methods: list[str], values: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None,
+                  runs: int = 1) -> dict[str, Any]:
     """Keyword arguments for ``registry.get(method, ...)`` from every control's value.
 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
     empty value falls back to the registry default. Particles, steps and pCN moves are checked
     against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler,
-    2 x max_particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``. Other
-    values are checked by the sampler itself when it is built.
+    2 x max_particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``, times
+    ``runs`` (the segments of a path through keyframes, each its own run). Other values are
+    checked by the sampler itself when it is built.
     """
     kwargs = {}
     for param in _params(method):
@@ -384,25 +441,26 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
         if name in kwargs:
             kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, name))
     if latent_shape is not None and "particles" in kwargs:
-        _check_particle_work(kwargs, math.prod(latent_shape))
+        _check_particle_work(kwargs, math.prod(latent_shape), runs)
     return kwargs
 
 
-def _check_particle_work(kwargs: dict[str, Any], latent_size: int) -> None:
+def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> None:
     # A particle sampler runs rounds of doubling particles up to max_particles: about twice
-    # the largest round in all.
+    # the largest round in all, per run (a path through keyframes runs once per segment).
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    work = particles * steps * sweeps * latent_size
+    work = particles * steps * sweeps * latent_size * runs
     if work > LIMITS.particle_work:
-        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size)
+        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size * runs)
         lower = (f"lower max_particles (at most {most} here), steps or pcn_moves" if most >= 1 else
                  "lower steps or pcn_moves (at these, even one particle is too much)")
+        segments = f" x {runs} segments" if runs > 1 else ""
         raise ValueError(
-            f"2 x max_particles x steps x (1 + pcn_moves) x latent size = {particles} x {steps} x "
-            f"{sweeps} x {latent_size} = {work:.2g}, above this server's limit of "
-            f"{LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
+            f"2 x max_particles x steps x (1 + pcn_moves) x latent size{' x segments' if runs > 1 else ''} = "
+            f"{particles} x {steps} x {sweeps} x {latent_size}{segments} = {work:.2g}, above this "
+            f"server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
 
 
 def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...]) -> None:

@@ -30,7 +30,8 @@ from .registry import Param, register
 
 __all__ = [
     "Sampler", "Paths", "Callback", "check_sample_args", "time_param", "MIN_T", "GaussianBridge",
-    "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation",
+    "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation", "EASINGS", "check_easing", "check_keys",
+    "timeline",
 ]
 
 # callback(done, total, message): called as a sampler's work advances (done of total units).
@@ -138,6 +139,90 @@ class Sampler:
         """``run(...).latents``: float32 ``(n_paths, frames, *latent_shape)`` with ``[:, 0] ==
         z0`` and ``[:, -1] == z1`` exactly."""
         return self.run(z0, z1, frames, n_paths, generator).latents
+
+    # -- keyframes: one path through several latents --------------------------------------------
+
+    def segment_times(self, frames_per_segment: int, easing: str = "linear") -> torch.Tensor:
+        """Frame times within one segment, from key to key: float64 ``(frames_per_segment,)``
+        from exactly 0 to exactly T. ``linear``: ``times(frames_per_segment)``, evenly spaced;
+        ``smooth``: T s(i / (f - 1)) with the smoothstep s(u) = 3u^2 - 2u^3, so the frames
+        crowd near the keys and the path slows into and out of each one."""
+        easing = check_easing(easing)
+        if easing == "linear":
+            return self.times(frames_per_segment)
+        u = torch.linspace(0.0, 1.0, frames_per_segment, dtype=torch.float64)
+        return self.T * (u * u * (3.0 - 2.0 * u))
+
+    def run_through(
+        self,
+        keys: torch.Tensor,
+        frames_per_segment: int,
+        n_paths: int = 1,
+        generator: torch.Generator | None = None,
+        loop: bool = False,
+        callback: Callback | None = None,
+        easing: str = "linear",
+    ) -> Paths:
+        """Sample paths through every latent of ``keys`` in order, and say how it went.
+
+        keys: float ``(K, *latent_shape)``, K >= 2, on the prior's scale; key j sits at time
+        j T (each segment between two keys spans the sampler's T). loop: add a last segment
+        from ``keys[-1]`` back to ``keys[0]``. easing: where the frames of each segment sit
+        in time (``segment_times``). Returns ``Paths`` with float32 latents ``(n_paths, S (f -
+        1) + 1, *latent_shape)`` for S segments (K - 1, or K with ``loop``) of f =
+        ``frames_per_segment`` frames, key j exactly (bit for bit) at frame j (f - 1) and, with
+        ``loop``, ``keys[0]`` exactly at the last frame; times float64 in [0, S T]; the
+        diagnostics of the run with ``key_frames``, the frame index of each key.
+
+        Gaussian-process bridges condition on all keys at once; the others (and the Markov
+        ``ou``, for which this is the same law) chain one bridge per segment, with each
+        segment's diagnostics under ``segments``.
+        """
+        check_keys(keys)
+        frames_per_segment = check_whole("frames_per_segment", frames_per_segment, 2,
+                                         why=" (the segment's two keys included)")
+        n_paths = check_whole("n_paths", n_paths, 1)
+        if not isinstance(loop, bool):
+            raise ValueError(f"loop must be true or false; got {loop!r}")
+        shape = keys.shape[1:]
+        flat = keys.detach().reshape(keys.shape[0], -1).to("cpu")
+        chain = torch.cat([flat, flat[:1]]) if loop else flat
+        local = self.segment_times(frames_per_segment, easing)
+        times = timeline(local, chain.shape[0] - 1, self.T)
+        out, diagnostics = self._sample_through(chain, local, times, n_paths, generator, callback)
+        key_frames = torch.arange(chain.shape[0]) * (frames_per_segment - 1)
+        out[:, key_frames] = chain.to(torch.float32)
+        diagnostics = {**diagnostics, "key_frames": key_frames.tolist()}
+        return Paths(out.reshape(n_paths, times.numel(), *shape).to(keys.device), times, diagnostics)
+
+    def sample_through(
+        self,
+        keys: torch.Tensor,
+        frames_per_segment: int,
+        n_paths: int = 1,
+        generator: torch.Generator | None = None,
+        loop: bool = False,
+    ) -> torch.Tensor:
+        """``run_through(...).latents``: float32 ``(n_paths, S (f - 1) + 1, *latent_shape)``
+        with ``keys[j]`` exactly at frame j (f - 1) (see ``run_through``)."""
+        return self.run_through(keys, frames_per_segment, n_paths, generator, loop).latents
+
+    def _sample_through(self, chain, local, times, n_paths, generator, callback) -> tuple[torch.Tensor, dict]:
+        """All frames through ``chain`` (flat CPU keys ``(S + 1, n)``, the loop's return
+        included), float32 ``(n_paths, S (f - 1) + 1, n)``, and the diagnostics; the key
+        frames may hold anything (``run_through`` writes them). This default chains
+        independent bridges, one ``_sample_paths`` per segment over the local times ``local``
+        ``(f,)``: exact for a Markov process, whose future given a key is independent of its
+        past."""
+        segments, frames = chain.shape[0] - 1, local.numel()
+        out = torch.empty((n_paths, times.numel(), chain.shape[1]), dtype=torch.float32)
+        found = []
+        for j in range(segments):
+            piece, info = self._sample_paths(chain[j], chain[j + 1], local, n_paths, generator,
+                                             _segment_callback(callback, j, segments))
+            out[:, j * (frames - 1):(j + 1) * (frames - 1) + 1] = piece
+            found.append(info)
+        return out, _segment_diagnostics(found)
 
     def _sample_paths(self, z0, z1, times, n_paths, generator, callback) -> tuple[torch.Tensor, dict]:
         """All frames, float32 ``(n_paths, frames, n)``, from flat CPU endpoints ``(n,)`` in
@@ -273,6 +358,7 @@ class GaussianBridge(Sampler):
         self.is_loop = float(kernel.complement(torch.tensor(self.T, dtype=torch.float64))) < _LOOP_TOLERANCE
         self._k_T = k_T
         self._maps: dict[int, tuple[torch.Tensor, dict]] = {}
+        self._through_maps: dict[tuple, tuple] = {}
         # max |weight| of z0 or z1 in the mean over [0, T] (257 times): 1 or a little more for
         # a well-posed bridge; it grows as 1 / (1 - k(T)^2) near a loop.
         self.largest_mean_weight = float(self._weights(self.times(257)).abs().max())
@@ -319,6 +405,25 @@ class GaussianBridge(Sampler):
         latents[:, 0], latents[:, -1] = z0.reshape(-1).float().cpu(), z1.reshape(-1).float().cpu()
         return Paths(latents.reshape(int(n_paths), int(frames), *z0.shape).to(z0.device), noise.times,
                      {**noise.diagnostics, "prior": "gaussian"})
+
+    def run_through(self, keys, frames_per_segment, n_paths=1, generator=None, loop=False, callback=None,
+                    easing="linear") -> Paths:
+        prior = self._gaussian_prior(keys[0].numel()) if isinstance(keys, torch.Tensor) and keys.dim() > 1 else None
+        if prior is None:
+            return super().run_through(keys, frames_per_segment, n_paths, generator, loop, callback, easing)
+        # Under N(mu, L L^T) the process is mu + L times the standard one: whiten the keys, go
+        # through them under the standard prior, colour back, and put the keys back exactly.
+        flat = keys.detach().reshape(keys.shape[0], -1).to("cpu", torch.float64)
+        white = torch.linalg.solve_triangular(prior.factor, (flat - prior.mean).T, upper=False).T
+        standard = copy.copy(self)
+        standard.prior = "standard-normal"
+        run = standard.run_through(white.to(torch.float32), frames_per_segment, n_paths, generator, loop, callback,
+                                   easing)
+        latents = (run.latents.double() @ prior.factor.T + prior.mean).to(torch.float32)
+        chain = torch.cat([flat, flat[:1]]) if loop else flat
+        latents[:, run.diagnostics["key_frames"]] = chain.to(torch.float32)
+        return Paths(latents.reshape(n_paths, -1, *keys.shape[1:]).to(keys.device), run.times,
+                     {**run.diagnostics, "prior": "gaussian"})
 
     def _weights(self, times: torch.Tensor) -> torch.Tensor:
         """B(t) A^-1: the weights of (z0, z1) in the bridge mean, float64 ``(M, 2)``."""
@@ -412,6 +517,114 @@ class GaussianBridge(Sampler):
         frame_map, info = self._frame_map(frames)
         return torch.matmul(frame_map, buffer), dict(info)
 
+    # -- keyframes: the GP conditioned on every key at once (eq. 7 with K conditioning points)
+
+    def _key_conditioning(self, key_times: torch.Tensor, values: torch.Tensor | None = None) -> list[int]:
+        """The keys the process is conditioned on, by index into ``key_times`` (float64 ``(m,)``).
+
+        A key at a lag from an earlier kept key where k = 1 (a multiple of a periodic
+        kernel's period) is implied by it, since the process takes the same value at both
+        times: it is left out, so the conditioning stays non-singular. With ``values`` (the
+        keys, ``(m, n)``), an implied key that differs from its twin is an error."""
+        kept: list[int] = []
+        for j in range(key_times.numel()):
+            lags = key_times[j] - key_times[kept]
+            twins = [i for i, k in zip(kept, self.kernel(lags).tolist()) if 1.0 - k < _LOOP_TOLERANCE]
+            if not twins:
+                kept.append(j)
+                continue
+            if values is not None and not torch.equal(values[j], values[twins[0]]):
+                raise ValueError(
+                    f"with this kernel k = 1 between times {float(key_times[twins[0]]):g} and "
+                    f"{float(key_times[j]):g} (their lag is a multiple of the period, or tiny against the "
+                    f"length scale), so the path takes the same value at both: keys {twins[0] + 1} and "
+                    f"{j + 1} (counting a loop's return to the first key) must be equal; change T, the "
+                    "period or the length scale (a period of K T closes a loop through K keys)")
+        return kept
+
+    def _conditioned(self, times: torch.Tensor, key_times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The GP at ``times`` (float64 ``(M,)``) given its values at ``key_times`` (``(m,)``,
+        none of them implied by another): the mean weights B C^-1, float64 ``(M, m)``, and
+        the covariance k(t - t') - B C^-1 B^T, ``(M, M)``, with C = [k(s_i - s_j)] and
+        B = [k(t - s_j)]."""
+        gram = self.kernel(key_times[:, None] - key_times[None, :])
+        cross = self.kernel(times[:, None] - key_times[None, :])
+        weights = torch.linalg.solve(gram, cross.T).T
+        return weights, self.kernel(times[:, None] - times[None, :]) - weights @ cross.T
+
+    def mean_through(self, times: torch.Tensor, keys: torch.Tensor, loop: bool = False) -> torch.Tensor:
+        """Mean of the GP conditioned on every key (key j at time j T; with ``loop``,
+        ``keys[0]`` again at K T) at ``times`` (float ``(M,)`` in [0, S T]): float64
+        ``(M, *latent_shape)`` for keys ``(K, *latent_shape)``. B(t) C^-1 keys."""
+        check_keys(keys)
+        flat = keys.detach().reshape(keys.shape[0], -1).to("cpu", torch.float64)
+        chain = torch.cat([flat, flat[:1]]) if loop else flat
+        times = torch.as_tensor(times, dtype=torch.float64)
+        key_times = self.T * torch.arange(chain.shape[0], dtype=torch.float64)
+        kept = self._key_conditioning(key_times, chain)
+        weights, _ = self._conditioned(times, key_times[kept])
+        return (weights @ chain[kept]).reshape(times.numel(), *keys.shape[1:])
+
+    def covariance_through(self, times: torch.Tensor, n_keys: int, loop: bool = False) -> torch.Tensor:
+        """Covariance of the GP conditioned on ``n_keys`` keys (key j at time j T; with
+        ``loop``, one more at K T) between ``times`` (float ``(M,)``), the same for every
+        coordinate: float64 ``(M, M)``, k(t - t') - B(t) C^-1 B(t')^T."""
+        n_keys = check_whole("n_keys", n_keys, 2)
+        times = torch.as_tensor(times, dtype=torch.float64)
+        key_times = self.T * torch.arange(n_keys + int(bool(loop)), dtype=torch.float64)
+        return self._conditioned(times, key_times[self._key_conditioning(key_times)])[1]
+
+    def _through_map(self, local: torch.Tensor, times: torch.Tensor, key_frames: torch.Tensor,
+                     kept: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """For the frames at ``times`` that are not keys (``free``, a boolean mask): the mean
+        weights of the kept keys, float64 ``(M, len(kept))``, and the float32 factor ``(M, M)``
+        of their covariance given the keys, with the factorisation's diagnostics. Cached per
+        timeline (the last few), as ``_frame_map`` is per frame count."""
+        key = (local.numpy().tobytes(), times.numel(), tuple(kept))
+        if key not in self._through_maps:
+            free = torch.ones(times.numel(), dtype=torch.bool)
+            free[key_frames] = False
+            weights, cov = self._conditioned(times[free], times[key_frames][kept])
+            factor, info = _factorise(cov)
+            if len(self._through_maps) >= _THROUGH_MAPS_KEPT:
+                self._through_maps.pop(next(iter(self._through_maps)))
+            self._through_maps[key] = (free, weights, factor.to(torch.float32), info)
+        return self._through_maps[key]
+
+    def _sample_through(self, chain, local, times, n_paths, generator, callback):
+        frames = times.numel()
+        if frames > MAX_JOINT_FRAMES:
+            raise ValueError(
+                f"{self.name} draws all frames through the keys jointly from a frames x frames "
+                f"covariance, so a path may have at most {MAX_JOINT_FRAMES} frames; got {frames} (lower "
+                "frames_per_segment or the number of keys, or use ou for longer paths)")
+        key_frames = torch.arange(chain.shape[0]) * (local.numel() - 1)
+        kept = self._key_conditioning(times[key_frames], chain)
+        free, weights, factor, info = self._through_map(local, times, key_frames, kept)
+        largest = float(weights.abs().max()) if weights.numel() else 0.0
+        if largest > MAX_MEAN_WEIGHT and not bool((chain == chain[:1]).all()):
+            raise ValueError(
+                "the keys are nearly redundant for this kernel (two of them sit close to a lag where it "
+                "returns to 1, a multiple of the period, or all are close in time against its time "
+                f"scale), so the path through them swings far outside them (its mean weights reach "
+                f"{largest:.3g}, more than {MAX_MEAN_WEIGHT:g}): change T (key j sits at j T = "
+                f"{self.T:g} j) or the period; a period of K T suits a loop through K keys")
+        # One float64 factorisation for every coordinate and path; the big tensors in float32.
+        mean = (weights @ chain[kept].double()).to(torch.float32)
+        noise = torch.randn((n_paths, int(free.sum()), chain.shape[1]), generator=generator, dtype=torch.float32)
+        out = torch.empty((n_paths, frames, chain.shape[1]), dtype=torch.float32)
+        out[:, free] = torch.matmul(factor, noise).add_(mean)
+        diagnostics = dict(info)
+        implied = sorted(set(range(chain.shape[0])) - set(kept))
+        if implied:  # e.g. a loop's return to the first key under a periodic kernel of period K T
+            diagnostics["implied_keys"] = implied
+        return out, diagnostics
+
+
+# Timelines whose keyframe factorisation a GP bridge keeps (a few MB each at hundreds of frames,
+# 256 MB at the largest, MAX_JOINT_FRAMES).
+_THROUGH_MAPS_KEPT = 4
+
 
 # A GP bridge factorises a (frames x frames) float64 covariance: at 8192 frames each such
 # matrix is 0.5 GB and the eigendecomposition about half a minute on 2 CPU cores (4000 frames:
@@ -493,6 +706,11 @@ class OUBridge(GaussianBridge):
         std = (one_minus_exp2(step) * one_minus_exp2(left_after) / denom).sqrt()
         return torch.stack([keep, pull, std], dim=1)
 
+    # Markov: given the keys, the segments are independent bridges, so the chain of exact
+    # bridges is the joint conditioning (a test checks it against mean_through and
+    # covariance_through), at O(M n K) instead of a factorisation of all frames.
+    _sample_through = Sampler._sample_through
+
     def _sample_paths(self, z0, z1, times, n_paths, generator, callback):
         frames = times.numel()
         out = _noise_frames(z0, n_paths, frames, generator)
@@ -566,3 +784,57 @@ def adjacent_correlation(sampler: Sampler, frames: int) -> float:
     cov = sampler.covariance(sampler.times(frames)[1:-1])
     var = cov.diagonal()
     return float(cov.diagonal(1).sum() / (var[:-1].sum() * var[1:].sum()).sqrt())
+
+
+# ---------------------------------------------------------------------------------------------
+# Keyframes: shared checks and the timeline
+
+EASINGS = ("linear", "smooth")
+
+
+def check_easing(easing) -> str:
+    """``easing`` if it is one of ``EASINGS``, else a ValueError listing them."""
+    if not isinstance(easing, str) or easing not in EASINGS:
+        raise ValueError(f"easing must be one of {', '.join(EASINGS)}; got {easing!r}")
+    return easing
+
+
+def check_keys(keys) -> None:
+    """Raise a clear ValueError unless ``keys`` is a finite float tensor ``(K >= 2, *latent_shape)``."""
+    if not isinstance(keys, torch.Tensor):
+        raise ValueError(f"keys must be a torch tensor (K, *latent_shape), e.g. torch.stack of the "
+                         f"latents; got {type(keys).__name__}")
+    if keys.ndim < 2 or keys.shape[0] < 2:
+        raise ValueError(f"keys must hold at least two latents, shape (K >= 2, *latent_shape); got shape "
+                         f"{tuple(keys.shape)}")
+    if keys[0].numel() == 0:
+        raise ValueError("keys must not be empty")
+    if not torch.isfinite(keys).all():
+        raise ValueError("keys must be finite (no NaN or inf)")
+
+
+def timeline(segment_times: torch.Tensor, segments: int, T: float) -> torch.Tensor:
+    """The frame times of ``segments`` segments each at ``segment_times`` (float64 ``(f,)``
+    from 0 to T): float64 ``(segments (f - 1) + 1,)``, key j exactly at j T."""
+    starts = T * torch.arange(segments, dtype=torch.float64)
+    inner = (starts[:, None] + segment_times[None, :-1]).reshape(-1)
+    return torch.cat([inner, torch.tensor([segments * T], dtype=torch.float64)])
+
+
+def _segment_callback(callback: Callback | None, segment: int, segments: int) -> Callback | None:
+    """A segment's callback as one count over all segments (each reports the same total)."""
+    if callback is None:
+        return None
+    return lambda done, total, message: callback(segment * total + done, segments * total,
+                                                 f"segment {segment + 1} of {segments}: {message}")
+
+
+def _segment_diagnostics(found: list[dict]) -> dict:
+    """Per-segment diagnostics of a chain as one dict: ``segments`` (each segment's own,
+    without its warnings) when any says something, and every warning, naming its segment."""
+    warnings = [f"segment {j + 1}: {text}" for j, info in enumerate(found) for text in info.get("warnings", [])]
+    own = [{key: value for key, value in info.items() if key != "warnings"} for info in found]
+    diagnostics: dict = {"segments": own} if any(own) else {}
+    if warnings:
+        diagnostics["warnings"] = warnings
+    return diagnostics

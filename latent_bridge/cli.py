@@ -3,13 +3,15 @@
     latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
     latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
     latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
+    latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
     latent-bridge methods        # every method and its parameters
     latent-bridge models         # every model name
 
 Each method's parameters become flags (``--T``, ``--kernel``, ``--length-scale``...) generated
 from the sampler registry, so a newly registered sampler needs no change here; ``--help``
 groups them by the methods that take them. The output's extension picks the format: .mp4
-(H.264 video), .gif (looping), .png (frame grid).
+(H.264 video), .gif (looping), .png (frame grid), .zip (a PNG per frame), or a folder named with
+a trailing slash (``frames/``: a PNG per frame in it).
 
 Every argument is checked before a model is loaded or a sample drawn; bad input ends with one
 line on stderr, ``latent-bridge: error: ...``, and exit code 2. stdout stays empty unless
@@ -34,8 +36,10 @@ from tqdm import tqdm
 import latent_bridge as lb
 from latent_bridge.app_support import DEFAULTS, SMOOTH_CORRELATION
 
-FORMATS = (".mp4", ".gif", ".png")
+FORMATS = (".mp4", ".gif", ".png", ".zip")
 COMPARE_FORMATS = (".mp4", ".png")
+# Outputs written as PNG sequences: a zip, or a folder (an --out ending in a slash).
+SEQUENCES = (".zip", "/")
 # Above this many bytes of decoded frames the CLI streams: frames are decoded while the output
 # is written and never all held (the SSIM of adjacent frames, which needs them all, is skipped).
 KEEP_FRAMES_BYTES = 1 << 30
@@ -44,13 +48,14 @@ KEEP_FRAMES_BYTES = 1 << 30
 MOST_FRAMES_SUGGESTED = 2048
 
 DESCRIPTION = """Random paths in the latent space of a VAE: between the latent codes of two images
-(interpolations) or from one back to itself (loops)."""
+(interpolations), from one back to itself (loops), or through several in order (keyframes)."""
 EPILOG = """'latent-bridge COMMAND --help' lists a command's options.
 
 examples:
   latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
   latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
   latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
+  latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
   latent-bridge methods        # every method, its flags, defaults and ranges
   latent-bridge models         # every model name"""
 
@@ -165,9 +170,12 @@ def _add_method_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: str) -> None:
     sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--frames", type=_whole("frames", 2), default=DEFAULTS.frames,
-                          help="frames per path, endpoints included; below about 64 a rough bridge "
-                               "flickers (a warning says so)")
+    if command == "keyframes":
+        _add_keyframe_flags(sampling)
+    else:
+        sampling.add_argument("--frames", type=_whole("frames", 2), default=DEFAULTS.frames,
+                              help="frames per path, endpoints included; below about 64 a rough bridge "
+                                   "flickers (a warning says so)")
     if command != "compare":  # a comparison shows one path per method
         sampling.add_argument("--paths", type=_whole("paths", 1), default=DEFAULTS.paths,
                               help="number of random paths")
@@ -186,9 +194,12 @@ def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: s
     model.add_argument("--fast-preview", action="store_true",
                        help="decode with the model's fast decoder (TAESD for sd-vae) where it has one")
 
-    formats = ".mp4 or .png" if command == "compare" else ".mp4, .gif or .png"
+    formats = (".mp4 (video) or .png (grid)" if command == "compare" else
+               ".mp4 (video), .gif, .png (grid), .zip (a PNG per frame) or a folder ending in / (a PNG per "
+               "frame in it; new or empty)")
     output = parser.add_argument_group("output")
-    output.add_argument("--out", type=Path, default=Path(default_out), help=f"output file: {formats}")
+    # Text, not a Path: a trailing slash (a folder for a PNG sequence) must survive.
+    output.add_argument("--out", default=default_out, help=f"output: {formats}")
     output.add_argument("--fps", type=_whole("fps", 1, 120), default=DEFAULTS.fps,
                         help="frames per second of videos and GIFs")
     if command != "compare":
@@ -202,6 +213,37 @@ def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: s
     output.add_argument("--json", action="store_true",
                         help="print the files written and each method's diagnostics as one JSON object on stdout")
     output.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr (warnings stay)")
+
+
+# Frames per segment of a path through keyframes unless --frames-per-segment or --seconds says.
+KEYFRAME_FRAMES = 24
+
+
+def _add_keyframe_flags(sampling) -> None:
+    length = sampling.add_mutually_exclusive_group()
+    length.add_argument("--frames-per-segment", type=_whole("frames per segment", 2), default=None,
+                        help=f"frames from one image to the next, both included (default: {KEYFRAME_FRAMES})")
+    length.add_argument("--seconds", type=_positive("seconds"), default=None,
+                        help="the video's length instead: frames per segment follow from it and --fps")
+    sampling.add_argument("--loop", action="store_true", help="go on from the last image back to the first")
+    sampling.add_argument("--hold", type=_whole("hold", 0), default=0,
+                          help="frames to rest on each image (each is shown hold + 1 times)")
+    sampling.add_argument("--easing", choices=lb.bridges.EASINGS, default="linear",
+                          help="frame times within each segment: evenly spaced, or a smoothstep that slows "
+                               "into and out of each image")
+
+
+def _positive(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number; got {text!r}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(p, "comparison.mp4", "compare")
     _add_method_flags(p)
 
+    p = command("keyframes", "random paths through several images in order",
+                "Random paths through the latent codes of IMAGE ... in order, image j at time j T. gp\n"
+                "conditions on every image at once (smooth through them with a smooth kernel); the\n"
+                "other methods join one bridge per pair. --loop goes on back to the first image. A\n"
+                "periodic kernel without --period takes period = (number of images) x T, so no two\n"
+                "images sit a period apart and a loop closes smoothly.",
+                "IMAGE IMAGE [IMAGE ...] ")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="two or more images, in order")
+    p.add_argument("--method", default="gp", help=f"sampler: {methods}")
+    _add_run_flags(p, "keyframes.mp4", "keyframes")
+    _add_method_flags(p)
+
     command("methods", "list the methods and their parameters", "Every method with its flags, defaults and ranges.")
     command("models", "list the model names", "Every model name: the embedded models, then the Hub aliases.")
     return parser
@@ -255,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
     """The sampler for ``method`` with the flags the user set (the method's own defaults
-    otherwise; for a walk, completed to loop by ``lb.pipeline.walk_params``)."""
+    otherwise; for a walk, completed to loop by ``lb.pipeline.walk_params``; through
+    keyframes, by ``lb.pipeline.keyframe_params``)."""
     info = lb.registry.available()
     if method not in info:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(info)}")
@@ -263,6 +318,8 @@ def _sampler(method: str, args: argparse.Namespace, walk: bool = False):
     chosen = {name: getattr(args, f"param_{name}") for name in own if getattr(args, f"param_{name}") is not None}
     if walk:
         chosen = lb.pipeline.walk_params(method, chosen)
+    if args.command == "keyframes":
+        chosen = lb.pipeline.keyframe_params(method, chosen, len(args.images))
     return lb.registry.get(method, **chosen)
 
 
@@ -307,8 +364,15 @@ def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
     for flag, (path, suffixes) in outputs.items():
         if path is None:
             continue
+        if flag == "--out" and args.out_folder:
+            if args.command == "compare":
+                raise ValueError("compare writes .mp4 or .png; got a folder")
+            _check_sequence_folder(path)
+            checked[flag] = path
+            continue
         if path.is_dir():
-            raise ValueError(f"{flag} is a folder: {path}; give a file name in it")
+            fix = "" if args.command == "compare" else " (or end it with / for a PNG per frame in that folder)"
+            raise ValueError(f"{flag} is a folder: {path}; give a file name in it{fix}")
         if path.suffix.lower() not in suffixes:
             if args.command == "compare" and path.suffix.lower() == ".gif":
                 raise ValueError("compare writes .mp4 or .png; got .gif")
@@ -322,6 +386,36 @@ def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
             if _same_file(path, other):
                 raise ValueError(f"{other_flag} and {flag} name the same file ({path}); give each its own")
         checked[flag] = path
+
+
+def _keyframe_frames(args: argparse.Namespace) -> None:
+    """Frames per segment (from --frames-per-segment, or from --seconds and --fps) and the
+    path's frame count in all, as ``args.frames_per_segment`` and ``args.frames``."""
+    count = len(args.images)
+    if count < 2:
+        raise ValueError(f"keyframes needs two or more images; got {count}")
+    if args.seconds is not None:
+        args.frames_per_segment = lb.pipeline.frames_per_segment_for(args.seconds, args.fps, count, args.loop,
+                                                                     args.hold)
+    elif args.frames_per_segment is None:
+        args.frames_per_segment = KEYFRAME_FRAMES
+    args.frames = lb.pipeline.keyframe_count(count, args.frames_per_segment, args.loop, args.hold)
+    if args.seconds is not None:
+        _note(args, f"{args.frames_per_segment} frames per segment: {args.frames} frames in all, "
+                    f"{args.frames / args.fps:.2f} s at {args.fps} fps")
+
+
+def _check_sequence_folder(path: Path) -> None:
+    """A folder for a PNG sequence: new (its parent writable) or empty (and writable)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path}/ names a folder, but {path} exists and is not one")
+    if path.is_dir():
+        if any(path.iterdir()):
+            raise ValueError(f"--out {path}/ holds files already: give a new or empty folder (frames of "
+                             "another run would mix with these)")
+        _check_writable("--out", path / "00000.png")
+    else:
+        _check_writable("--out", path)
 
 
 def _check_inputs(images: list[Path]) -> None:
@@ -345,13 +439,14 @@ def _frames_for_smooth(sampler, frames: int) -> int | None:
     return high
 
 
-def _slideshow_warnings(samplers: dict, frames: int) -> list[str]:
+def _slideshow_warnings(samplers: dict, frames: int, flag: str = "--frames") -> list[str]:
     """Why the chosen frame count will look like a slideshow, per method (none if smooth).
 
     The measure is the app's: the correlation of adjacent frames' random parts, from the
-    bridge's closed-form covariance (``lb.bridges.adjacent_correlation``)."""
+    bridge's closed-form covariance (``lb.bridges.adjacent_correlation``); through keyframes,
+    that of one segment's bridge with ``frames`` frames (``flag`` names the setting)."""
     if frames < 4:
-        return [f"{frames} frames make a slideshow, not motion: use --frames {DEFAULTS.frames} or more"]
+        return [f"{frames} frames make a slideshow, not motion: use {flag} {DEFAULTS.frames} or more"]
     if frames > MOST_FRAMES_SUGGESTED:
         return []
     warnings = []
@@ -362,7 +457,7 @@ def _slideshow_warnings(samplers: dict, frames: int) -> list[str]:
         if correlation >= SMOOTH_CORRELATION:
             continue
         enough = _frames_for_smooth(sampler, frames)
-        fix = (f"--frames {enough} or more gives {SMOOTH_CORRELATION:g}" if enough is not None
+        fix = (f"{flag} {enough} or more gives {SMOOTH_CORRELATION:g}" if enough is not None
                else "a smoother kernel would help")
         warnings.append(f"{name}: adjacent frames correlate {correlation:.3f} at {frames} frames, below "
                         f"{SMOOTH_CORRELATION:g}: the video will look like a slideshow ({fix})")
@@ -385,6 +480,8 @@ def _check_output_size(args: argparse.Namespace, image_side: int) -> None:
     """Refuse an output too large to lay out before the paths are sampled and decoded."""
     if args.command == "compare":  # one path per method, side by side or a row each
         count, kind = len(args.methods), "video" if args.out.suffix.lower() == ".mp4" else "grid"
+    elif _output_kind(args) in SEQUENCES:  # a PNG per frame and path, at the decoded size
+        return
     else:
         count, kind = args.paths, {".mp4": "video", ".gif": "gif"}.get(args.out.suffix.lower(), "grid")
     lb.media.check_output_size(kind, count, image_side, getattr(args, "layout", "side-by-side"))
@@ -396,19 +493,28 @@ def _keep_frames(args: argparse.Namespace, image_side: int) -> bool:
     return args.frames * count * image_side * image_side * 3 <= KEEP_FRAMES_BYTES
 
 
+def _output_kind(args: argparse.Namespace) -> str:
+    """The output's format: its suffix in lower case, or "/" for a folder."""
+    return "/" if args.out_folder else args.out.suffix.lower()
+
+
 # ---------------------------------------------------------------------------------------------
 # Running
 
 
-def _write(result, path: Path, fps: int, layout: str, progress=None) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".mp4" and result.frames is None and layout == "side-by-side":
+def _write(result, path: Path, kind: str, fps: int, layout: str, progress=None) -> None:
+    suffix = kind
+    if suffix in SEQUENCES:
+        lb.media.write_png_sequence(result, path)
+    elif suffix == ".mp4" and result.frames is None and layout == "side-by-side":
         # Streamed: decoded chunk by chunk as the video is written, with progress.
         lb.media.write_video(result.iter_frames(progress=progress), path, fps=fps)
     elif suffix == ".mp4":
         lb.media.write_video(result, path, fps=fps, layout=layout)
     elif suffix == ".gif":
         lb.media.write_gif(result, path, fps=fps)
+    elif result.key_frames is not None:
+        lb.media.keyframe_grid(result).save(path)
     else:
         lb.media.frame_grid(result).save(path)
 
@@ -457,16 +563,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     # Everything the command line says is checked here, before a model loads or a sample is drawn.
-    compare = args.command == "compare"
-    inputs = [args.image] if args.command == "walk" else [args.image_a, args.image_b]
+    compare, keyframes = args.command == "compare", args.command == "keyframes"
+    args.out_folder = args.out.endswith(("/", os.sep))
+    args.out = Path(args.out)
+    if keyframes:
+        inputs = args.images
+        _keyframe_frames(args)
+    elif args.command == "walk":
+        inputs = [args.image]
+    else:
+        inputs = [args.image_a, args.image_b]
     methods = args.methods if compare else [args.method]
     samplers = {m: _sampler(m, args, walk=args.command == "walk") for m in methods}
     _check_flags_used(methods, args)
     _check_inputs(inputs)
     _check_outputs(args, inputs)
     options = _model_options(args)
-    if args.out.suffix.lower() in (".mp4", ".gif"):
-        for warning in _slideshow_warnings(samplers, args.frames):
+    if _output_kind(args) in (".mp4", ".gif"):
+        per_segment = ((args.frames_per_segment, "--frames-per-segment") if keyframes else (args.frames, "--frames"))
+        for warning in _slideshow_warnings(samplers, *per_segment):
             print(f"latent-bridge: warning: {warning}", file=sys.stderr)
 
     vae = lb.models.load(args.model, **options)
@@ -476,19 +591,22 @@ def run(args: argparse.Namespace) -> int:
         _note(args, "streaming: the frames are decoded as the output is written (more than "
                     f"{KEEP_FRAMES_BYTES >> 30} GiB to keep); the SSIM of adjacent frames is skipped")
     report, bar = _progress(not args.quiet)
-    run_args = dict(frames=args.frames, n_paths=1 if compare else args.paths, seed=args.seed, progress=report,
+    run_args = dict(n_paths=1 if compare else args.paths, seed=args.seed, progress=report,
                     fast_preview=args.fast_preview, keep_frames=keep)
     try:
         if compare:
-            results = lb.compare(vae, args.image_a, args.image_b, samplers, **run_args)
+            results = lb.compare(vae, args.image_a, args.image_b, samplers, frames=args.frames, **run_args)
             _write_comparison(results, args.out, args.fps)
         else:
             sampler = samplers[args.method]
             if args.command == "interpolate":
-                result = lb.interpolate(vae, args.image_a, args.image_b, sampler, **run_args)
+                result = lb.interpolate(vae, args.image_a, args.image_b, sampler, frames=args.frames, **run_args)
+            elif args.command == "walk":
+                result = lb.random_walk(vae, args.image, sampler, frames=args.frames, **run_args)
             else:
-                result = lb.random_walk(vae, args.image, sampler, **run_args)
-            _write(result, args.out, args.fps, args.layout, report)
+                result = lb.keyframes(vae, args.images, sampler, frames_per_segment=args.frames_per_segment,
+                                      loop=args.loop, hold=args.hold, easing=args.easing, **run_args)
+            _write(result, args.out, _output_kind(args), args.fps, args.layout, report)
             results = {result.method: result}
     finally:
         bar.close()

@@ -14,7 +14,9 @@ a browser. Plots of the paths are in ``latent_bridge.plots``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -26,8 +28,8 @@ from PIL import Image, ImageDraw, ImageFont
 from .pipeline import chunk_size_for, decode_frames
 
 __all__ = [
-    "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "save_png", "write_gif",
-    "write_video",
+    "check_output_size", "comparison_grid", "comparison_video", "frame_grid", "keyframe_grid", "save_png",
+    "write_gif", "write_png_sequence", "write_video",
 ]
 
 # Videos enlarge frames smaller than this (nearest neighbour, integer factor: pixels stay sharp
@@ -45,6 +47,8 @@ GIF_MAX_WIDTH = 1024
 # Largest side of a laid-out video frame, GIF or grid: players refuse larger H.264 frames, and
 # 10,000 paths of 256 px side by side would be 2.5 million pixels wide (tens of GB per chunk).
 MAX_OUTPUT_SIDE = 8192
+# The frame drawn around key images in a keyframe grid (orange, seen on gray and colour tiles).
+KEY_COLOUR = (255, 127, 14)
 LABEL_HEIGHT = 24
 LABEL_FONT_SIZE = 16
 LAYOUTS = ("side-by-side", "sequential")
@@ -384,6 +388,50 @@ def write_gif(result, path, fps: float = 12) -> Path:
     return path
 
 
+def write_png_sequence(result_or_chunks, path) -> Path:
+    """Write every frame as a PNG at the decoded size, for editing in other tools: into the
+    folder ``path`` (created; if it exists it must be empty), or into one zip file when
+    ``path`` ends in ``.zip`` (stored, not recompressed: PNG is compressed already).
+
+    result_or_chunks: a Result, a uint8 array ``(n_paths, frames, H, W, 3)`` / ``(frames, H,
+    W, 3)``, or an iterable of uint8 chunks ``(n_paths, c, H, W, 3)`` (written as they come).
+    Files are ``00000.png``, ``00001.png``, ... for one path and ``path1/00000.png``, ... for
+    several. Returns the path written.
+    """
+    path = Path(path)
+    source = _frames(result_or_chunks, stream_ok=True)
+    if path.suffix.lower() == ".zip":
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; give a .zip file name, or the folder without .zip")
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, image in _png_frames(source):
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                archive.writestr(name, buffer.getvalue())
+        return path
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ValueError(f"{path} exists and is not an empty folder: give a new or empty folder for the PNG "
+                         "sequence (frames of another run would mix with these)")
+    path.mkdir(exist_ok=True)
+    for name, image in _png_frames(source):
+        (path / name).parent.mkdir(exist_ok=True)
+        image.save(path / name, format="PNG")
+    return path
+
+
+def _png_frames(source: _Frames) -> Iterator[tuple[str, Image.Image]]:
+    """(file name, image) of every frame of every path, in time order, a chunk at a time."""
+    done, digits = 0, max(5, len(str((source.n_frames or 1) - 1)))
+    for chunk in source.iter_chunks():
+        for index in range(chunk.shape[1]):
+            for k, path in enumerate(chunk):
+                folder = f"path{k + 1}/" if len(chunk) > 1 else ""
+                yield f"{folder}{done + index:0{digits}d}.png", Image.fromarray(path[index])
+        done += chunk.shape[1]
+    if done == 0:
+        raise ValueError("no frames to write")
+
+
 # ---------------------------------------------------------------------------------------------
 # Grids
 
@@ -397,10 +445,43 @@ def frame_grid(result, columns: int = 8) -> Image.Image:
     """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
     left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
     source = _frames(result)
+    return _grid(source, _sample_indices(source.n_frames, columns))
+
+
+def _grid(source: _Frames, indices: np.ndarray, marked: np.ndarray | None = None) -> Image.Image:
+    """A row per path of the frames at sorted ``indices``, enlarged to MIN_TILE_HEIGHT; the
+    tiles of the columns in the boolean ``marked`` (one per index) framed in KEY_COLOUR."""
     check_output_size("grid", source.n_paths, source.image_side)  # before anything is decoded
-    frames = source.frames_at(_sample_indices(source.n_frames, columns))
-    frames = _enlarge(frames, _scale_for(frames.shape[2], MIN_TILE_HEIGHT))
+    frames = _enlarge(source.frames_at(indices), _scale_for(source.image_side, MIN_TILE_HEIGHT))
+    if marked is not None and marked.any():
+        frames = frames.copy()
+        edge = max(2, frames.shape[2] // 32)
+        for border in (np.s_[:edge, :], np.s_[-edge:, :], np.s_[:, :edge], np.s_[:, -edge:]):
+            tiles = frames[:, marked]
+            tiles[(slice(None), slice(None)) + border] = KEY_COLOUR
+            frames[:, marked] = tiles
     return Image.fromarray(_grid_rows(list(frames)))
+
+
+def keyframe_grid(result, between: int = 2, key_frames=None) -> Image.Image:
+    """PIL image of a path through keyframes: one row per path, each key image (framed in
+    KEY_COLOUR) then ``between`` evenly spaced frames on the way to the next key, ending on the
+    last key (for a loop, the first again). key_frames: the keys' frame indices, by default
+    ``result.key_frames`` (a Result of ``lb.keyframes``); needed for a frame array."""
+    source = _frames(result)
+    keys = getattr(result, "key_frames", None) if key_frames is None else key_frames
+    if keys is None:
+        raise ValueError("keyframe_grid needs the keys' frame indices: a Result of lb.keyframes, or key_frames=[...]")
+    keys = np.asarray(keys)
+    if keys.ndim != 1 or keys.size < 2 or not np.all(np.diff(keys) > 0) or keys[0] < 0 \
+            or keys[-1] >= source.n_frames:
+        raise ValueError(f"key_frames must be two or more increasing frame indices below {source.n_frames}; "
+                         f"got {keys.tolist()}")
+    if isinstance(between, bool) or not isinstance(between, (int, np.integer)) or not 0 <= between <= 16:
+        raise ValueError(f"between must be a whole number from 0 to 16; got {between!r}")
+    indices = [np.linspace(a, b, between + 2)[:-1].round().astype(int) for a, b in zip(keys[:-1], keys[1:])]
+    indices = np.unique(np.concatenate(indices + [keys[-1:]]))
+    return _grid(source, indices, np.isin(indices, keys))
 
 
 def save_png(image: Image.Image, path) -> Path:

@@ -14,7 +14,7 @@ import torch
 
 __all__ = [
     "log_prior", "nearest_data_distance", "norm_ratio", "path_metrics", "rounded", "ssim_adjacent",
-    "step_length", "summarize",
+    "step_length", "summarize", "velocity_jump",
 ]
 
 # Bytes of pairwise distances computed at once by nearest_data_distance.
@@ -65,6 +65,24 @@ def step_length(latents) -> np.ndarray:
     """Euclidean distance between consecutive frames' latents: float64 ``(n_paths, frames - 1)``."""
     z = _flat_paths(latents)
     return (z[:, 1:] - z[:, :-1]).norm(dim=-1).numpy()
+
+
+def velocity_jump(latents, times) -> np.ndarray:
+    """How sharply a path turns at each interior frame: the jump of the finite-difference
+    velocity there, |(z_{i+1} - z_i) / dt_i - (z_i - z_{i-1}) / dt_{i-1}| / sqrt(n) (root mean
+    square over the n coordinates): float64 ``(n_paths, frames - 2)``, entry i - 1 for frame i.
+
+    times: float ``(frames,)``, strictly increasing (a held frame repeats its time: drop the
+    holds first). A smooth path has jumps of order dt everywhere; a chain of bridges or of
+    straight lines has a kink at every key, a jump of order 1.
+    """
+    z = _flat_paths(latents)
+    times = torch.as_tensor(np.asarray(times), dtype=torch.float64)
+    if times.ndim != 1 or times.numel() != z.shape[1] or not bool((torch.diff(times) > 0).all()):
+        raise ValueError(f"times must be strictly increasing, one per frame ({z.shape[1]}); got "
+                         f"{tuple(times.shape)}")
+    velocity = torch.diff(z, dim=1) / torch.diff(times)[None, :, None]
+    return (torch.diff(velocity, dim=1).norm(dim=-1) / math.sqrt(z.shape[-1])).numpy()
 
 
 def _box_mean(images: torch.Tensor, window: int) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """From images to latent paths to frames: encode once, sample, decode in memory-sized chunks.
 
-``interpolate`` (two images), ``random_walk`` (a closed loop from one image) and ``compare``
-(several samplers, same endpoints and seed) return a ``Result``. Frames are decoded chunk by
+``interpolate`` (two images), ``random_walk`` (a closed loop from one image), ``compare``
+(several samplers, same endpoints and seed) and ``keyframes`` (one path through several
+images, optionally back to the first) return a ``Result``. Frames are decoded chunk by
 chunk; with ``keep_frames=False`` nothing but the two endpoint images is decoded up front and
 ``Result.iter_frames`` streams the rest, so a 1,000-frame video never holds all its frames or
 all decoder activations at once. Progress goes out through ``progress(done, total, message)``.
@@ -16,13 +17,14 @@ import numpy as np
 import torch
 
 from . import metrics as path_metrics_module, priors, registry
-from .bridges import Sampler
+from .bridges import Paths, Sampler, check_easing
 from .checks import check_whole
 from .data.images import to_uint8
 
 __all__ = [
     "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
-    "interpolate", "prepare_image", "random_walk", "resolve_prior", "to_uint8", "walk_params",
+    "interpolate", "prepare_image", "random_walk", "resolve_prior", "to_uint8", "walk_params", "keyframes",
+    "keyframe_count", "keyframe_params", "frames_per_segment_for", "check_keyframe_args",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -52,6 +54,8 @@ class Result:
     endpoint_frames: uint8 ``(2, H, W, 3)``, the decoded first and last latents.
     fast_preview: whether frames come from the model's fast decoder.
     chunk_size: latents per decoder call used for this result (None: ``chunk_size_for(vae)``).
+    key_frames: for a path through keyframes (``keyframes``), the frame index of each key
+        image (the first frame of its rest, with ``hold``); None otherwise.
     """
 
     frames: np.ndarray | None
@@ -67,6 +71,7 @@ class Result:
     endpoint_frames: np.ndarray | None = field(default=None, repr=False)
     fast_preview: bool = False
     chunk_size: int | None = None
+    key_frames: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         kept = "kept" if self.frames is not None else "streamed"
@@ -248,13 +253,24 @@ def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress,
     count through it, the decoding counts on from ``decoded_before`` of ``total`` frames."""
     sampler, prior = resolve_prior(sampler, vae)
     generator = torch.Generator().manual_seed(int(seed))
-    callback = None
-    if progress is not None:
-        def callback(done, of, message):  # the sampler's own count, before its decoding starts
-            progress(done, of, f"{sampler.name}: {message}")
-    decode_progress = _offset_progress(progress, decoded_before, total)
-    paths = sampler.run(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator, callback=callback)
+    paths = sampler.run(z0, z1, frames=int(frames), n_paths=int(n_paths), generator=generator,
+                        callback=_sampler_progress(progress, sampler))
+    return _result(vae, sampler, prior, paths, endpoint_frames, seed, _offset_progress(progress, decoded_before, total),
+                   fast, keep_frames, data_latents, chunk_size)
+
+
+def _sampler_progress(progress: Progress | None, sampler: Sampler):
+    """The sampler's own count, before its decoding starts, as the caller's progress."""
+    if progress is None:
+        return None
+    return lambda done, of, message: progress(done, of, f"{sampler.name}: {message}")
+
+
+def _result(vae, sampler, prior, paths, endpoint_frames, seed, decode_progress, fast, keep_frames, data_latents,
+            chunk_size, key_frames=None) -> Result:
+    """Decode sampled ``paths`` (with ``keep_frames``), measure them and make the Result."""
     latents = paths.latents.to("cpu", torch.float32)
+    n_paths, frames = latents.shape[:2]
     decoded = None
     if keep_frames:
         decoded = np.empty((n_paths, frames, *endpoint_frames.shape[1:]), dtype=np.uint8)
@@ -274,7 +290,7 @@ def _run(vae, z0, z1, endpoint_frames, sampler, frames, n_paths, seed, progress,
         frames=decoded, latents=latents, times=paths.times.numpy().astype(np.float64),
         method=sampler.name, params=sampler.params(), diagnostics=diagnostics, metrics=values,
         model=vae.name, vae=vae, data_latents=data_latents, endpoint_frames=endpoint_frames,
-        fast_preview=fast, chunk_size=chunk_size,
+        fast_preview=fast, chunk_size=chunk_size, key_frames=key_frames,
     )
 
 
@@ -341,6 +357,20 @@ def walk_params(method: str, params: dict[str, Any] | None = None) -> dict[str, 
     return chosen
 
 
+def keyframe_params(method: str, params: dict[str, Any] | None, n_keys: int) -> dict[str, Any]:
+    """``params`` for ``method`` completed for a path through ``n_keys`` keys (the rule the
+    command line applies): a periodic kernel without a period takes ``n_keys`` T, so no two keys
+    sit a period apart (they would have to be equal) and a loop closes by the kernel alone,
+    smooth at its seam. Values given win."""
+    chosen = dict(params or {})
+    if method == "gp" and chosen.get("kernel") in _PERIODIC_KERNELS and "period" not in chosen:
+        T = chosen.get("T")
+        if T is None:
+            T = next(p.default for p in registry.available()["gp"]["params"] if p.name == "T")
+        chosen["period"] = n_keys * float(T)
+    return chosen
+
+
 def default_walk_sampler() -> Sampler:
     """A GP with the periodic kernel and T equal to its period: every path closes exactly."""
     return registry.get("gp", **walk_params("gp"))
@@ -390,3 +420,104 @@ def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: in
                              2 + i * per_method, total, fast,
                              keep_frames, data_latents, chunk_size)
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Keyframes: one path through several images
+
+
+def keyframe_count(n_keys: int, frames_per_segment: int, loop: bool = False, hold: int = 0) -> int:
+    """Frames of a path through ``n_keys`` images: S (f - 1) + 1 for S segments (``n_keys - 1``,
+    or ``n_keys`` with ``loop``) of f = ``frames_per_segment`` frames, plus ``hold`` more at
+    each of the ``n_keys`` keys (a loop's return to the first key is its seam and rests there
+    already, at the start)."""
+    return (n_keys - 1 + int(loop)) * (frames_per_segment - 1) + 1 + hold * n_keys
+
+
+def frames_per_segment_for(seconds: float, fps: float, n_keys: int, loop: bool = False, hold: int = 0) -> int:
+    """Frames per segment whose path (``keyframe_count``) lasts closest to ``seconds`` at
+    ``fps`` frames per second; a ValueError when the length leaves fewer than two frames a
+    segment (say how long it must be at least)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0 \
+            or seconds == float("inf"):
+        raise ValueError(f"seconds must be a positive number; got {seconds!r}")
+    segments = n_keys - 1 + int(loop)
+    fixed = 1 + hold * n_keys
+    frames_per_segment = 1 + round((seconds * fps - fixed) / segments)
+    if frames_per_segment < 2:
+        shortest = (segments + fixed) / fps
+        raise ValueError(
+            f"{seconds:g} s at {fps:g} fps is {round(seconds * fps)} frames, too few for {segments} segments "
+            f"of at least two frames{' and the holds' if hold else ''}: make the video at least "
+            f"{shortest:.2g} s long, or use fewer keys{' or a shorter hold' if hold else ''}")
+    return frames_per_segment
+
+
+def check_keyframe_args(sampler, n_images, frames_per_segment, n_paths, seed, loop, hold, easing,
+                        chunk_size=None) -> None:
+    """Raise a ValueError naming the argument for anything ``keyframes`` cannot run with."""
+    if not isinstance(sampler, Sampler):
+        raise ValueError("sampler must be a latent_bridge sampler, e.g. lb.registry.get('gp'); "
+                         f"got {type(sampler).__name__}")
+    if check_whole("images", n_images, 0) < 2:
+        raise ValueError(f"give two or more images for a path through keyframes; got {n_images}")
+    check_whole("frames_per_segment", frames_per_segment, 2, why=" (the segment's two keys included)")
+    check_whole("n_paths", n_paths, 1)
+    check_seed(seed)
+    if not isinstance(loop, bool):
+        raise ValueError(f"loop must be true or false; got {loop!r}")
+    check_whole("hold", hold, 0, why=" (frames to rest on each key)")
+    check_easing(easing)
+    if chunk_size is not None:
+        check_whole("chunk_size", chunk_size, 1)
+
+
+def _held(paths: Paths, hold: int, loop: bool) -> tuple[Paths, tuple[int, ...]]:
+    """``paths`` with each key frame shown ``hold`` more times (not a loop's last frame, the
+    seam), and the frame index of each key's first frame afterwards."""
+    frames = paths.latents.shape[1]
+    key_frames = torch.tensor(paths.diagnostics["key_frames"])
+    repeats = torch.ones(frames, dtype=torch.long)
+    repeats[key_frames[:-1] if loop else key_frames] += hold
+    index = torch.repeat_interleave(torch.arange(frames), repeats)
+    starts = torch.cumsum(repeats, 0) - repeats
+    moved = tuple(starts[key_frames].tolist())
+    diagnostics = {**paths.diagnostics, "key_frames": list(moved), "hold": hold}
+    return Paths(paths.latents[:, index], paths.times[index], diagnostics), moved
+
+
+def keyframes(vae, images, sampler, frames_per_segment: int = 24, n_paths: int = 1, loop: bool = False,
+              seed: int = 0, hold: int = 0, easing: str = "linear", progress: Progress | None = None,
+              fast_preview: bool = False, keep_frames: bool = True, chunk_size: int | None = None) -> Result:
+    """Random paths through every image of ``images``, in order (keyframes).
+
+    images: a list of two or more images, each as ``interpolate`` takes them; each is encoded
+        once. sampler: from ``lb.registry.get``; key j sits at time j T (``Sampler.run_through``:
+        Gaussian-process bridges condition on all keys at once, the others chain bridges).
+    frames_per_segment: frames from one key to the next, both included (>= 2).
+    loop: go on from the last image back to the first; the path ends exactly on it.
+    hold: frames to rest on each key (shown ``hold + 1`` times; a loop's seam once).
+    easing: ``"linear"`` (frames evenly spaced in time) or ``"smooth"`` (a smoothstep within
+        each segment, so the path slows into each key; the sampler is evaluated at those times).
+    Other arguments as in ``interpolate``. Returns a Result of ``keyframe_count(len(images),
+    frames_per_segment, loop, hold)`` frames whose latents at ``Result.key_frames`` are the
+    encoded images exactly; ``endpoint_frames`` are the first and last key decoded.
+    """
+    if not isinstance(images, (list, tuple)):
+        raise ValueError(f"images must be a list of two or more images; got {type(images).__name__}")
+    check_keyframe_args(sampler, len(images), frames_per_segment, n_paths, seed, loop, hold, easing, chunk_size)
+    keys = _encode(vae, [prepare_image(vae, image, f"image {i + 1}") for i, image in enumerate(images)])
+    fast = bool(fast_preview and vae.has_fast_decoder)
+    frames = keyframe_count(len(images), frames_per_segment, loop, hold)
+    total = 2 + _decoded_count(frames, n_paths, keep_frames)
+    sampler, prior = resolve_prior(sampler, vae)
+    # Sampled before anything is decoded: keys a kernel cannot pass through fail at once.
+    paths = sampler.run_through(keys, frames_per_segment, n_paths=int(n_paths), loop=loop, easing=easing,
+                                generator=torch.Generator().manual_seed(int(seed)),
+                                callback=_sampler_progress(progress, sampler))
+    paths, key_frames = _held(paths, int(hold), loop)
+    ends = _endpoints(vae, keys[[0, 0 if loop else -1]], fast, progress, total)
+    result = _result(vae, sampler, prior, paths, ends, seed, _offset_progress(progress, 2, total), fast,
+                     keep_frames, vae.training_latents(), chunk_size, key_frames)
+    result.diagnostics.update(frames_per_segment=int(frames_per_segment), loop=loop, easing=easing)
+    return result

@@ -87,7 +87,8 @@ def _latent_size(result) -> int:
 def norm_profile_plot(result_or_dict) -> Figure:
     """|z(t)| / sqrt(n) against t / T for one Result or {method: Result}: the sphere of radius
     sqrt(n), where a standard normal keeps its mass, dashed at 1; the 5-95 % band of the encoded
-    data's norms shaded when the model has encoded data."""
+    data's norms shaded when the model has encoded data; for a path through keyframes, the key
+    images as dotted lines."""
     results = _as_dict(result_or_dict)
     first = next(iter(results.values()))
     fig = Figure(figsize=(7, 4), layout="constrained")
@@ -96,9 +97,19 @@ def norm_profile_plot(result_or_dict) -> Figure:
     if band is not None:
         ax.axhspan(*band, color="0.85", label="encoded data, 5-95 %")
     ax.axhline(1.0, color="black", linestyle="--", linewidth=1.2, label="sphere |z| = √n")
+    _mark_keys(ax, first)
     _per_method_plot(results, "norm_ratio", ax, "|z(t)| / √n",
                      f"Norm profile along the path ({first.model}, n = {_latent_size(first)})")
     return fig
+
+
+def _mark_keys(ax, result) -> None:
+    """Dotted vertical lines at the key images of a path through keyframes (``key_frames``)."""
+    keys = getattr(result, "key_frames", None)
+    if keys is None:
+        return
+    for index, u in enumerate(_unit_times(result)[list(keys)]):
+        ax.axvline(u, color="0.4", linestyle=":", linewidth=1.0, label="key image" if index == 0 else None)
 
 
 def log_prior_plot(result_or_dict) -> Figure:

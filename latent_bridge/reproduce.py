@@ -534,6 +534,113 @@ def figure_compare(out: Path, quick: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# 8. Keyframes: a loop through four poses; smooth through the keys, against chained bridges
+
+
+def _chained(sampler, keys: torch.Tensor, frames_per_segment: int, generator) -> torch.Tensor:
+    """``keys`` through independent two-point bridges, one per segment, joined at the keys
+    (what pairwise tools do): float32 ``(1, S (f - 1) + 1, n)``."""
+    pieces = [sampler.sample(keys[j], keys[j + 1], frames_per_segment, generator=generator)
+              for j in range(len(keys) - 1)]
+    return torch.cat([pieces[0]] + [piece[:, 1:] for piece in pieces[1:]], dim=1)
+
+
+def _jumps_at_keys(latents: torch.Tensor, times: torch.Tensor, key_frames: list[int]) -> dict:
+    """Root mean square velocity jump (``metrics.velocity_jump``) at the interior keys and at
+    every other interior frame."""
+    jumps = metrics.velocity_jump(latents, times)  # (n_paths, frames - 2), entry i - 1 for frame i
+    at_keys = np.zeros(jumps.shape[1], dtype=bool)
+    at_keys[[k - 1 for k in key_frames[1:-1]]] = True
+    return {"at_keys": float(np.sqrt((jumps[:, at_keys] ** 2).mean())),
+            "elsewhere": float(np.sqrt((jumps[:, ~at_keys] ** 2).mean()))}
+
+
+def _seam_jump(latents: torch.Tensor, times: torch.Tensor, span: float) -> float:
+    """Root mean square velocity jump across a loop's seam: its last two steps then its first
+    two, as one path through frame 0 (the loop spans ``span`` in time)."""
+    across = torch.cat([latents[:, -3:-1], latents[:, :3]], dim=1)
+    return float(np.sqrt((metrics.velocity_jump(across, torch.cat([times[-3:-1] - span, times[:3]]))[:, 1] ** 2)
+                         .mean()))
+
+
+def figure_keyframes(out: Path, quick: bool) -> dict:
+    """(1) Random loops through four poses (a periodic-kernel GP of period 4 T conditioned on
+    all four, so the loop closes by itself, smoothly): film strips with the keys framed. (2)
+    One coordinate through four keys, jointly conditioned (squared exponential) against three
+    independent bridges of the same kernel chained at the keys, and the jump of the
+    finite-difference velocity per frame: flat for the joint GP, a spike at every key chained."""
+    numbers: dict = {}
+    vae = models.load("poses")
+    T, frames_per_segment, n_paths = 2.0, (9 if quick else 17), (2 if quick else 3)
+    loop = registry.get("gp", kernel="periodic", length_scale=0.7, period=4 * T, T=T)
+    result = pipeline.keyframes(vae, vae.example_images()[:4], loop, frames_per_segment=frames_per_segment,
+                                n_paths=n_paths, loop=True, seed=2)
+    grid = np.asarray(media.keyframe_grid(result, between=2 if quick else 3))
+    fig = Figure(figsize=(grid.shape[1] / 100, grid.shape[0] / 100 + 0.45))
+    ax = fig.add_axes((0, 0, 1, grid.shape[0] / 100 / fig.get_figheight()))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    fig.suptitle(f"poses: {n_paths} random loops through four poses (framed): a periodic-kernel GP, period = 4 T, "
+                 "conditioned on all four", fontsize=10, y=0.98)
+    _save(fig, out / "keyframes_loop.png")
+    numbers["loop"] = {
+        "T": T, "period": 4 * T, "length_scale": 0.7, "frames_per_segment": frames_per_segment,
+        "closes_exactly": bool(torch.equal(result.latents[:, -1], result.latents[:, 0])),
+        "implied_keys": result.diagnostics.get("implied_keys"),
+        "seam_velocity_jump": _seam_jump(result.latents, torch.as_tensor(result.times), 4 * T),
+        "velocity_jump_elsewhere": _jumps_at_keys(result.latents, torch.as_tensor(result.times),
+                                                  list(result.key_frames))["elsewhere"],
+    }
+
+    # Velocity at the keys: many coordinates for the numbers, one drawn.
+    n, f = (500 if quick else 4000), 33
+    keys = torch.randn(4, n, generator=_seeded(11))
+    cases = {"squared exponential": registry.get("gp", T=2.0), "Matern 5/2": registry.get("gp", kernel="matern"),
+             "OU kernel": registry.get("gp", kernel="exponential", alpha=1.0, T=2.0)}
+    fig, axes = _subplots(1, 3, figsize=(14, 3.9))
+    for name, sampler in cases.items():
+        run = sampler.run_through(keys, f, generator=_seeded(12))
+        chain = _chained(sampler, keys, f, _seeded(13))
+        numbers[name] = {"joint": _jumps_at_keys(run.latents, run.times, run.diagnostics["key_frames"]),
+                         "chained": _jumps_at_keys(chain, run.times, run.diagnostics["key_frames"])}
+        if name != "squared exponential":
+            continue
+        t, key_frames = run.times.numpy(), run.diagnostics["key_frames"]
+        for label, paths, colour in (("three bridges chained", chain, METHOD_COLORS["linear"]),
+                                     ("conditioned on all keys", run.latents, METHOD_COLORS["gp"])):
+            z = paths[0, :, 0].double().numpy()
+            axes[0].plot(t, z, color=colour, lw=1.4, label=label)
+            axes[1].plot(0.5 * (t[1:] + t[:-1]), np.diff(z) / np.diff(t), color=colour, lw=1.4, label=label)
+            jumps = metrics.velocity_jump(paths, run.times)[0]
+            axes[2].semilogy(t[1:-1], jumps, color=colour, lw=1.4, label=label)
+        axes[0].plot(t[key_frames], keys[:, 0].numpy(), "ko", ms=5, label="keys")
+    slerp = registry.get("slerp")
+    chain = slerp.run_through(keys, f)
+    numbers["slerp (chained)"] = _jumps_at_keys(chain.latents, chain.times, chain.diagnostics["key_frames"])
+    # The seam of a loop: closed by a periodic kernel of period 4 T, or pinned (squared exponential).
+    for name, sampler in (("periodic", registry.get("gp", kernel="periodic", length_scale=0.7, period=8.0, T=2.0)),
+                          ("squared exponential", registry.get("gp", T=2.0))):
+        run = sampler.run_through(keys, f, generator=_seeded(14), loop=True)
+        numbers[f"loop seam, {name}"] = {"seam": _seam_jump(run.latents, run.times, 8.0),
+                                         **_jumps_at_keys(run.latents, run.times, run.diagnostics["key_frames"])}
+    for ax in axes:
+        for frame in (f - 1, 2 * (f - 1)):
+            ax.axvline(2.0 * frame / (f - 1), color="0.6", ls=":", lw=1)
+        ax.set_xlabel("t (keys at 0, T, 2T, 3T; T = 2)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("one coordinate of one path")
+    axes[1].set_title("its velocity (finite differences)")
+    axes[2].set_title(f"velocity jump per frame (rms over {n} coordinates)")
+    axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle("Through four keys with the squared exponential kernel: jointly conditioned (smooth through the "
+                 "keys) against chained bridges (a kink at each)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, out / "keyframes_velocity.png")
+    numbers["n"], numbers["frames_per_segment"] = n, f
+    return numbers
+
+
+# ---------------------------------------------------------------------------------------------
 
 FIGURES = {
     "sphere": figure_sphere,
@@ -543,6 +650,7 @@ FIGURES = {
     "walks": figure_pose_walks,
     "langevin": figure_langevin,
     "compare": figure_compare,
+    "keyframes": figure_keyframes,
 }
 
 

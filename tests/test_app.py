@@ -58,9 +58,9 @@ def is_png(path) -> bool:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_api_lists_exactly_the_three_tab_endpoints(client):
+def test_api_lists_exactly_the_four_tab_endpoints(client):
     api = client.view_api(return_format="dict", print_info=False)
-    assert sorted(api["named_endpoints"]) == ["/compare", "/interpolate", "/random_walk"]
+    assert sorted(api["named_endpoints"]) == ["/compare", "/interpolate", "/keyframes", "/random_walk"]
     assert api["unnamed_endpoints"] == {}
 
 
@@ -184,3 +184,88 @@ def test_interpolate_on_a_2d_model_also_draws_the_latent_map(client, app_module)
     assert latent_map is not None and latent_map.get("plot")
     # A model whose latent is not 2-D has none (the poses request above returned None there).
     assert not app_module.has_latent_map(lb.models.load_cached("poses"))
+
+
+# --- Keyframes ----------------------------------------------------------------------------------
+
+KEYS = dict(t=2.0, frames_per_segment=6, paths=2, seed=0, fps=8, loop=True, hold=1, easing="smooth", seconds=0)
+
+
+def gallery(paths):
+    """The images as the gallery sends them."""
+    return [{"image": handle_file(str(p)), "caption": None} for p in paths]
+
+
+@pytest.fixture(scope="module")
+def four():
+    return lb.models.load_cached(MODEL).example_images()[:4]
+
+
+def test_keyframes_returns_video_gif_grid_profile_and_the_frames_as_pngs(client, four):
+    import zipfile
+
+    video, gif, grid, profile, frames_zip, diagnostics = client.predict(
+        model=MODEL, images=gallery(four), method="gp", **KEYS, api_name="/keyframes")
+    # 4 segments of 6 frames (5 steps each), the first frame, one more at each of the 4 images.
+    frames = 4 * 5 + 1 + 4
+    assert diagnostics["frames"] == frames and diagnostics["key_frames"] == [0, 6, 12, 18, 24]
+    count, _, codec = read_video(video)
+    assert count == frames and codec == "h264"
+    with Image.open(gif) as loop:  # Pillow merges repeated frames (the holds) into longer ones
+        shown, gif_frames = 0, loop.n_frames
+        for index in range(gif_frames):
+            loop.seek(index)
+            shown += loop.info["duration"]
+    # A loop's last frame (the first image) is dropped; GIF delays are whole hundredths of a second.
+    assert abs(shown - (frames - 1) * 1000 / KEYS["fps"]) <= 10 * gif_frames
+    assert is_png(grid) and profile.get("plot")
+    with zipfile.ZipFile(frames_zip) as archive:
+        assert len(archive.namelist()) == 2 * frames and "path2/00024.png" in archive.namelist()
+    first, last = (imageio.get_reader(video, "ffmpeg").get_data(i) for i in (0, frames - 1))
+    assert abs(first.astype(int) - last.astype(int)).mean() < 3  # closed: back on the first image
+
+
+def test_keyframes_length_in_seconds_sets_the_frames_per_segment(client, four):
+    *_, diagnostics = client.predict(model=MODEL, images=gallery(four[:3]), method="ou",
+                                     **{**KEYS, "seconds": 2.0, "hold": 0, "loop": False}, api_name="/keyframes")
+    # 2 s at 8 fps = 16 frames ~ 2 (f - 1) + 1: f = 9 (rounded to the nearest), 17 frames.
+    assert diagnostics["frames_per_segment"] == 9 and diagnostics["frames"] == 17
+
+
+@pytest.mark.parametrize("images, overrides, message", [
+    (1, {}, r"upload or pick 2 to 8 images, in order; got 1"),
+    (9, {}, r"upload or pick 2 to 8 images, in order; got 9"),
+    (4, {"frames_per_segment": 64}, r"this path has 4 segments of 64 frames .* 257 frames in all, above this "
+                                    r"server's limit of 240 per path: lower frames per segment \(at most 59 here\)"),
+    (4, {"hold": 10**6}, r"hold must be at most 240 on this server"),
+    (4, {"seconds": 60.0}, r"length must be a number of seconds in \(0, 30\] at 8 fps"),
+    (4, {"easing": "bounce"}, r"easing must be one of linear, smooth"),
+    (4, {"loop": "yes"}, r"loop must be true or false"),
+])
+def test_keyframe_requests_are_bounded_before_any_work(client, four, images, overrides, message):
+    paths = (four * 3)[:images]
+    with pytest.raises(AppError, match=message):
+        client.predict(model=MODEL, images=gallery(paths), method="gp", **{**KEYS, **overrides},
+                       api_name="/keyframes")
+
+
+def test_keyframe_particle_work_counts_every_segment(client, four):
+    # 512 particles x 900 steps x 64 numbers = 2.9e7 per segment; 4 segments of a loop 1.2e8,
+    # still fine; x 5 pCN sweeps and a fitted prior, 7e8: above the limit of 5e8.
+    with pytest.raises(AppError, match=r"x 64 x 4 segments = 7.1e\+08, above this server's limit of 5e\+08"):
+        client.predict(model=MODEL, images=gallery(four), method="langevin", particles=512, steps=900,
+                       pcn_moves=5, **KEYS, api_name="/keyframes")
+
+
+def test_moving_an_image_keeps_to_files_in_gradios_cache(app_module, tmp_path):
+    """The reorder buttons send the gallery back with its files swapped: only files in Gradio's
+    cache, whatever the client sent."""
+    images = app_module.KeyframeImages.__new__(app_module.KeyframeImages)
+    outside = [{"image": {"path": "/etc/passwd"}}, {"image": {"path": str(tmp_path / "b.png")}}]
+    assert images.move_later(outside, 0) == app_module.gr.skip()  # refused, the page left as it is
+    cache = app_module.Path(app_module.demo.GRADIO_CACHE)
+    cache.mkdir(parents=True, exist_ok=True)
+    inside = [{"image": {"path": str(cache / name)}} for name in ("a.png", "b.png", "c.png")]
+    update, selected = images.move_later(inside, 0)
+    assert [app_module.Path(p).name for p in update["value"]] == ["b.png", "a.png", "c.png"] and selected == 1
+    assert images.move_earlier(inside, 0) == (app_module.gr.skip(), app_module.gr.skip())  # nothing before the first

@@ -1,7 +1,8 @@
 """The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
 For each tab: open the page, click the first example (which runs the tab), wait until the
-video has data to play, save a screenshot, and check that no error toast appeared. Needs
+video has data to play, save a screenshot, and check that no error toast appeared. On the
+Keyframes tab, an image is also moved later and one removed. Needs
 /usr/bin/chromium (`.ci/run` installs it); skipped without it.
 
 Screenshots go to a temporary folder; ``LATENT_BRIDGE_SCREENSHOTS=docs/screenshots python -m
@@ -27,6 +28,7 @@ TABS = [  # (tab label, element id prefix of the tab's components, screenshot na
     ("Interpolate", "interpolate", "interpolate.png"),
     ("Random walk", "walk", "random_walk.png"),
     ("Compare", "compare", "compare.png"),
+    ("Keyframes", "keyframes", "keyframes.png"),
 ]
 # Rendering on two shared cores: the first run also loads the model and warms up ffmpeg.
 RUN_TIMEOUT_MS = 60_000
@@ -73,4 +75,30 @@ def test_example_click_plays_a_video_without_error(page, screenshots, tab, prefi
         """(id) => !document.querySelector(`#${id} .progress-text`)""", arg=f"{prefix}-video")
     screenshots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshots / shot), full_page=True)
+    assert page.locator('[data-testid="toast-body"]').count() == 0
+
+
+def thumbnail_names(page) -> list[str]:
+    """The file names of the Keyframes gallery's thumbnails, in order."""
+    return page.eval_on_selector_all(
+        "#keyframes-images .gallery-item img", "imgs => imgs.map(i => i.src.split('/').pop())")
+
+
+def test_keyframe_images_move_and_go(page):
+    """After the example has filled it: the selected image moves later, a thumbnail's x removes it."""
+    page.get_by_role("tab", name="Keyframes").click()
+    if page.locator("#keyframes-images .gallery-item img").count() == 0:  # run alone: fill it first
+        page.locator("#keyframes-examples button").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#keyframes-images .gallery-item img').length == 4")
+    before = thumbnail_names(page)
+    page.locator("#keyframes-images .gallery-item button").first.click()
+    page.locator("#keyframes-later").click()
+    page.wait_for_function("(first) => !document.querySelector('#keyframes-images .gallery-item img')"
+                           ".src.endsWith(first)", arg=before[0])
+    page.keyboard.press("Escape")  # leave the preview, back to the thumbnails
+    after = thumbnail_names(page)
+    assert after[:2] == before[1::-1] and after[2:] == before[2:]
+    page.locator('#keyframes-images [aria-label="Delete image"]').last.click()
+    page.wait_for_function("() => document.querySelectorAll('#keyframes-images .gallery-item img').length == 3")
+    assert thumbnail_names(page) == after[:3]
     assert page.locator('[data-testid="toast-body"]').count() == 0

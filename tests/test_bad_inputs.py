@@ -565,6 +565,32 @@ def test_api_refuses_to_read_a_server_file(app_server):
         assert "root:" not in answer and "import gradio" not in answer
 
 
+def test_keyframes_api_refuses_a_gallery_naming_a_server_file(app_server, inputs):
+    """A Keyframes gallery whose items name server files (not uploads) is refused by Gradio
+    before our handler, as a single image is; the same request with uploaded files runs."""
+    import httpx
+
+    app, url = app_server
+
+    def request(files):
+        items = [{"image": {"path": f, "url": None, "meta": {"_type": "gradio.FileData"}}, "caption": None}
+                 for f in files]
+        data = [MODEL, items, "gp", 2.0, 6, 1, 0, 8] + [app.PARAMS[name].default for name in app.ADVANCED]
+        return call_raw(url, "keyframes", data + [True, 0, "linear", 0])
+
+    with httpx.Client(base_url=url, timeout=60) as http:
+        uploads = []
+        for name in ("good.png", "other.png"):
+            with open(inputs[name], "rb") as f:
+                uploads.append(http.post("gradio_api/upload", files={"files": (name, f, "image/png")}).json()[0])
+    assert "event: complete" in request(uploads)
+    for path in ("/etc/passwd", str(ROOT / "app.py")):
+        answer = request([uploads[0], path])
+        assert "event: error" in answer, (path, answer[-300:])
+        assert "could not read the image" not in answer and "upload an image" not in answer, (path, answer)
+        assert "root:" not in answer and "import gradio" not in answer
+
+
 def test_upload_over_the_size_limit_is_refused_by_the_server(app_server, tmp_path):
     """gradio_client checks max_file_size itself; a raw upload meets the server's own check:
     a file of exactly the limit is stored, one byte more is refused (HTTP 413)."""

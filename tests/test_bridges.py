@@ -455,3 +455,15 @@ def test_fitted_prior_is_resolved_from_the_models_data_by_the_pipeline():
     assert isinstance(result.params["prior"], lb.priors.Gaussian) and sampler.prior == "fitted"
     assert result.params["prior"] is lb.priors.for_model(vae, kind="gaussian")
     assert result.diagnostics["prior"] == "gaussian"
+
+
+def test_keyframes_under_a_gaussian_prior_colour_the_standard_path():
+    keys = torch.tensor([[0.0, 1.0, 2.0], [2.0, -1.0, 0.0], [1.0, 1.0, 1.0]])
+    identity = lb.priors.Gaussian(torch.zeros(3), torch.eye(3))
+    for name in ("ou", "gp"):
+        plain = lb.registry.get(name).sample_through(keys, 6, n_paths=2, generator=seeded(3), loop=True)
+        under = lb.registry.get(name, prior=identity).sample_through(keys, 6, n_paths=2, generator=seeded(3), loop=True)
+        torch.testing.assert_close(under, plain, rtol=0, atol=1e-6)
+        coloured = lb.registry.get(name, prior=lb.priors.Gaussian(MU, SIGMA)).sample_through(keys, 6, n_paths=2,
+                                                                                             generator=seeded(3))
+        assert torch.equal(coloured[:, ::5], keys.expand(2, -1, -1))  # every key exactly, at frames 0, 5, 10

@@ -95,9 +95,78 @@ def test_compare_writes_a_grid_per_method_and_both_plots_and_json_on_stdout(tmp_
     assert "wrote" not in out.stderr  # --quiet: no notes
 
 
+def test_keyframes_write_mp4_gif_and_png_sequences_through_every_image(tmp_path):
+    images = EXAMPLES[:3]
+    video, gif, archive, folder = tmp_path / "keys.mp4", tmp_path / "keys.gif", tmp_path / "keys.zip", tmp_path / "keys"
+    out = cli("keyframes", *images, "--loop", "--hold", "2", "--easing", "smooth", "--frames-per-segment", "8",
+              "--paths", "1", "--json", "--quiet", "--out", video)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)["diagnostics"]["gp"]
+    # 3 segments of 8 frames (7 steps each), the first frame, 2 more at each of the 3 keys.
+    frames = 3 * 7 + 1 + 3 * 2
+    assert report["frames"] == frames and report["key_frames"] == [0, 9, 18, 27]
+    assert len(list(iio.imiter(video))) == frames
+    for target in (gif, archive, f"{folder}/"):
+        out = cli("keyframes", *images, "--loop", "--frames-per-segment", "6", "--paths", "2", "--quiet",
+                  "--out", target)
+        assert out.returncode == 0, out.stderr
+    with Image.open(gif) as loop:
+        assert loop.n_frames == 3 * 5  # a loop: the last frame (the first key again) is dropped
+    import zipfile
+
+    with zipfile.ZipFile(archive) as names:
+        assert len(names.namelist()) == 2 * 16 and "path2/00015.png" in names.namelist()
+    assert sorted(p.name for p in (folder / "path1").iterdir()) == [f"{i:05d}.png" for i in range(16)]
+    with Image.open(folder / "path1" / "00005.png") as frame:  # the second key, at the decoded size
+        assert frame.size == (32, 32)
+
+
+def test_keyframes_length_in_seconds_sets_the_frames(tmp_path):
+    target = tmp_path / "keys.mp4"
+    out = cli("keyframes", *EXAMPLES[:4], "--seconds", "2", "--fps", "12", "--paths", "1", "--out", target)
+    assert out.returncode == 0, out.stderr
+    # 2 s at 12 fps = 24 frames ~ 3 (f - 1) + 1: f = 9, 25 frames.
+    assert "9 frames per segment: 25 frames in all, 2.08 s at 12 fps" in out.stderr
+    assert len(list(iio.imiter(target))) == 25
+
+
+def test_keyframes_with_a_periodic_kernel_take_the_period_of_all_keys():
+    args = command.build_parser().parse_args(["keyframes", "a.png", "b.png", "c.png", "--kernel", "periodic",
+                                              "--T", "1.5"])
+    assert command._sampler("gp", args).kernel.period == 4.5
+
+
+def test_keyframes_a_period_apart_must_be_the_same_image(tmp_path, capsys):
+    # Known once the images are encoded: the periodic kernel (period 4 = 2 T) forces the
+    # path back to image 1 at image 3's time.
+    args = ["keyframes", EXAMPLES[0], EXAMPLES[1], EXAMPLES[2], "--kernel", "periodic", "--period", "4",
+            "--quiet", "--out", tmp_path / "x.mp4"]
+    code, out, err = cli_in_process(args, capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "keys 1 and 3 (counting a loop's return to the first key) must be equal" in err
+    assert cli_in_process(args[:3] + [EXAMPLES[0]] + args[4:], capsys)[0] == 0
+
+
+def test_keyframes_help_names_its_own_flags(capsys):
+    code, text, _ = cli_in_process(["keyframes", "--help"], capsys)
+    assert code == 0 and "``" not in text and "lb." not in text
+    for flag in ("--frames-per-segment", "--seconds", "--loop", "--hold", "--easing", "(default: 24)", ".zip"):
+        assert flag in text
+    assert "--frames " not in text
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (("keyframes", "A", "--out", "x.mp4"), "keyframes needs two or more images; got 1"),
+        (("keyframes", "A", "B", "--hold", "-1"), "hold must be a whole number >= 0"),
+        (("keyframes", "A", "B", "--frames-per-segment", "1"), "frames per segment must be a whole number >= 2"),
+        (("keyframes", "A", "B", "--frames-per-segment", "8", "--seconds", "2"), "not allowed with argument"),
+        (("keyframes", "A", "B", "--seconds", "0"), "seconds must be a positive number; got '0'"),
+        (("keyframes", "A", "B", "--seconds", "0.05"), "0.05 s at 24 fps is 1 frames, too few for 1 segments"),
+        (("keyframes", "A", "B", "--easing", "bounce"), "invalid choice: 'bounce'"),
+        (("keyframes", "A", "B", "--out", "x.webm"), "--out must end in .mp4, .gif, .png, .zip"),
+        (("compare", "A", "B", "--out", "frames/"), "compare writes .mp4 or .png; got a folder"),
         (("interpolate", "A", "B", "--method", "nope"), "unknown method 'nope'"),
         (("interpolate", "A", "B", "--method", "gp", "--alpha", "2.5"), "alpha must be in (0, 2]"),
         (("interpolate", "A", "B", "--frames", "1"), "frames must be"),

@@ -206,3 +206,75 @@ def test_a_streamed_result_decodes_only_the_frames_an_output_shows(digits, monke
     decoded.clear()
     media.comparison_grid({"walk": walk}, columns=5)
     assert sum(decoded) == 3  # the first path only
+
+
+# --- PNG sequences and keyframe grids -----------------------------------------------------------
+
+
+def read_png(data) -> np.ndarray:
+    import io
+
+    return np.asarray(Image.open(io.BytesIO(data) if isinstance(data, bytes) else data))
+
+
+def test_png_sequence_of_one_path_is_every_frame_at_its_decoded_size(tmp_path):
+    result = synthetic(n_paths=1, frames=7, size=(9, 9))
+    folder = media.write_png_sequence(result, tmp_path / "frames")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"{i:05d}.png" for i in range(7)]
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(read_png(folder / name), result.frames[0, i])
+
+
+def test_png_sequence_in_a_zip_holds_a_folder_per_path(tmp_path):
+    import zipfile
+
+    result = synthetic(n_paths=2, frames=5, size=(8, 8))
+    path = media.write_png_sequence(result, tmp_path / "frames.zip")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == sorted(f"path{k}/{i:05d}.png" for k in (1, 2) for i in range(5))
+        np.testing.assert_array_equal(read_png(archive.read("path2/00003.png")), result.frames[1, 3])
+
+
+def test_png_sequence_of_a_streamed_result_matches_the_kept_one(tmp_path, digits):
+    image = EXAMPLES / "digits_1.png"
+    kept = lb.random_walk(digits, image, frames=9, n_paths=2, seed=1)
+    streamed = lb.random_walk(digits, image, frames=9, n_paths=2, seed=1, keep_frames=False)
+    for name, result in (("kept", kept), ("streamed", streamed)):
+        media.write_png_sequence(result, tmp_path / name)
+    media.write_png_sequence(kept.iter_frames(chunk=4), tmp_path / "chunks")
+    for other in ("streamed", "chunks"):
+        for frame in sorted((tmp_path / "kept" / "path2").iterdir()):
+            assert frame.read_bytes() == (tmp_path / other / "path2" / frame.name).read_bytes()
+
+
+def test_png_sequence_refuses_a_folder_that_holds_files(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "00000.png").write_bytes(b"from another run")
+    with pytest.raises(ValueError, match="exists and is not an empty folder"):
+        media.write_png_sequence(synthetic(), tmp_path / "old")
+    (tmp_path / "empty").mkdir()
+    assert len(list(media.write_png_sequence(synthetic(n_paths=1), tmp_path / "empty").iterdir())) == 10
+
+
+def test_keyframe_grid_frames_the_keys_and_only_them():
+    result = synthetic(n_paths=2, frames=13, size=(32, 32))
+    result.frames[...] = 128  # gray tiles: any orange comes from the marking
+    result.key_frames = (0, 6, 12)
+    pixels = np.asarray(media.keyframe_grid(result, between=2))
+    tile = 96  # 32 px enlarged x3
+    columns = (pixels.shape[1] + media.GAP) // (tile + media.GAP)
+    assert columns == 7 and pixels.shape[0] == 2 * tile + media.GAP  # key, 2 between, key, 2, key
+    for column in range(columns):
+        left = column * (tile + media.GAP)
+        corner = tuple(pixels[0, left])
+        assert (corner == media.KEY_COLOUR) == (column in (0, 3, 6)), column
+        assert tuple(pixels[tile // 2, left + tile // 2]) == (128, 128, 128)  # the tile itself unchanged
+
+
+def test_keyframe_grid_needs_valid_key_frames():
+    with pytest.raises(ValueError, match="needs the keys' frame indices"):
+        media.keyframe_grid(synthetic())
+    with pytest.raises(ValueError, match="increasing frame indices below 10"):
+        media.keyframe_grid(synthetic(), key_frames=[0, 12])

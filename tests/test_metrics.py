@@ -123,3 +123,19 @@ def test_rounded_keeps_four_significant_digits_through_nested_diagnostics():
     diagnostics = {"ess": 63.98765, "per_method": {"ou": [0.123456789, 2]}, "decoder": "full", "n": 3}
     assert metrics.rounded(diagnostics) == {"ess": 63.99, "per_method": {"ou": [0.1235, 2]},
                                             "decoder": "full", "n": 3}
+
+
+def test_velocity_jump_is_zero_on_a_line_and_the_kink_at_a_corner():
+    from latent_bridge.metrics import velocity_jump
+
+    times = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    # One path along a line at constant speed, one that turns at t = 1 from (1, 0) to (0, 1) per unit time.
+    line = np.stack([times, 2 * times], axis=1)
+    corner = np.stack([np.minimum(times, 1.0), np.maximum(times - 1.0, 0.0)], axis=1)
+    jumps = velocity_jump(np.stack([line, corner]), times)
+    assert jumps.shape == (2, 3)
+    np.testing.assert_allclose(jumps[0], 0.0, atol=1e-12)
+    # At t = 1 the velocity goes from (1, 0) to (0, 1): a jump of norm sqrt(2), over sqrt(n = 2).
+    np.testing.assert_allclose(jumps[1], [0.0, 1.0, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="times must be strictly increasing"):
+        velocity_jump(np.stack([line]), np.array([0.0, 0.5, 0.5, 1.5, 2.0]))

@@ -19,6 +19,7 @@ EXPECTED_FILES = {
     "walks": ["pose_walks.png", "pose_walks.gif"],
     "langevin": ["langevin_two_well.png"],
     "compare": ["compare_fashion.png", "compare_poses.png"],
+    "keyframes": ["keyframes_loop.png", "keyframes_velocity.png"],
 }
 
 
@@ -121,3 +122,20 @@ def test_digits_map_linear_path_stays_closer_to_the_data_than_slerp(quick_run):
 def test_unknown_figure_name_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         reproduce.main(["--out", str(tmp_path), "--only", "nonsense"])
+
+
+def test_keyframes_are_smooth_through_the_keys_jointly_and_kinked_chained(quick_run):
+    entry = quick_run[2]["keyframes"]
+    # RMS over 500 coordinates: relative error ~3 %; a kink is ~9x the jump elsewhere.
+    for kernel in ("squared exponential", "Matern 5/2"):
+        joint, chained = entry[kernel]["joint"], entry[kernel]["chained"]
+        assert joint["at_keys"] < 1.2 * joint["elsewhere"]
+        assert chained["at_keys"] > 5 * chained["elsewhere"]
+    ou = entry["OU kernel"]  # Markov: the chain is the joint law, rough everywhere alike
+    assert abs(ou["chained"]["at_keys"] / ou["joint"]["at_keys"] - 1) < 0.2
+    loop = entry["loop"]
+    assert loop["closes_exactly"] and loop["implied_keys"] == [4]
+    assert loop["seam_velocity_jump"] < 1.5 * loop["velocity_jump_elsewhere"]
+    periodic, pinned = entry["loop seam, periodic"], entry["loop seam, squared exponential"]
+    assert periodic["seam"] < 1.2 * periodic["elsewhere"]  # closed by the period: smooth
+    assert pinned["seam"] > 5 * pinned["elsewhere"] and pinned["at_keys"] < 1.2 * pinned["elsewhere"]
