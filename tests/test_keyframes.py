@@ -306,7 +306,7 @@ def test_a_periodic_loop_is_as_smooth_at_its_seam_as_anywhere():
 
 
 def test_chained_diagnostics_and_progress_come_per_segment():
-    sampler = lb.registry.get("langevin", particles=16, steps=30)
+    sampler = lb.registry.get("langevin", particles=16, max_particles=16, steps=30)  # one round a segment
     calls = []
     run = sampler.run_through(random_keys(3, (4,)), 5, generator=seeded(), loop=True,
                               callback=lambda done, total, message: calls.append((done, total, message)))
