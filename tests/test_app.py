@@ -250,11 +250,11 @@ def test_keyframe_requests_are_bounded_before_any_work(client, four, images, ove
 
 
 def test_keyframe_particle_work_counts_every_segment(client, four):
-    # 512 particles x 900 steps x 64 numbers = 2.9e7 per segment; 4 segments of a loop 1.2e8,
-    # still fine; x 5 pCN sweeps and a fitted prior, 7e8: above the limit of 5e8.
-    with pytest.raises(AppError, match=r"x 64 x 4 segments = 7.1e\+08, above this server's limit of 5e\+08"):
-        client.predict(model=MODEL, images=gallery(four), method="langevin", particles=512, steps=900,
-                       pcn_moves=5, **KEYS, api_name="/keyframes")
+    # Rounds up to 256 particles (2 x 256 counted) x 900 steps x 6 sweeps x 64 numbers = 1.8e8 per
+    # segment, within the limit of 5e8 on its own; the 4 segments of a loop make 7.1e8: above it.
+    with pytest.raises(AppError, match=r"= 512 x 900 x 6 x 64 x 4 segments = 7.1e\+08, above this server's limit"):
+        client.predict(model=MODEL, images=gallery(four), method="langevin", particles=256, max_particles=256,
+                       steps=900, pcn_moves=5, **KEYS, api_name="/keyframes")
 
 
 def test_moving_an_image_keeps_to_files_in_gradios_cache(app_module, tmp_path):
