@@ -567,56 +567,17 @@ def input_column(prefix: str, image_labels: list[str], panel: dict, button: str)
 
 class KeyframeImages:
     """The Keyframes tab's images: a gallery in order (an upload adds at the end, a
-    thumbnail's x removes it) and two buttons that move the selected image earlier or later."""
+    thumbnail's x removes it).
 
-    # More than this many items in a client's gallery value is no gallery of this page.
-    MOST_ITEMS = 64
+    There are no buttons to move an image: an event that takes the gallery as an input has its
+    value validated by Gradio before any handler of ours runs, so a client sending any other
+    value would get HTTP 500 from a private event; removing and adding again reorders."""
 
     def __init__(self):
-        self.gallery = gr.Gallery(label=f"images, in order (2 to {support.LIMITS.keys}; click one to move it)",
+        self.gallery = gr.Gallery(label=f"images, in order (2 to {support.LIMITS.keys}; x removes one, an upload "
+                                        "adds at the end)",
                                   type="filepath", file_types=["image"], format="png", columns=4, height=230,
                                   interactive=True, elem_id="keyframes-images", object_fit="contain")
-        self.selected = gr.State(None)
-        with gr.Row():
-            self.earlier = gr.Button("◀ earlier", size="sm", elem_id="keyframes-earlier")
-            self.later = gr.Button("later ▶", size="sm", elem_id="keyframes-later")
-
-    @staticmethod
-    def files(gallery) -> list[str]:
-        """The gallery's files, in order; each must lie in Gradio's cache (what Gradio checked
-        the value's files against), else a ValueError."""
-        if not isinstance(gallery, list) or len(gallery) > KeyframeImages.MOST_ITEMS:
-            raise ValueError("not a gallery of this page")
-        return [str(support.inside(demo.GRADIO_CACHE, item["image"]["path"])) for item in gallery]
-
-    @ui_event
-    def on_select(self, event: gr.SelectData):
-        index = event.index
-        return index if isinstance(index, int) and not isinstance(index, bool) else None
-
-    @ui_event
-    def move_earlier(self, gallery, selected):
-        return self._move(gallery, selected, -1)
-
-    @ui_event
-    def move_later(self, gallery, selected):
-        return self._move(gallery, selected, 1)
-
-    def _move(self, gallery, selected, step):
-        """The gallery with the selected image swapped with its neighbour ``step`` away."""
-        paths = self.files(gallery)
-        if not isinstance(selected, int) or not 0 <= selected < len(paths) or not 0 <= selected + step < len(paths):
-            return gr.skip(), gr.skip()
-        paths[selected], paths[selected + step] = paths[selected + step], paths[selected]
-        return gr.update(value=paths, selected_index=selected + step), selected + step
-
-    def wire(self):
-        ui = dict(api_visibility="private", queue=False, show_progress="hidden", preprocess=False)
-        self.gallery.select(self.on_select, None, self.selected, **ui)
-        for event in (self.gallery.upload, self.gallery.delete):
-            event(lambda: None, None, self.selected, **ui)
-        for button, move in ((self.earlier, self.move_earlier), (self.later, self.move_later)):
-            button.click(move, [self.gallery, self.selected], [self.gallery, self.selected], **ui)
 
 
 def keyframes_column():
@@ -730,7 +691,6 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 diagnostics = gr.JSON(label="diagnostics", open=False)
         connect(keyframes, ["images"], column, [video, gif, grid, profile, frames_zip, diagnostics],
                 main=["T", "frames_per_segment", "paths", "seed", "fps"], extra=timeline)
-        keyframe_images.wire()
 
     with gr.Tab("About"):
         if SPHERE_FIGURE.is_file():

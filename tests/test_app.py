@@ -255,17 +255,3 @@ def test_keyframe_particle_work_counts_every_segment(client, four):
     with pytest.raises(AppError, match=r"= 512 x 900 x 6 x 64 x 4 segments = 7.1e\+08, above this server's limit"):
         client.predict(model=MODEL, images=gallery(four), method="langevin", particles=256, max_particles=256,
                        steps=900, pcn_moves=5, **KEYS, api_name="/keyframes")
-
-
-def test_moving_an_image_keeps_to_files_in_gradios_cache(app_module, tmp_path):
-    """The reorder buttons send the gallery back with its files swapped: only files in Gradio's
-    cache, whatever the client sent."""
-    images = app_module.KeyframeImages.__new__(app_module.KeyframeImages)
-    outside = [{"image": {"path": "/etc/passwd"}}, {"image": {"path": str(tmp_path / "b.png")}}]
-    assert images.move_later(outside, 0) == app_module.gr.skip()  # refused, the page left as it is
-    cache = app_module.Path(app_module.demo.GRADIO_CACHE)
-    cache.mkdir(parents=True, exist_ok=True)
-    inside = [{"image": {"path": str(cache / name)}} for name in ("a.png", "b.png", "c.png")]
-    update, selected = images.move_later(inside, 0)
-    assert [app_module.Path(p).name for p in update["value"]] == ["b.png", "a.png", "c.png"] and selected == 1
-    assert images.move_earlier(inside, 0) == (app_module.gr.skip(), app_module.gr.skip())  # nothing before the first
