@@ -16,8 +16,10 @@ Public endpoints (``gradio_client``): ``/interpolate``, ``/random_walk``, ``/com
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import inspect
+import math
 import os
 import shutil
 import uuid
@@ -29,13 +31,13 @@ from gradio.context import LocalContext
 import latent_bridge as lb
 from latent_bridge import app_support as support
 
-try:  # ZeroGPU on a Space: the heavy call holds a GPU for its duration.
+try:  # ZeroGPU on a Space: a decorated call holds a GPU for its duration, in another process.
     import spaces
 
     gpu = spaces.GPU
 except ImportError:
-    def gpu(fn):
-        return fn
+    def gpu(fn=None, duration=None):
+        return fn if fn is not None else (lambda f: f)
 
 ROOT = Path(__file__).resolve().parent
 REGISTRY = lb.registry.available()
@@ -51,9 +53,19 @@ INTERNAL_NAMES = {api: name for name, api in API_NAMES.items()}
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
+HUB_MODELS = [name for name, (_, kind) in MODELS.items() if kind == "hub"]
+# How the app loads each model: Hub VAEs with the device and precision policy's defaults
+# ("auto": CUDA when there is one, the fastest safe precision), the KL-VAEs with their tiny
+# decoder for fast previews; the embedded models on the CPU (they decode in microseconds).
+MODEL_OPTIONS = {name: {"fast_decoder": True} for name in HUB_MODELS
+                 if lb.models.hub.HUB_ALIASES[name][0] in lb.models.hub.FAST_DECODER_FOR}
+ZERO_GPU = support.on_zero_gpu()
+if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit them.
+    lb.models.CACHE_SIZE = len(MODELS) + 1
 # Embedded models load in milliseconds; those with a 2-D latent get a latent map.
 MAP_MODELS = {name for name, (_, kind) in MODELS.items()
               if kind == "embedded" and tuple(lb.models.load_cached(name).latent_shape) == (2,)}
+PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
 
 # A random walk loops from one image: only random methods move.
 WALK_METHODS = [name for name in REGISTRY if lb.registry.get(name).stochastic]
@@ -100,35 +112,78 @@ def endpoint(body, names: list[str]):
 
 def load_model(name):
     """A VAE from the per-process bounded cache; only the listed models (no arbitrary repos)."""
-    return lb.models.load_cached(support.check_choice("model", name, MODELS))
+    name = support.check_choice("model", name, MODELS)
+    return lb.models.load_cached(name, **MODEL_OPTIONS.get(name, {}))
 
 
-def read_image(upload, vae, label: str):
-    """An uploaded file (Gradio's file data, undecoded: the events run with preprocess=False)
-    -> float32 (channels, side, side) in [0, 1], checked by ``lb.data``."""
-    path = upload.get("path") if isinstance(upload, dict) else None
-    if not path:
-        raise ValueError(f"{label}: upload an image or click an example")
-    return lb.data.load_image(path, vae.image_size, vae.channels, max_pixels=support.LIMITS.image_pixels)
+def read_images(uploads: list, vae, labels: list[str]):
+    """Uploaded files (Gradio's file data, undecoded: the events run with preprocess=False)
+    -> (the model at the run's shape, [float32 (1, C, H, W) in [0, 1]]), checked by ``lb.data``
+    and ``lb.pipeline.prepare_images`` (a Hub VAE keeps the first photo's aspect ratio)."""
+    paths = []
+    for upload, label in zip(uploads, labels):
+        path = upload.get("path") if isinstance(upload, dict) else None
+        if not path or not isinstance(path, str):
+            raise ValueError(f"{label}: upload an image or click an example")
+        paths.append(path)
+    return lb.pipeline.prepare_images(vae, paths, labels, max_pixels=support.LIMITS.image_pixels)
 
 
-def prepare(values: dict, methods: list[str]):
-    """Model, checked sizes and built samplers for one request: (vae, frames, paths, seed,
-    fps, {method: sampler}). Everything a user can get wrong is refused here, before work."""
+# Decode times measured per (model, fast decoder), at the model's loaded shape: by the GPU
+# worker itself on ZeroGPU (``measure_decoding``), in this process elsewhere.
+_MEASURED: dict[tuple[str, bool], float] = {}
+
+
+@gpu(duration=60)
+def measure_decoding(model: str, fast: bool) -> float:
+    """Seconds a frame of ``model`` takes to decode where renders run (inside the GPU context
+    on ZeroGPU), at the model's loaded shape."""
+    return support.decode_seconds_per_frame(load_model(model), fast)
+
+
+def seconds_per_frame(model: str, vae, shape: tuple[int, int], fast: bool) -> float:
+    """The decode time per frame of ``model`` at ``shape`` on the device it runs on."""
+    if (model, fast) not in _MEASURED:
+        _MEASURED[(model, fast)] = measure_decoding(model, fast)
+    measured = _MEASURED[(model, fast)]
+    return support.scale_decode_seconds(measured, vae.image_shape, shape, lb.models.hub.TILING_ABOVE)
+
+
+def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], frames=None, runs: int = 1,
+            task_options: dict | None = None) -> tuple:
+    """Everything a user can get wrong is refused here, before the render: model, sizes,
+    resolution, images, decode time, samplers. Returns (the Job for ``render``, fps, the model
+    at the run's shape)."""
     model = support.check_choice("model", values["model"], MODELS)
     seed = support.check_seed(values["seed"])
     fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
-    support.check_whole("frames", values["frames"], 4, support.LIMITS.frames)  # before any model loads
-    support.check_whole("paths", values["paths"], 1, support.LIMITS.paths)
+    frames = support.check_whole("frames", values["frames"] if frames is None else frames, 4, support.LIMITS.frames)
+    support.check_whole("paths", values["paths"], 1, support.LIMITS.paths)  # before any model loads
+    fast = values.get("fast_preview", False)
+    if not isinstance(fast, bool):
+        raise ValueError(f"fast_preview must be true or false; got {type(fast).__name__}")
     vae = load_model(model)
-    frames, paths = support.check_request(frames=values["frames"], paths=values["paths"],
-                                          image_side=vae.image_size, methods=len(methods))
-    support.check_decode_time(frames * paths * len(methods), support.decode_seconds_per_frame(vae),
-                              values["model"])
-    samplers = {m: lb.registry.get(m, **support.method_kwargs(m, values, vae.latent_shape)) for m in methods}
+    fast = fast and vae.has_fast_decoder
+    shaped = vae
+    if vae.resizable:
+        side = support.check_resolution(values.get("resolution", support.DEFAULTS.resolution), vae.downsampling)
+        shaped = vae.with_image_shape(side, side)
+    shaped, images = read_images(uploads, shaped, labels)
+    frames, paths = support.check_request(frames=frames, paths=values["paths"], image_side=shaped.image_shape,
+                                          methods=len(methods))
+    seconds = seconds_per_frame(model, vae, shaped.image_shape, fast)
+    support.check_decode_time(frames * paths * len(methods), seconds, model)
+    kwargs = {m: support.method_kwargs(m, values, shaped.latent_shape, runs) for m in methods}
+    samplers = {m: lb.registry.get(m, **kwargs[m]) for m in methods}
     for sampler in samplers.values():
-        support.check_sampler_memory(sampler, frames, vae.latent_shape)
-    return vae, frames, paths, seed, fps, samplers
+        support.check_sampler_memory(sampler, frames, shaped.latent_shape)
+    work = sum(support.particle_work(kwargs[m], math.prod(shaped.latent_shape), runs) for m in methods)
+    options = {"n_paths": paths, "seed": seed, "fast_preview": fast, **(task_options or {"frames": frames})}
+    job = support.Job(task="", model=model, images=tuple(images),
+                      samplers=tuple((m, m, tuple(kwargs[m].items())) for m in methods),
+                      options=tuple(options.items()), decoded_frames=frames * paths * len(methods),
+                      seconds_per_frame=seconds, particle_work=work)
+    return job, fps, shaped
 
 
 def outputs_root() -> Path:
@@ -185,11 +240,25 @@ def reporter(progress):
     return report
 
 
-@gpu
-def run_pipeline(function, *args, **kwargs):
-    """``function`` (``lb.interpolate``, ``lb.random_walk`` or ``lb.compare``): encode, sample,
-    decode, the heavy part; on ZeroGPU this call holds the GPU."""
-    return function(*args, **kwargs)
+def job_seconds(job, progress=None) -> int:
+    """The GPU time to ask ZeroGPU for: from the request (frames x paths x methods x the
+    measured time per frame, with margin; see ``support.gpu_seconds``)."""
+    return job.gpu_seconds
+
+
+@gpu(duration=job_seconds)
+def render(job, progress=gr.Progress()):
+    """Encode, sample, decode: the heavy part. On ZeroGPU this runs in a GPU worker, which
+    receives ``job`` pickled (names, numbers, image tensors) and sends back the results
+    pickled (arrays and numbers: ``Result.detached``); progress goes through gr.Progress."""
+    return support.render(job, load_model(job.model), reporter(progress))
+
+
+def run(job, task: str, progress):
+    """``render`` the job as ``task``, with its warnings shown on the page."""
+    results = render(dataclasses.replace(job, task=task), progress)
+    warn(results)
+    return results
 
 
 def has_latent_map(vae) -> bool:
@@ -225,25 +294,24 @@ def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
 def interpolate(values, request, progress):
     """Two images -> video, GIF, frame grid, norm profile, latent map (2-D models), diagnostics."""
     method = support.check_choice("method", values["method"], REGISTRY)
-    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
-    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    job, fps, vae = prepare(values, [method], [values["image_a"], values["image_b"]], ["image A", "image B"])
     folder = output_dir(request)
-    result = run_pipeline(lb.interpolate, vae, a, b, samplers[method], frames=frames,
-                          n_paths=paths, seed=seed, progress=reporter(progress))
-    warn({method: result})
-    latent_map = lb.plots.latent_map_plot(result) if has_latent_map(vae) else None
+    result = run(job, "interpolate", progress)[method]
+    latent_map = lb.plots.latent_map_plot(attach_data(result, vae)) if has_latent_map(vae) else None
     return (*path_outputs(result, folder, "interpolation", fps), latent_map, lb.metrics.rounded(result.diagnostics))
+
+
+def attach_data(result, vae):
+    """A detached result with its model's encoded training set again (for the latent map)."""
+    return dataclasses.replace(result, data_latents=vae.training_latents())
 
 
 def random_walk(values, request, progress):
     """One image -> a looping video of random walks that leave it and come back."""
     method = support.check_choice("method", values["method"], WALK_METHODS)
-    vae, frames, paths, seed, fps, samplers = prepare(values, [method])
-    start = read_image(values["image"], vae, "image")
+    job, fps, _ = prepare(values, [method], [values["image"]], ["image"])
     folder = output_dir(request)
-    result = run_pipeline(lb.random_walk, vae, start, samplers[method], frames=frames,
-                          n_paths=paths, seed=seed, progress=reporter(progress))
-    warn({method: result})
+    result = run(job, "random_walk", progress)[method]
     return (*path_outputs(result, folder, "walk", fps), lb.metrics.rounded(result.diagnostics))
 
 
@@ -251,12 +319,9 @@ def compare(values, request, progress):
     """Two images, several methods, same seed -> labelled video and grid, norm profiles, the
     other path metrics, diagnostics."""
     methods = support.check_methods(values["methods"], REGISTRY)
-    vae, frames, paths, seed, fps, samplers = prepare(values, methods)
-    a, b = read_image(values["image_a"], vae, "image A"), read_image(values["image_b"], vae, "image B")
+    job, fps, _ = prepare(values, methods, [values["image_a"], values["image_b"]], ["image A", "image B"])
     folder = output_dir(request)
-    results = run_pipeline(lb.compare, vae, a, b, samplers, frames=frames, n_paths=paths, seed=seed,
-                           progress=reporter(progress))
-    warn(results)
+    results = run(job, "compare", progress)
     return (
         str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps)),
         lb.media.comparison_grid(results),
@@ -288,13 +353,12 @@ def keyframes(values, request, progress):
     frames_per_segment, hold, frames = support.check_keyframe_request(
         n_keys=len(uploads), frames_per_segment=values["frames_per_segment"], loop=loop, hold=values["hold"],
         seconds=values["seconds"], fps=fps)
-    vae, frames, paths, seed, fps, samplers = prepare({**values, "frames": frames}, [method])
     # Each segment of a chained sampler is its own run: the particle work counts them all.
-    support.method_kwargs(method, values, vae.latent_shape, runs=len(uploads) - 1 + loop)
-    images = [read_image(upload, vae, f"image {i + 1}") for i, upload in enumerate(uploads)]
+    job, fps, _ = prepare(values, [method], uploads, [f"image {i + 1}" for i in range(len(uploads))], frames=frames,
+                          runs=len(uploads) - 1 + loop,
+                          task_options=dict(frames_per_segment=frames_per_segment, loop=loop, hold=hold, easing=easing))
     folder = output_dir(request)
-    result = run_pipeline(lb.keyframes, vae, images, samplers[method], frames_per_segment=frames_per_segment,
-                          n_paths=paths, loop=loop, seed=seed, hold=hold, easing=easing, progress=reporter(progress))
+    result = run(job, "keyframes", progress)[method]
     frames_zip = lb.media.write_png_sequence(result, folder / "frames.zip")
     return (*path_outputs(result, folder, "keyframes", fps), str(frames_zip), lb.metrics.rounded(result.diagnostics))
 
@@ -483,26 +547,70 @@ def keyframe_example_rows() -> tuple[list, list]:
     return rows, labels
 
 
-def add_examples(prefix: str, fill: list, rows_and_labels: tuple[list, list] | None = None):
+def add_examples(prefix: str, fill: list, rows_and_labels: tuple[list, list] | None = None, label="Examples",
+                 visible=True):
     """Examples that fill ``fill`` (model and images, by default from ``example_rows``) when
-    clicked: the click event, which ``connect`` follows with a run of the tab; None when no
-    embedded model has example images.
+    clicked: (the Dataset, the click event, which ``connect`` follows with a run of the tab);
+    (None, None) when there are no rows.
 
     A Dataset with a handler of our own rather than gr.Examples: that click is unqueued and
     anyone can send it any index, and gr.Examples answers a bad one with HTTP 500."""
     rows, labels = rows_and_labels or example_rows(pairs=len(fill) == 3)
     if not rows:
-        return None
+        return None, None
     dataset = gr.Dataset(components=fill, samples=rows, sample_labels=labels, samples_per_page=8,
-                         type="index", elem_id=f"{prefix}-examples", label="Examples")
+                         type="index", elem_id=f"{prefix}-examples", label=label, visible=visible)
 
     def pick(index):
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(rows):
             return gr.skip()
         return rows[index]
 
-    return dataset.click(pick, dataset, fill, api_visibility="private", queue=False, preprocess=False,
-                         show_progress="hidden")
+    return dataset, dataset.click(pick, dataset, fill, api_visibility="private", queue=False, preprocess=False,
+                                  show_progress="hidden")
+
+
+def photo_rows(count: int) -> tuple[list, list]:
+    """Rows of the example photographs (``assets/photos``) for the Hub models: pairs in turn
+    (``count`` 2), or the first four for a loop (``count`` 4: ``[[photos], True]``)."""
+    names = [str(p) for p in PHOTOS]
+    if count == 4:
+        return ([[names[:4], True]], [" → ".join(Path(p).stem for p in names[:4]) + " (loop)"]) if len(names) >= 4 \
+            else ([], [])
+    pairs = list(zip(names, names[1:] + names[:1]))
+    rows = [[a, b] for a, b in pairs] if count == 2 else [[a] for a in names]
+    labels = [f"{Path(a).stem} → {Path(b).stem}" for a, b in pairs] if count == 2 else [Path(a).stem for a in names]
+    return rows, labels
+
+
+class HubControls:
+    """What a Hub VAE adds to a tab: the resolution (the photo's longer side), the fast preview
+    (TAESD / TAESDXL decoding the same latents) and example photographs; shown while a Hub model
+    is chosen."""
+
+    def __init__(self, prefix: str, fill: list, count: int):
+        shown = DEFAULT_MODEL in HUB_MODELS
+        low, high = support.LIMITS.resolution
+        with gr.Row(visible=shown) as self.row:
+            self.resolution = gr.Slider(low, high, value=support.DEFAULTS.resolution, step=64, label="resolution",
+                                        info="the photo's longer side in pixels; its aspect ratio is kept")
+            self.fast = gr.Checkbox(value=False, label="fast preview",
+                                    info="decode with the tiny decoder of the same latent space (TAESD): ~10x faster")
+        rows = photo_rows(count) if fill else ([], [])
+        self.photos, self.click = add_examples(f"{prefix}-photos", fill, rows, label="Example photos (Hub models)",
+                                               visible=shown)
+
+    def show(self, name):
+        """Updates for (row, photos) when the model changes: shown for Hub models only."""
+        hub = isinstance(name, str) and name in HUB_MODELS
+        updates = [gr.update(visible=hub)]
+        if self.photos is not None:
+            updates.append(gr.update(visible=hub))
+        return updates
+
+    @property
+    def components(self) -> list:
+        return [self.row] + ([self.photos] if self.photos is not None else [])
 
 
 # ------------------------------------------------------------------------------------------
@@ -555,14 +663,15 @@ def about_text() -> str:
 
 
 def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
-    """The left column of a tab: model, images, examples, method panel, run button."""
+    """The left column of a tab: model, images, examples, Hub controls, method panel, run button."""
     model = model_dropdown()
     with gr.Row():
         images = [image_input(label) for label in image_labels]
-    examples = add_examples(prefix, [model] + images)
+    _, examples = add_examples(prefix, [model] + images)
+    hub = HubControls(prefix, images, len(images))
     method_panel = MethodPanel(**panel)
     run = gr.Button(button, variant="primary", elem_id=f"{prefix}-run")
-    return model, images, examples, method_panel, run
+    return model, images, [examples, hub.click], hub, method_panel, run
 
 
 class KeyframeImages:
@@ -588,7 +697,8 @@ def keyframes_column():
     model = model_dropdown()
     images = KeyframeImages()
     loop = gr.Checkbox(value=defaults.loop, label="loop", info="go on from the last image back to the first")
-    examples = add_examples("keyframes", [model, images.gallery, loop], keyframe_example_rows())
+    _, examples = add_examples("keyframes", [model, images.gallery, loop], keyframe_example_rows())
+    hub = HubControls("keyframes", [images.gallery, loop], 4)
     method_panel = MethodPanel(list(REGISTRY), "gp", frames=(
         "frames per segment", defaults.frames_per_segment,
         f"from one image to the next, both included; at least 4, the path at most {support.LIMITS.frames} in all"))
@@ -601,29 +711,33 @@ def keyframes_column():
                             info="the video's length instead of frames per segment; 0: unused")
     run = gr.Button("Run through the images", variant="primary", elem_id="keyframes-run")
     extra = {"loop": loop, "hold": hold, "easing": easing, "seconds": seconds}
-    return (model, [images.gallery], examples, method_panel, run), images, extra
+    return (model, [images.gallery], [examples, hub.click], hub, method_panel, run), images, extra
 
 
 def connect(body, image_names: list[str], column, outputs: list, latent_map=None, main=MAIN, extra=None):
     """The tab's public endpoint (api_name = the body's name), its UI events and examples;
     ``latent_map``: a plot shown after a successful run only when the model has one; ``main``:
     the API names of the method panel's main controls; ``extra``: {API name: control} of the
-    tab's own controls, after the method's parameters."""
-    model, images, examples, method_panel, run = column
-    extra = extra or {}
+    tab's own controls, after the method's parameters, before the Hub model's resolution and
+    fast preview."""
+    model, images, examples, hub, method_panel, run = column
+    extra = {**(extra or {}), "resolution": hub.resolution, "fast_preview": hub.fast}
     inputs = [model] + images + method_panel.inputs + list(extra.values())
     method_name = "methods" if method_panel.multiselect else "method"
     handler = endpoint(body, ["model"] + image_names + [method_name] + [API_NAMES.get(n, n) for n in main + ADVANCED]
                        + list(extra))
     runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
-    if examples is not None:  # one click on an example: fill the images, then run
-        runs.append(examples.then(handler, inputs, outputs, api_visibility="private", preprocess=False))
+    for example in examples:  # one click on an example: fill the images, then run
+        if example is not None:
+            runs.append(example.then(handler, inputs, outputs, api_visibility="private", preprocess=False))
     if latent_map is not None:
         for event in runs:
             event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False,
                           preprocess=False)
     method_panel.wire()
     model.change(describe_model, model, model, api_visibility="private", queue=False, preprocess=False)
+    model.change(hub.show, model, hub.components, api_visibility="private", queue=False, preprocess=False,
+                 show_progress="hidden")
 
 
 with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
@@ -702,6 +816,13 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(about_text())
 
     demo.unload(remove_session_files)
+
+if ZERO_GPU:  # every model on CUDA at import, as ZeroGPU requires (the Hub ones preloaded at build)
+    for name in MODELS:
+        try:
+            load_model(name)
+        except ValueError as error:
+            print(f"model {name} not loaded at start: {error}")
 
 # A render on 2 shared CPU cores takes the machine: one at a time, a short bounded queue.
 demo.queue(default_concurrency_limit=1, max_size=16)

@@ -28,7 +28,8 @@ from .pipeline import check_seed, frames_per_segment_for, keyframe_count, walk_p
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
-    "decode_seconds_per_frame", "method_kwargs", "method_defaults",
+    "decode_seconds_per_frame", "scale_decode_seconds", "gpu_seconds", "particle_work", "method_kwargs",
+    "method_defaults", "check_resolution", "Job", "render", "on_zero_gpu",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
     "check_keyframe_request", "KEYFRAME_DEFAULTS",
@@ -58,7 +59,8 @@ class Limits:
     evict the oldest files, and are refused when nothing old enough is left to evict;
     upload_request_bytes: one upload request (several files at most ``upload`` each);
     keys: images of a path through keyframes (its frames, all segments and holds, count as
-    ``frames``).
+    ``frames``); resolution: the longer side of a photo through a Hub VAE, in pixels (within
+    it, the decode-time limit decides what a device can afford).
     """
 
     frames: int = 240
@@ -78,6 +80,7 @@ class Limits:
     cache_bytes: int = 2 << 30
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
     keys: int = 8
+    resolution: tuple[int, int] = (256, 1024)
 
 
 LIMITS = Limits()
@@ -96,6 +99,7 @@ class Defaults:
     paths: int = 2
     seed: int = 0
     fps: int = 24
+    resolution: int = 256
 
 
 DEFAULTS = Defaults()
@@ -138,28 +142,37 @@ def check_methods(value: Any, choices) -> list[str]:
     return methods
 
 
-def check_request(*, frames: Any, paths: Any, image_side: int, methods: int = 1) -> tuple[int, int]:
+def check_request(*, frames: Any, paths: Any, image_side: int | tuple[int, int], methods: int = 1) -> tuple[int, int]:
     """Validate a request's size against ``LIMITS``; return ``(frames, paths)`` as ints.
 
-    image_side: the model's image side in pixels (what every decoded frame measures).
-    Raises ValueError naming what to change (frames, paths, methods, or the model).
+    image_side: the decoded frames' side in pixels, or their (height, width).
+    Raises ValueError naming what to change (frames, paths, methods, resolution or the model).
     """
+    height, width = (image_side, image_side) if isinstance(image_side, int) else image_side
     frames = check_whole("frames", frames, 4, LIMITS.frames)
     paths = check_whole("paths", paths, 1, LIMITS.paths)
     if methods < 1:
         raise ValueError("tick at least one method to compare")
     if methods > LIMITS.methods:
         raise ValueError(f"compare at most {LIMITS.methods} methods at once; {methods} are ticked")
-    decoded = frames * paths * methods * image_side * image_side
+    decoded = frames * paths * methods * height * width
     if decoded > LIMITS.output_pixels:
-        most = max(LIMITS.output_pixels // (paths * methods * image_side * image_side), 0)
+        most = max(LIMITS.output_pixels // (paths * methods * height * width), 0)
         raise ValueError(
             f"this request decodes {frames} frames x {paths} paths x {methods} method(s) of "
-            f"{image_side}x{image_side} pixels = {decoded / 1e6:.0f} megapixels, above this server's "
+            f"{width}x{height} pixels = {decoded / 1e6:.0f} megapixels, above this server's "
             f"limit of {LIMITS.output_pixels / 1e6:g}: lower frames (at most {most} here), paths or "
-            "the number of methods, or pick a smaller model"
+            "the number of methods, or the resolution, or pick a smaller model"
         )
     return frames, paths
+
+
+def check_resolution(value: Any, multiple: int = 8) -> int:
+    """The longer side of a photo through a Hub VAE: a whole number in ``LIMITS.resolution``,
+    rounded down to a multiple of the model's downsampling."""
+    low, high = LIMITS.resolution
+    side = check_whole("resolution", value, low, high)
+    return side // multiple * multiple
 
 
 @dataclass(frozen=True)
@@ -346,27 +359,53 @@ _DECODE_SECONDS: dict[tuple, float] = {}
 _DECODE_LOCK = threading.Lock()
 
 
-def decode_seconds_per_frame(vae) -> float:
-    """Seconds ``vae.decode`` takes per frame on this machine: measured once per model (a warm-up
-    frame, then a batch of two) and remembered for the process. vae: any model with
-    ``decode(latents (B, *latent_shape))`` and ``latent_shape``."""
-    key = (getattr(vae, "name", type(vae).__name__), getattr(vae, "image_size", None), tuple(vae.latent_shape))
+def decode_seconds_per_frame(vae, fast: bool = False) -> float:
+    """Seconds ``vae.decode`` takes per frame on this machine, for the model as loaded (device,
+    dtype, memory format) at its current ``image_shape``: measured once (a warm-up frame, then
+    a batch of two) and remembered for the process. fast: time the fast decoder (TAESD)
+    where the model has one. vae: any model with ``decode(latents (B, *latent_shape), fast)``."""
+    fast = bool(fast and getattr(vae, "has_fast_decoder", False))
+    precision = str(getattr(vae, "precision", ""))
+    key = (getattr(vae, "name", type(vae).__name__), precision, tuple(vae.latent_shape), fast)
     with _DECODE_LOCK:
         if key not in _DECODE_SECONDS:
             latents = torch.zeros((2, *vae.latent_shape))
-            with torch.no_grad():
-                vae.decode(latents[:1])
+            with torch.inference_mode():
+                vae.decode(latents[:1], fast=fast)
+                _synchronize(vae)
                 start = time.perf_counter()
-                vae.decode(latents)
+                vae.decode(latents, fast=fast)
+                _synchronize(vae)
             _DECODE_SECONDS[key] = (time.perf_counter() - start) / 2
         return _DECODE_SECONDS[key]
+
+
+def _synchronize(vae) -> None:
+    device = getattr(vae, "device", None)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# Decoding above diffusers' tiling threshold (``models.hub.TILING_ABOVE``) runs tile by tile with
+# overlaps: its cost per pixel grows. The estimate for such shapes takes this margin on top.
+TILED_MARGIN = 1.5
+
+
+def scale_decode_seconds(seconds: float, measured_shape: tuple[int, int], shape: tuple[int, int],
+                         tiled_above: int = 512) -> float:
+    """A decode time per frame measured at ``measured_shape`` (height, width), estimated at
+    ``shape``: a convolutional decoder costs in proportion to its pixels; ``TILED_MARGIN`` more
+    when ``shape``'s longer side is above ``tiled_above`` (decoded in overlapping tiles)."""
+    ratio = (shape[0] * shape[1]) / (measured_shape[0] * measured_shape[1])
+    return seconds * ratio * (TILED_MARGIN if max(shape) > tiled_above >= max(measured_shape) else 1.0)
 
 
 def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str = "this model") -> None:
     """Refuse a request whose decoding alone would take more than ``LIMITS.decode_seconds``.
 
-    decoded_frames: frames x paths x methods; seconds_per_frame: from ``decode_seconds_per_frame``.
-    Raises ValueError naming the frames that fit and a faster model."""
+    decoded_frames: frames x paths x methods; seconds_per_frame: from ``decode_seconds_per_frame``
+    (at the request's resolution, on the device the model runs on).
+    Raises ValueError naming the frames that fit and what else to change."""
     seconds = decoded_frames * seconds_per_frame
     if seconds > LIMITS.decode_seconds:
         most = int(LIMITS.decode_seconds // seconds_per_frame)
@@ -374,8 +413,16 @@ def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str 
             f"{model} decodes a frame in about {seconds_per_frame:.2g} s on this server, so these "
             f"{decoded_frames} frames (frames x paths x methods) would take {seconds / 60:.1f} min, above "
             f"its limit of {LIMITS.decode_seconds / 60:g} min: decode at most {most} frames in all "
-            "(lower frames, paths or methods), or pick a faster model (taesd decodes 11x faster "
-            "than sd-vae)")
+            "(lower frames, paths or methods), lower the resolution, tick fast preview, or pick a "
+            "faster model (taesd decodes about 10x faster than sd-vae)")
+
+
+def gpu_seconds(decoded_frames: int, seconds_per_frame: float, particle_work: int = 0) -> int:
+    """Seconds of GPU to ask ZeroGPU for (its ``duration``): the measured decoding time of the
+    request twice over (encoding, endpoints and a busy GPU), the particle sampler's work at
+    35 ns a unit (the slowest measured on a CPU core; see ``LIMITS.particle_work``), and 10 s
+    for loading the inputs onto the device. At least 15 s."""
+    return int(max(15, math.ceil(10 + 2 * decoded_frames * seconds_per_frame + particle_work * 35e-9)))
 
 
 def method_defaults(method: str) -> dict[str, Any]:
@@ -445,13 +492,24 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     return kwargs
 
 
-def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> None:
+def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> int:
+    """What a particle sampler with these parameters costs at most, in units of
+    ``LIMITS.particle_work``: 2 x max_particles x steps x (1 + pcn_moves) x latent size x runs;
+    0 for samplers without particles."""
+    if "particles" not in kwargs:
+        return 0
     # A particle sampler runs rounds of doubling particles up to max_particles: about twice
     # the largest round in all, per run (a path through keyframes runs once per segment).
     sweeps = 1 + kwargs.get("pcn_moves", 0)
+    particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
+    return particles * kwargs.get("steps", 1) * sweeps * latent_size * runs
+
+
+def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> None:
+    sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    work = particles * steps * sweeps * latent_size * runs
+    work = particle_work(kwargs, latent_size, runs)
     if work > LIMITS.particle_work:
         most = LIMITS.particle_work // (2 * steps * sweeps * latent_size * runs)
         lower = (f"lower max_particles (at most {most} here), steps or pcn_moves" if most >= 1 else
@@ -513,3 +571,71 @@ def smoothness_line(methods: list[str], values: dict[str, Any], frames: Any) -> 
     else:
         verdict = f"at least {SMOOTH_CORRELATION:g}: smooth motion"
     return "Adjacent-frame correlation: " + "; ".join(parts) + f" ({verdict})."
+
+
+# ------------------------------------------------------------------------------------------
+# One render, as a GPU worker receives it
+
+
+def on_zero_gpu() -> bool:
+    """Whether this process runs on a ZeroGPU Space: the ``spaces`` package is importable and
+    ``SPACES_ZERO_GPU`` is set. There, CUDA is attached only inside functions decorated with
+    ``spaces.GPU``, which run in another process that receives their arguments and returns
+    their results pickled."""
+    import importlib.util
+
+    return bool(os.environ.get("SPACES_ZERO_GPU")) and importlib.util.find_spec("spaces") is not None
+
+
+TASKS = ("interpolate", "random_walk", "compare", "keyframes")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One render, as small and plain as a GPU worker must receive it (ZeroGPU pickles it into
+    another process): names, numbers and the prepared images, never a model or a function.
+
+    task: one of ``TASKS``; model: the app's model name.
+    images: float32 ``(1, C, H, W)`` tensors in [0, 1], already at the run's shape.
+    samplers: ``(label, method, ((param, value), ...))`` for each method, checked.
+    options: the pipeline function's keyword arguments (frames or frames_per_segment, n_paths,
+        seed, fast_preview; loop, hold, easing through keyframes).
+    decoded_frames, seconds_per_frame, particle_work: what the render costs, for its GPU
+        duration (``gpu_seconds``).
+    """
+
+    task: str
+    model: str
+    images: tuple
+    samplers: tuple
+    options: tuple
+    decoded_frames: int = 0
+    seconds_per_frame: float = 0.0
+    particle_work: int = 0
+
+    @property
+    def gpu_seconds(self) -> int:
+        return gpu_seconds(self.decoded_frames, self.seconds_per_frame, self.particle_work)
+
+
+def render(job: Job, vae, progress=None) -> dict[str, Any]:
+    """Run ``job`` with ``vae`` (the model named ``job.model``, as the worker holds it): encode,
+    sample, decode. Returns ``{label: Result}`` detached from the model (``Result.detached``:
+    arrays, numbers and strings, small to pickle back); progress: ``callback(done, total,
+    message)``."""
+    from . import pipeline
+
+    if job.task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {job.task!r}")
+    samplers = {label: registry.get(method, **dict(params)) for label, method, params in job.samplers}
+    options = {**dict(job.options), "progress": progress}
+    images = list(job.images)
+    if job.task == "compare":
+        results = pipeline.compare(vae, *images, samplers, **options)
+    else:
+        ((label, sampler),) = samplers.items()
+        if job.task == "keyframes":
+            results = {label: pipeline.keyframes(vae, images, sampler, **options)}
+        else:
+            results = {label: getattr(pipeline, job.task)(vae, *images, sampler, **options)}
+    return {label: result.detached() for label, result in results.items()}

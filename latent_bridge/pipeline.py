@@ -10,7 +10,7 @@ all decoder activations at once. Progress goes out through ``progress(done, tota
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -23,7 +23,7 @@ from .data.images import to_uint8
 
 __all__ = [
     "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
-    "interpolate", "prepare_image", "random_walk", "resolve_prior", "to_uint8", "walk_params", "keyframes",
+    "interpolate", "prepare_image", "prepare_images", "random_walk", "resolve_prior", "to_uint8", "walk_params", "keyframes",
     "keyframe_count", "keyframe_params", "frames_per_segment_for", "check_keyframe_args",
 ]
 
@@ -83,6 +83,13 @@ class Result:
     def n_paths(self) -> int:
         return int(self.latents.shape[0])
 
+    def detached(self) -> "Result":
+        """This result without its VAE and training latents: arrays, numbers and strings only,
+        small to pickle (what a ZeroGPU worker sends back). Needs ``frames`` (keep_frames)."""
+        if self.frames is None:
+            raise ValueError("a streamed result (keep_frames=False) needs its VAE: decode it first")
+        return replace(self, vae=None, data_latents=None)
+
     @property
     def n_frames(self) -> int:
         return int(self.latents.shape[1])
@@ -118,7 +125,8 @@ def chunk_size_for(vae, budget_bytes: int = DECODE_BUDGET_BYTES) -> int:
     """How many frames to decode at once so the decoder's activations stay near
     ``budget_bytes`` (see ``DECODE_BUDGET_BYTES``); at least 1."""
     itemsize = torch.empty((), dtype=getattr(vae, "dtype", torch.float32)).element_size()
-    per_frame = vae.image_size**2 * _ACTIVATION_VALUES_PER_PIXEL * itemsize
+    height, width = getattr(vae, "image_shape", (vae.image_size, vae.image_size))
+    per_frame = height * width * _ACTIVATION_VALUES_PER_PIXEL * itemsize
     return max(1, int(budget_bytes // per_frame))
 
 
@@ -201,15 +209,19 @@ def _check_run_args(sampler, frames, n_paths, seed, chunk_size=None) -> None:
         check_whole("chunk_size", chunk_size, 1)
 
 
-def prepare_image(vae, image, label: str = "image") -> torch.Tensor:
+def prepare_image(vae, image, label: str = "image", keep_aspect: bool = False, **read) -> torch.Tensor:
     """A path, PIL image, numpy array or tensor ``(C, H, W)``/``(1, C, H, W)`` in [0, 1] ->
-    float32 ``(1, C, H, W)`` for ``vae``. Tensors are taken as prepared and only checked."""
+    float32 ``(1, C, *vae.image_shape)`` for ``vae`` (a photo scaled to cover that shape and
+    centre-cropped). Tensors are taken as prepared and only checked. keep_aspect: for a
+    ``resizable`` VAE, keep the photo's aspect ratio instead (the longer side
+    ``vae.image_size``; see ``prepare_images``), so the result may have another shape.
+    read: passed on to ``lb.data.load_image`` (max_pixels, min_side)."""
     from .models.base import check_images
 
     try:
         if isinstance(image, torch.Tensor):
             batch = image.unsqueeze(0) if image.ndim == 3 else image
-            check_images(batch, vae.channels, vae.image_size)
+            check_images(batch, vae.channels, batch.shape[-2:] if keep_aspect and batch.ndim == 4 else vae.image_shape)
             if batch.shape[0] != 1:
                 raise ValueError(f"give one image; got a batch of {batch.shape[0]}")
             return batch.float()
@@ -217,9 +229,30 @@ def prepare_image(vae, image, label: str = "image") -> torch.Tensor:
             raise ValueError("no image given")
         from .data import load_image
 
-        return load_image(image, size=vae.image_size, channels=vae.channels).unsqueeze(0)
+        if keep_aspect:
+            return load_image(image, vae.image_size, vae.channels, keep_aspect=True,
+                              multiple=vae.downsampling, **read).unsqueeze(0)
+        return load_image(image, size=tuple(vae.image_shape), channels=vae.channels, **read).unsqueeze(0)
     except ValueError as error:
         raise ValueError(f"{label}: {error}") from error
+
+
+def prepare_images(vae, images: list, labels: list[str], **read) -> tuple[Any, list[torch.Tensor]]:
+    """Every image of a run, prepared for one shape: ``(vae at that shape, [(1, C, H, W), ...])``.
+
+    A ``resizable`` VAE (a Hub VAE) takes the first image's aspect ratio, its longer side
+    ``vae.image_size`` and both sides multiples of ``vae.downsampling`` (a prepared tensor: its
+    own shape); every other image is scaled to cover that shape and centre-cropped to it, so
+    nothing is stretched. Our small VAEs have one square shape: every image is centre-cropped
+    to a square. read: passed on to ``lb.data.load_image`` (max_pixels, min_side)."""
+    if not getattr(vae, "resizable", False):
+        return vae, [prepare_image(vae, image, label, **read) for image, label in zip(images, labels)]
+    first = prepare_image(vae, images[0], labels[0], keep_aspect=True, **read)
+    try:
+        vae = vae.with_image_shape(*first.shape[-2:])
+    except ValueError as error:
+        raise ValueError(f"{labels[0]}: {error}") from error
+    return vae, [first] + [prepare_image(vae, image, label, **read) for image, label in zip(images[1:], labels[1:])]
 
 
 def _encode(vae, images: list) -> torch.Tensor:
@@ -283,9 +316,11 @@ def _result(vae, sampler, prior, paths, endpoint_frames, seed, decode_progress, 
     gray = decoded is not None and getattr(vae, "channels", 3) == 1
     values = path_metrics_module.path_metrics(latents, decoded[..., :1] if gray else decoded,
                                               data_latents, prior)
+    decoder = vae.fast_decoder if fast and getattr(vae, "fast_decoder", None) is not None else vae
     diagnostics = {**paths.diagnostics, **path_metrics_module.summarize(values),
                    "frames": int(frames), "n_paths": int(n_paths), "seed": int(seed),
-                   "decoder": "fast" if fast else "full"}
+                   "decoder": "fast" if fast else "full", "image_shape": list(vae.image_shape),
+                   "precision": decoder.precision.as_dict()}
     return Result(
         frames=decoded, latents=latents, times=paths.times.numpy().astype(np.float64),
         method=sampler.name, params=sampler.params(), diagnostics=diagnostics, metrics=values,
@@ -329,7 +364,7 @@ def interpolate(vae, image_a, image_b, sampler, frames: int = 48, n_paths: int =
     Returns a Result with ``latents[:, 0] == encode(image_a)``, ``[:, -1] == encode(image_b)``.
     """
     _check_run_args(sampler, frames, n_paths, seed, chunk_size)
-    a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
+    vae, (a, b) = prepare_images(vae, [image_a, image_b], ["image_a", "image_b"])
     z = _encode(vae, [a, b])
     fast = bool(fast_preview and vae.has_fast_decoder)
     total = 2 + _decoded_count(frames, n_paths, keep_frames)
@@ -386,7 +421,8 @@ def random_walk(vae, image, sampler=None, frames: int = 48, n_paths: int = 1, se
     """
     sampler = default_walk_sampler() if sampler is None else sampler
     _check_run_args(sampler, frames, n_paths, seed, chunk_size)
-    z = _encode(vae, [prepare_image(vae, image, "image")])
+    vae, images = prepare_images(vae, [image], ["image"])
+    z = _encode(vae, images)
     fast = bool(fast_preview and vae.has_fast_decoder)
     total = 1 + _decoded_count(frames, n_paths, keep_frames)
     with torch.inference_mode():
@@ -407,7 +443,7 @@ def compare(vae, image_a, image_b, samplers: dict, frames: int = 48, n_paths: in
         raise ValueError("samplers must be a non-empty dict {name: sampler}")
     for sampler in samplers.values():
         _check_run_args(sampler, frames, n_paths, seed, chunk_size)
-    a, b = prepare_image(vae, image_a, "image_a"), prepare_image(vae, image_b, "image_b")
+    vae, (a, b) = prepare_images(vae, [image_a, image_b], ["image_a", "image_b"])
     z = _encode(vae, [a, b])
     fast = bool(fast_preview and vae.has_fast_decoder)
     per_method = _decoded_count(frames, n_paths, keep_frames)
@@ -506,7 +542,8 @@ def keyframes(vae, images, sampler, frames_per_segment: int = 24, n_paths: int =
     if not isinstance(images, (list, tuple)):
         raise ValueError(f"images must be a list of two or more images; got {type(images).__name__}")
     check_keyframe_args(sampler, len(images), frames_per_segment, n_paths, seed, loop, hold, easing, chunk_size)
-    keys = _encode(vae, [prepare_image(vae, image, f"image {i + 1}") for i, image in enumerate(images)])
+    vae, prepared = prepare_images(vae, list(images), [f"image {i + 1}" for i in range(len(images))])
+    keys = _encode(vae, prepared)
     fast = bool(fast_preview and vae.has_fast_decoder)
     frames = keyframe_count(len(images), frames_per_segment, loop, hold)
     total = 2 + _decoded_count(frames, n_paths, keep_frames)

@@ -112,7 +112,7 @@ def test_model_class_comes_from_config(hub_cache):
 
 
 def test_shapes_and_attributes(hub_cache, images):
-    vae = lb.models.load("org/tiny-kl", image_size=SIZE)
+    vae = lb.models.load("org/tiny-kl", image_size=SIZE, dtype="float32")
     assert isinstance(vae, lb.models.VAE)
     assert (vae.image_size, vae.channels, vae.latent_shape) == (SIZE, 3, (4, SIZE // 2, SIZE // 2))
     assert vae.name == "org/tiny-kl" and "org/tiny-kl" in vae.description
@@ -126,14 +126,14 @@ def test_shapes_and_attributes(hub_cache, images):
 
 def test_kl_encode_is_shifted_scaled_posterior_mean(hub_cache, images):
     _, models = hub_cache
-    vae = lb.models.load("org/tiny-kl", image_size=SIZE)
+    vae = lb.models.load("org/tiny-kl", image_size=SIZE, dtype="float32")
     raw_mean = models["org/tiny-kl"].encode(images * 2 - 1).latent_dist.mean
     torch.testing.assert_close(vae.encode(images), (raw_mean - KL_SHIFT) * KL_SCALING)
 
 
 def test_kl_decode_undoes_scaling_and_maps_to_unit_range(hub_cache):
     _, models = hub_cache
-    vae = lb.models.load("org/tiny-kl", image_size=SIZE)
+    vae = lb.models.load("org/tiny-kl", image_size=SIZE, dtype="float32")
     z = torch.randn(2, *vae.latent_shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = (models["org/tiny-kl"].decode(z / KL_SCALING + KL_SHIFT).sample + 1) / 2
@@ -142,7 +142,7 @@ def test_kl_decode_undoes_scaling_and_maps_to_unit_range(hub_cache):
 
 def test_kl_sample_is_mean_plus_scaled_posterior_noise(hub_cache, images):
     _, models = hub_cache
-    vae = lb.models.load("org/tiny-kl", image_size=SIZE)
+    vae = lb.models.load("org/tiny-kl", image_size=SIZE, dtype="float32")
     posterior = models["org/tiny-kl"].encode(images * 2 - 1).latent_dist
     noise = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(3))
     drawn = vae.encode(images, sample=True, generator=torch.Generator().manual_seed(3))
@@ -152,7 +152,7 @@ def test_kl_sample_is_mean_plus_scaled_posterior_noise(hub_cache, images):
 
 def test_per_channel_latents_mean_and_std_are_applied(hub_cache, images):
     _, models = hub_cache
-    vae = lb.models.load("org/tiny-kl-mean-std", image_size=SIZE)
+    vae = lb.models.load("org/tiny-kl-mean-std", image_size=SIZE, dtype="float32")
     raw = models["org/tiny-kl-mean-std"].encode(images * 2 - 1).latent_dist.mean
     mean = torch.tensor([0.1, -0.2, 0.3, 0.0]).view(1, 4, 1, 1)
     std = torch.tensor([2.0, 1.0, 0.5, 4.0]).view(1, 4, 1, 1)
@@ -163,7 +163,7 @@ def test_per_channel_latents_mean_and_std_are_applied(hub_cache, images):
 
 def test_tiny_autoencoder_latents_and_decode(hub_cache, images):
     _, models = hub_cache
-    vae = lb.models.load("org/tiny-taesd", image_size=SIZE)
+    vae = lb.models.load("org/tiny-taesd", image_size=SIZE, dtype="float32")
     raw = models["org/tiny-taesd"].encode(images * 2 - 1).latents  # scaling_factor 1, shift 0
     z = vae.encode(images)
     torch.testing.assert_close(z, raw)

@@ -2,7 +2,8 @@
 
 ``load_image(source, size, channels)`` accepts a path, raw bytes, a PIL image or a numpy array
 and validates, orients, flattens transparency, crops and resizes it into float32
-``(channels, size, size)`` in [0, 1], ready for ``vae.encode`` (after ``unsqueeze(0)``). Every
+``(channels, size, size)`` in [0, 1] (or ``(height, width)``, or the image's own aspect ratio
+with ``keep_aspect``), ready for ``vae.encode`` (after ``unsqueeze(0)``). Every
 way an input can be unusable ends in a ``ValueError`` that says what is wrong and what to
 change, never in a Pillow traceback. ``to_uint8`` turns what a decoder returns into uint8 RGB.
 
@@ -24,7 +25,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..checks import check_whole
 
-__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "load_image", "to_uint8"]
+__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "fit_shape", "load_image",
+           "to_uint8"]
 
 # A 64-megapixel photo decodes to ~200 MB of RGB. Below Pillow's default limit (89 megapixels),
 # so Pillow neither warns about nor refuses an image of a size accepted here.
@@ -44,13 +46,19 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
-def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PIXELS,
-               min_side: int = MIN_SIDE) -> torch.Tensor:
-    """Read an image and prepare it for a model: float32 ``(channels, size, size)`` in [0, 1].
+def load_image(source, size: int | tuple[int, int], channels: int = 3, *, keep_aspect: bool = False,
+               multiple: int = 1, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> torch.Tensor:
+    """Read an image and prepare it for a model: float32 ``(channels, height, width)`` in [0, 1].
 
     source: a file path, the file's bytes, a ``PIL.Image.Image``, or a numpy array (H, W) or
         (H, W, C) with C in 1-4 (uint8, uint16, bool, or float in [0, 1]).
-    size: the model's image side; the image is centre-cropped to a square and resized to it.
+    size: an int, the side of a square: the image is centre-cropped to a square and resized;
+        or ``(height, width)``: the image is scaled to cover that shape and centre-cropped to it
+        (what an image must match another's shape with).
+    keep_aspect: with an int ``size``, keep the image's aspect ratio instead: the longer side
+        becomes ``size`` and the shorter one follows (``fit_shape``), both rounded to multiples
+        of ``multiple`` (a convolutional VAE's downsampling), so at most ``multiple / 2`` pixels
+        are cropped from a side.
     channels: 1 (grayscale, ITU-R 601 luma) or 3 (RGB; grayscale is repeated).
     max_pixels: larger images are refused before they are decoded (decompression bombs).
         Pillow's own limit applies too: above ``PIL.Image.MAX_IMAGE_PIXELS`` (89 megapixels
@@ -63,7 +71,13 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     is composited on white; 16-bit, CMYK, palette and other modes are converted; an animated
     GIF gives its first frame. Everything goes through 8 bits per channel, like a decoded file.
     """
-    for label, value in (("size", size), ("max_pixels", max_pixels), ("min_side", min_side)):
+    if isinstance(size, tuple):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or (height, width); got {size!r}")
+        height, width = (check_whole(label, side, 1) for label, side in zip(("height", "width"), size))
+    else:
+        height = width = check_whole("size", size, 1)
+    for label, value in (("multiple", multiple), ("max_pixels", max_pixels), ("min_side", min_side)):
         check_whole(label, value, 1)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels!r}")
@@ -71,13 +85,14 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     opened, label = _open(source, max_pixels)
     try:
         _check_size(opened.size, label, max_pixels, min_side)
-        image = _decode(opened, label, size, owned=opened is not source)
+        if keep_aspect:  # the header's size; an EXIF rotation (below) swaps both sides alike
+            height, width = fit_shape(*opened.size, max(height, width), multiple)
+        image = _decode(opened, label, (width, height), owned=opened is not source)
         image = _to_gray_or_rgb(image, channels, label)
-        width, height = image.size
-        side = min(width, height)
-        box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-        # reducing_gap: shrink by whole factors first, then filter (fast on large photos).
-        image = image.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+        if keep_aspect and (image.size[0] > image.size[1]) != (width > height) and width != height:
+            height, width = width, height
+        image = image.resize((width, height), Image.Resampling.LANCZOS, box=_cover_box(image.size, width, height),
+                             reducing_gap=3.0)  # shrink by whole factors first, then filter: fast on photos
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
     finally:
         if opened is not source:  # close what we opened, never the caller's image
@@ -86,6 +101,27 @@ def load_image(source, size: int, channels: int = 3, *, max_pixels: int = MAX_PI
     if channels == 3 and pixels.shape[0] == 1:
         pixels = pixels.expand(3, -1, -1)
     return pixels.contiguous()
+
+
+def fit_shape(width: int, height: int, longest: int, multiple: int = 1) -> tuple[int, int]:
+    """(height, width) of an image of ``width`` x ``height`` pixels scaled so its longer side is
+    ``longest`` (rounded down to a multiple of ``multiple``), the shorter side in proportion
+    rounded to the nearest multiple (at least one)."""
+    longest = max(multiple, longest // multiple * multiple)
+    scale = longest / max(width, height)
+    sides = [longest if side == max(width, height) else max(multiple, round(side * scale / multiple) * multiple)
+             for side in (height, width)]
+    return sides[0], sides[1]
+
+
+def _cover_box(size: tuple[int, int], width: int, height: int) -> tuple[float, float, float, float]:
+    """The centred region of an image of ``size`` (w, h) with the aspect ratio of width x height."""
+    w, h = size
+    if w * height > h * width:  # wider than the target: crop the sides
+        crop_w, crop_h = h * width / height, h
+    else:
+        crop_w, crop_h = w, w * height / width
+    return ((w - crop_w) / 2, (h - crop_h) / 2, (w + crop_w) / 2, (h + crop_h) / 2)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -197,14 +233,14 @@ def _check_size(dimensions: tuple[int, int], label: str, max_pixels: int, min_si
         )
 
 
-def _decode(image: Image.Image, label: str, size: int, owned: bool) -> Image.Image:
+def _decode(image: Image.Image, label: str, size: tuple[int, int], owned: bool) -> Image.Image:
     """Decode the first frame, upright. JPEGs we opened decode at a reduced scale when much larger than needed."""
     try:
         # An animated GIF/PNG/WebP or a multi-page TIFF opens on its first frame, which is the
         # one used; asking for n_frames would walk all of them (5,000 TIFF pages: 4.6 s).
         if owned and image.format == "JPEG":
             # libjpeg scales by 1/2, 1/4, 1/8 while decoding, keeping both sides >= size.
-            image.draft(None, (size, size))
+            image.draft(None, (max(size), max(size)))
         image.load()
     except Image.DecompressionBombError as error:
         raise ValueError(f"the image {label} is too large to decode safely ({error}); downscale it first") from None

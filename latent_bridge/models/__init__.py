@@ -1,7 +1,9 @@
 """VAEs behind one protocol (``base.VAE``): our embedded checkpoints and Hub VAEs.
 
     vae = lb.models.load("poses")                        # latent_bridge/checkpoints/poses, offline
-    vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD
+    vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD,
+                                                         # on CUDA if there is one, in bfloat16 on
+                                                         # a CPU with native bfloat16 (device.py)
     vae = lb.models.load("org/name", subfolder="vae")    # any diffusers AutoencoderKL/Tiny repo
     lb.models.available()                                # [(name, description, kind), ...]
 
@@ -18,13 +20,13 @@ from pathlib import Path
 
 from ..checkpoints import CHECKPOINTS_DIR
 from .base import VAE, check_images, check_latents
-from .hub import (
-    HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, pick_device, resolve_repo_id, resolve_source,
-)
+from .device import Precision, cpu_has_native_bfloat16, pick_device, pick_precision
+from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, resolve_repo_id, resolve_source
 
 __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
-    "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id",
+    "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id", "Precision",
+    "cpu_has_native_bfloat16", "pick_device", "pick_precision",
 ]
 
 # Our own small VAEs, shipped in CHECKPOINTS_DIR/NAME (package data, written by
@@ -79,8 +81,11 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
     allow_local_folder: False refuses folders (for text typed into an app, which must not
         reach the file system).
     options: for Hub models those of ``hub.load_hub`` (subfolder, revision, image_size, device,
-        dtype, tiling, slicing, fast_decoder, cache_dir); embedded models take only device ("cpu",
-        "cuda", "cuda:N" or "auto"; a CUDA device without a GPU is a ValueError, as for Hub models).
+        dtype, channels_last, tiling, slicing, fast_decoder, cache_dir); device and dtype are
+        "auto" by default there (``models/device.py``: CUDA when there is a GPU, the fastest safe
+        precision; ``dtype="float32"`` for full precision). Embedded models take only device
+        ("cpu" by default, "cuda", "cuda:N" or "auto"; a CUDA device without a GPU is a
+        ValueError, as for Hub models).
 
     Raises ValueError for an unknown name or a malformed repo id, ModelUnavailableError (a
     ValueError) when a Hub model is neither cached nor downloadable.

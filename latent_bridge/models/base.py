@@ -5,10 +5,14 @@ wrapper ``HubVAE`` both are)::
 
     vae.name            str, what it was loaded as ("digits", "sd-vae", "org/repo")
     vae.description     str, one line for a UI
-    vae.image_size      int, images are square: (B, channels, image_size, image_size)
+    vae.image_size      int, the longer side of the images in pixels
+    vae.image_shape     (height, width) of the images: (B, channels, height, width); square for
+                        our small VAEs; a Hub VAE (``resizable``) gives other shapes through
+                        ``with_image_shape(h, w)`` and ``shape_for(width, height)``
     vae.channels        int, 1 (grayscale) or 3 (RGB)
     vae.latent_shape    tuple of int, one latent code is (*latent_shape)
     vae.device, vae.dtype   where and in what precision the weights live
+    vae.precision       device, dtype and memory format as loaded (``models.device.Precision``)
     vae.has_fast_decoder    bool, whether decode(z, fast=True) uses a cheaper decoder
     vae.encode(images, sample=False, generator=None) -> latents
     vae.decode(latents, fast=False) -> images
@@ -36,6 +40,7 @@ class VAE(Protocol):
     name: str
     description: str
     image_size: int
+    image_shape: tuple[int, int]
     channels: int
     latent_shape: tuple[int, ...]
     has_fast_decoder: bool
@@ -49,7 +54,7 @@ class VAE(Protocol):
     def encode(
         self, images: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """images: float (B, channels, image_size, image_size) in [0, 1].
+        """images: float (B, channels, *image_shape) in [0, 1].
 
         Returns float32 (B, *latent_shape) on the prior's scale, on the images' device: the
         posterior mean, or one draw from the posterior when ``sample`` is true.
@@ -59,7 +64,7 @@ class VAE(Protocol):
     def decode(self, latents: torch.Tensor, fast: bool = False) -> torch.Tensor:
         """latents: float (B, *latent_shape) on the prior's scale.
 
-        Returns float32 (B, channels, image_size, image_size) in [0, 1], on the latents'
+        Returns float32 (B, channels, *image_shape) in [0, 1], on the latents'
         device. ``fast`` asks for the cheaper decoder where there is one (a preview).
         """
         ...
@@ -69,14 +74,16 @@ class VAE(Protocol):
     def example_images(self) -> list[Path]: ...
 
 
-def check_images(images: torch.Tensor, channels: int, image_size: int) -> None:
-    """Raise a ValueError unless ``images`` is a finite float batch (B, channels, size, size) in [0, 1]."""
+def check_images(images: torch.Tensor, channels: int, image_shape: int | tuple[int, int]) -> None:
+    """Raise a ValueError unless ``images`` is a finite float batch (B, channels, H, W) in [0, 1]
+    with (H, W) = ``image_shape`` (an int: a square of that side)."""
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor of shape (B, C, H, W); got {type(images).__name__}")
-    expected = (channels, image_size, image_size)
+    height, width = (image_shape, image_shape) if isinstance(image_shape, int) else image_shape
+    expected = (channels, height, width)
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(
-            f"images must have shape (B, {channels}, {image_size}, {image_size}) for this model; "
+            f"images must have shape (B, {channels}, {height}, {width}) for this model; "
             f"got {tuple(images.shape)} (prepare them with latent_bridge.data.load_image)"
         )
     if images.shape[0] == 0:

@@ -12,6 +12,7 @@ a ``ModelUnavailableError`` naming the repo and the command that pre-downloads i
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -20,9 +21,10 @@ import torch
 
 from ..checks import check_whole
 from .base import check_images, check_latents
+from .device import Precision, pick_device, pick_precision
 
-__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "load_hub", "pick_device", "resolve_repo_id",
-           "resolve_source"]
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "float16_safe", "load_hub", "pick_device",
+           "resolve_repo_id", "resolve_source"]
 
 # Short names for the common VAEs: alias -> (repo id, subfolder, description).
 HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
@@ -116,43 +118,6 @@ def resolve_source(source, *, allow_local_folder: bool = True, names=None) -> tu
     return "repo", resolve_repo_id(source)
 
 
-def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
-    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, str):
-        if dtype not in names:
-            raise ValueError(f"dtype must be one of {', '.join(names)}; got {dtype!r}")
-        dtype = names[dtype]
-    if dtype not in names.values():
-        raise ValueError(f"dtype must be one of {', '.join(names)}; got {dtype!r}")
-    # Half-precision convolutions on CPU are slow or missing; float16 is a CUDA option.
-    if dtype == torch.float16 and device.type != "cuda":
-        raise ValueError(f"dtype float16 needs a CUDA device; got device {device.type!r} (use float32 on CPU)")
-    return dtype
-
-
-def pick_device(device) -> torch.device:
-    """The torch device for ``device``: None (CPU), "cpu", "cuda", "cuda:N" or "auto" (CUDA when
-    there is a GPU). A CUDA device this machine lacks is a ValueError, not a failure later."""
-    if device is None:
-        return torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {str(device)!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {str(device)!r} does not exist: this machine has "
-                         f"{torch.cuda.device_count()} CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return device
-
-
 def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_dir) -> Path:
     """Local folder holding the repo's config.json and safetensors weights (from the cache or the Hub)."""
     from huggingface_hub import snapshot_download
@@ -241,10 +206,19 @@ class HubVAE:
     ``(z_raw - latents_mean) * scaling_factor / latents_std`` where the config has those), the
     transform diffusers' pipelines apply before their diffusion model. Images are [0, 1] here,
     [-1, 1] inside diffusers.
+
+    A convolutional VAE takes images of any shape whose sides are multiples of its
+    ``downsampling``: ``image_shape`` is the (height, width) this object encodes and decodes,
+    ``image_size`` its longer side, and ``with_image_shape(h, w)`` gives the same model (shared
+    weights, nothing copied) at another shape, ``shape_for(width, height)`` the shape that keeps
+    a photo's aspect ratio at this longer side.
     """
 
+    resizable = True
+
     def __init__(self, model, *, name: str, description: str, image_size: int,
-                 fast_decoder: "HubVAE | None" = None):
+                 fast_decoder: "HubVAE | None" = None, precision: Precision | None = None,
+                 tiling: bool | None = None):
         self.model = model.eval().requires_grad_(False)
         config = model.config
         self.kind = type(model).__name__
@@ -253,22 +227,52 @@ class HubVAE:
         self.channels = int(config.in_channels)
         blocks = config.block_out_channels if self.kind == "AutoencoderKL" else config.encoder_block_out_channels
         self.downsampling = 2 ** (len(blocks) - 1)
-        if image_size % self.downsampling:
-            raise ValueError(
-                f"image_size must be a multiple of {self.downsampling} for {name} (it downsamples "
-                f"{self.downsampling}x); got {image_size}"
-            )
-        self.image_size = int(image_size)
-        side = self.image_size // self.downsampling
-        self.latent_shape = (int(config.latent_channels), side, side)
+        self.latent_channels = int(config.latent_channels)
         self.scaling_factor = float(config.scaling_factor)
         self.shift_factor = float(config.get("shift_factor") or 0.0)
         mean, std = config.get("latents_mean"), config.get("latents_std")
         channel = (1, -1, 1, 1)
         self._latents_mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(channel)
         self._latents_std = None if std is None else torch.tensor(std, dtype=torch.float32).view(channel)
+        self.precision = precision or Precision(self.device, self.dtype, False)
+        self.tiling = tiling
         self.fast_decoder = fast_decoder
         self.has_fast_decoder = fast_decoder is not None
+        self._set_shape(image_size, image_size)
+
+    def _set_shape(self, height: int, width: int) -> None:
+        for label, side in (("height", height), ("width", width)):
+            check_whole(label, side, self.downsampling, why=" (pixels)")
+            if side % self.downsampling:
+                raise ValueError(
+                    f"image {label} must be a multiple of {self.downsampling} for {self.name} (it downsamples "
+                    f"{self.downsampling}x); got {side}"
+                )
+        self.image_shape = (int(height), int(width))
+        self.image_size = max(self.image_shape)
+        self.latent_shape = (self.latent_channels, height // self.downsampling, width // self.downsampling)
+
+    def with_image_shape(self, height: int, width: int) -> "HubVAE":
+        """This model (the same weights) for images of ``height`` x ``width`` pixels, each a
+        multiple of ``downsampling``; its fast decoder follows."""
+        if (height, width) == self.image_shape:
+            return self
+        other = copy.copy(self)
+        other._set_shape(height, width)
+        if self.fast_decoder is not None:
+            other.fast_decoder = self.fast_decoder.with_image_shape(height, width)
+        return other
+
+    def shape_for(self, width: int, height: int, longest: int | None = None) -> tuple[int, int]:
+        """(height, width) for a photo of ``width`` x ``height`` pixels: the longer side
+        ``longest`` (default ``image_size``), the shorter one in proportion, both rounded to
+        multiples of ``downsampling`` (at least one block)."""
+        longest = self.image_size if longest is None else check_whole("image size", longest, self.downsampling)
+        step = self.downsampling
+        longest = max(step, longest // step * step)
+        scale = longest / max(width, height)
+        sides = [max(step, round(side * scale / step) * step) for side in (height, width)]
+        return sides[0], sides[1]
 
     @property
     def device(self) -> torch.device:
@@ -279,8 +283,8 @@ class HubVAE:
         return next(self.model.parameters()).dtype
 
     def __repr__(self) -> str:
-        return (f"HubVAE({self.name!r}, {self.kind}, image_size={self.image_size}, "
-                f"latent_shape={self.latent_shape}, device={self.device}, dtype={self.dtype})")
+        return (f"HubVAE({self.name!r}, {self.kind}, image_shape={self.image_shape}, "
+                f"latent_shape={self.latent_shape}, precision={str(self.precision)!r})")
 
     def to_prior_scale(self, raw: torch.Tensor) -> torch.Tensor:
         """diffusers' raw latent (B, C, h, w) -> the prior's scale (float32)."""
@@ -298,17 +302,24 @@ class HubVAE:
             return latents * std / self.scaling_factor + mean
         return latents / self.scaling_factor + self.shift_factor
 
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """An input batch on the model's device, in its dtype and memory format; tiling set
+        for this object's shape (it shares its model with its other shapes)."""
+        self.model.use_tiling = self.tiling if self.tiling is not None else self.image_size > TILING_ABOVE
+        x = x.to(self.device, self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
+
     @torch.inference_mode()
     def encode(self, images: torch.Tensor, sample: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """images: float (B, channels, image_size, image_size) in [0, 1] -> float32 (B, *latent_shape).
+        """images: float (B, channels, *image_shape) in [0, 1] -> float32 (B, *latent_shape).
 
         Latents are on the prior's scale, on the images' device. ``sample=True`` draws from the
         KL posterior with ``generator``; TAESD's encoder is deterministic, so for it ``sample``
         changes nothing.
         """
-        check_images(images, self.channels, self.image_size)
-        x = images.to(self.device, self.dtype) * 2 - 1
+        check_images(images, self.channels, self.image_shape)
+        x = self._prepare(images * 2 - 1)
         if self.kind == "AutoencoderTiny":
             raw = self.model.encode(x).latents
         else:
@@ -320,11 +331,11 @@ class HubVAE:
                 noise_device = generator.device if generator is not None else torch.device("cpu")
                 noise = torch.randn(raw.shape, generator=generator, device=noise_device, dtype=torch.float32)
                 raw = raw.float() + posterior.std.float() * noise.to(raw.device)
-        return self.to_prior_scale(raw).to(images.device)
+        return self.to_prior_scale(raw).to(images.device).contiguous()
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, fast: bool = False) -> torch.Tensor:
-        """latents: float (B, *latent_shape) on the prior's scale -> float32 (B, C, H, W) in [0, 1].
+        """latents: float (B, *latent_shape) on the prior's scale -> float32 (B, C, *image_shape) in [0, 1].
 
         ``fast=True`` decodes with the paired tiny decoder when there is one
         (``has_fast_decoder``), for previews; without one it uses this model's own decoder.
@@ -332,9 +343,9 @@ class HubVAE:
         if fast and self.fast_decoder is not None:
             return self.fast_decoder.decode(latents)
         check_latents(latents, self.latent_shape)
-        raw = self.from_prior_scale(latents.to(self.device)).to(self.dtype)
+        raw = self._prepare(self.from_prior_scale(latents.to(self.device)))
         images = self.model.decode(raw).sample
-        return ((images.float() + 1) / 2).clamp_(0, 1).to(latents.device)
+        return ((images.float() + 1) / 2).clamp_(0, 1).to(latents.device).contiguous()
 
     def training_latents(self) -> None:
         """Hub models ship no encoded training set."""
@@ -345,21 +356,33 @@ class HubVAE:
         return []
 
 
+def float16_safe(config) -> bool:
+    """Whether a diffusers VAE decodes correctly in float16: TAESD-style tiny autoencoders do,
+    a KL-VAE only where its config says ``force_upcast: false`` (the fp16-fix SDXL VAE);
+    others overflow float16 inside the decoder (diffusers' own pipelines upcast them)."""
+    if config.get("_class_name") == "AutoencoderTiny":
+        return True
+    return config.get("force_upcast", True) is False
+
+
 def load_hub(source: str | os.PathLike, *, name: str | None = None, description: str | None = None,
              subfolder: str | None = None, revision: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE,
-             device=None, dtype=None, tiling: bool | None = None, slicing: bool = True,
-             fast_decoder: str | bool | None = None, cache_dir: str | os.PathLike | None = None,
-             allow_local_folder: bool = True) -> HubVAE:
+             device="auto", dtype="auto", channels_last: bool | None = None, tiling: bool | None = None,
+             slicing: bool = True, fast_decoder: str | bool | None = None,
+             cache_dir: str | os.PathLike | None = None, allow_local_folder: bool = True) -> HubVAE:
     """Load a diffusers VAE from a Hub repo id (or alias) or a local folder.
 
     source: an alias of ``HUB_ALIASES`` ("sd-vae", "taesd", ...), a repo id ("org/name"), or a
         ``pathlib.Path`` / existing folder holding a diffusers ``config.json`` and safetensors weights.
     subfolder: the VAE's folder inside a pipeline repo (e.g. "vae"). revision: branch, tag or commit.
-    image_size: side of the square images, a multiple of the model's downsampling (8 for SD).
-    device: "cpu" (default), "cuda", "cuda:N" or "auto". dtype: "float32" (default), "bfloat16",
-        or "float16" (CUDA only).
-    tiling: decode tile by tile; default on when image_size > 512. slicing: one image of a batch at
-        a time (bounds memory; default on).
+    image_size: side of the square images, a multiple of the model's downsampling (8 for SD);
+        ``vae.with_image_shape(h, w)`` gives other shapes without loading again.
+    device: "auto" (default: CUDA when there is a GPU), "cpu", "cuda" or "cuda:N".
+    dtype: "auto" (default: the fastest precision safe for this VAE on this device, see
+        ``models/device.py``), "float32", "bfloat16", or "float16" (CUDA only).
+    channels_last: activations in channels-last memory; None (default) where it pays (CPU).
+    tiling: decode tile by tile; default on when the longer side > 512. slicing: one image of a
+        batch at a time (bounds memory; default on).
     fast_decoder: a tiny VAE in the same latent space ("taesd" for "sd-vae") used by
         ``decode(z, fast=True)``; True picks the known one for the SD and SDXL VAEs.
     cache_dir: the Hugging Face cache to use (default: HF_HUB_CACHE / HF_HOME).
@@ -371,19 +394,20 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
                                   or subfolder.startswith("/")):
         raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
-    device = pick_device(device)
-    dtype = _pick_dtype(dtype, device)
+    pick_precision(device, "float32" if dtype == "auto" else dtype, channels_last)  # bad options fail first
 
     folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir, allow_local_folder)
     description = description or alias_description
     config = _check_folder(folder, label)
+    precision = pick_precision(device, dtype, channels_last, float16_safe=float16_safe(config))
 
     model_class = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}[config["_class_name"]]
     # low_cpu_mem_usage needs accelerate (not a dependency): ask for the plain path, no warning.
-    model = model_class.from_pretrained(folder, use_safetensors=True, torch_dtype=dtype, low_cpu_mem_usage=False)
-    model = model.to(device)
-    if tiling if tiling is not None else image_size > TILING_ABOVE:
-        model.enable_tiling()
+    model = model_class.from_pretrained(folder, use_safetensors=True, torch_dtype=precision.dtype,
+                                        low_cpu_mem_usage=False)
+    model = model.to(precision.device)
+    if precision.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     if slicing:
         model.enable_slicing()
 
@@ -393,13 +417,17 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
         if fast_decoder is None:
             raise ValueError(f"no known fast decoder for {label!r}; name one, e.g. fast_decoder='taesd'")
     if fast_decoder is not None:
-        paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype, tiling=tiling,
-                          slicing=slicing, cache_dir=cache_dir, allow_local_folder=allow_local_folder)
+        # The tiny decoder takes its own safe precision (float16 on CUDA where the KL-VAE may not).
+        paired = load_hub(fast_decoder, image_size=image_size, device=device, dtype=dtype,
+                          channels_last=channels_last, tiling=tiling, slicing=slicing, cache_dir=cache_dir,
+                          allow_local_folder=allow_local_folder)
         if paired.kind != "AutoencoderTiny":
             raise ValueError(
                 f"fast_decoder must be a tiny autoencoder (AutoencoderTiny); {fast_decoder!r} is {paired.kind}"
             )
-    vae = HubVAE(model, name=name or label, description="", image_size=image_size, fast_decoder=paired)
+    vae = HubVAE(model, name=name or label, description="", image_size=image_size, fast_decoder=paired,
+                 precision=precision, tiling=tiling)
+    vae.model.use_tiling = tiling if tiling is not None else image_size > TILING_ABOVE
     if paired is not None and (paired.latent_shape != vae.latent_shape or paired.channels != vae.channels):
         raise ValueError(
             f"fast_decoder {fast_decoder!r} does not share {vae.name!r}'s latent space: latents "

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, load_model
 from torch import nn
 
 from .base import check_images, check_latents
+from .device import Precision
 
 __all__ = ["SmallVAE"]
 
@@ -45,6 +46,7 @@ class SmallVAE(nn.Module, PyTorchModelHubMixin, library_name="latent-bridge", ta
     """
 
     has_fast_decoder = False
+    resizable = False  # images are image_size x image_size: the linear layers fix the shape
 
     def __init__(
         self,
@@ -78,6 +80,17 @@ class SmallVAE(nn.Module, PyTorchModelHubMixin, library_name="latent-bridge", ta
         self._top = widths[-1]
 
     # -- the VAE protocol -----------------------------------------------------------------
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width): square, ``image_size`` a side."""
+        return (self.image_size, self.image_size)
+
+    @property
+    def precision(self) -> Precision:
+        """Where the weights live, in float32 (this model is small: a frame decodes in well
+        under a millisecond, and reduced precision would buy nothing)."""
+        return Precision(self.device, self.dtype, False)
 
     @property
     def device(self) -> torch.device:
