@@ -185,14 +185,19 @@ def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: s
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="digits", help="model name, Hub repo id or folder (listed by 'latent-bridge models')")
     model.add_argument("--device", default=None,
-                       help="cpu, cuda, cuda:N or auto (CUDA where there is a GPU) (default: cpu)")
-    model.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
-                       help="precision of a Hub model's weights; float16 needs CUDA (default: float32)")
+                       help="cpu, cuda, cuda:N or auto (CUDA where there is a GPU) (default: auto for Hub "
+                            "models, cpu for the embedded ones)")
+    model.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None,
+                       help="precision of a Hub model's weights: auto picks the fastest safe one (float16 or "
+                            "bfloat16 on CUDA, bfloat16 on a CPU with native bfloat16, else float32); float16 "
+                            "needs CUDA (default: auto)")
     model.add_argument("--image-size", type=_whole("--image-size", 8), default=None, metavar="PIXELS",
-                       help="side of the square images for a Hub model, a multiple of its downsampling "
-                            "(8 for SD); the embedded models have their own (default: 256)")
+                       help="a Hub model's resolution: the longer side of the frames in pixels; the first "
+                            "image's aspect ratio is kept, the others are scaled to cover it and "
+                            "centre-cropped; the embedded models have their own (default: 256)")
     model.add_argument("--fast-preview", action="store_true",
-                       help="decode with the model's fast decoder (TAESD for sd-vae) where it has one")
+                       help="decode with the tiny decoder of the same latent space (TAESD for sd-vae, "
+                            "TAESDXL for sdxl-vae)")
 
     formats = (".mp4 (video) or .png (grid)" if command == "compare" else
                ".mp4 (video), .gif, .png (grid), .zip (a PNG per frame) or a folder ending in / (a PNG per "
@@ -473,6 +478,12 @@ def _model_options(args: argparse.Namespace) -> dict:
             if name in options:
                 raise ValueError(f"{_flag(name)} applies to Hub models; the embedded model {args.model!r} "
                                  "has its own (it takes only --device)")
+    elif args.fast_preview:
+        alias = lb.models.hub.HUB_ALIASES.get(args.model)
+        if alias is not None and alias[0] not in lb.models.hub.FAST_DECODER_FOR:
+            raise ValueError(f"--fast-preview: {args.model!r} has no paired tiny decoder (sd-vae and sdxl-vae "
+                             "have one); leave the flag out")
+        options["fast_decoder"] = True
     return options
 
 

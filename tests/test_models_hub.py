@@ -4,7 +4,6 @@ Tiny random diffusers models are saved with save_pretrained and laid out exactly
 client stores downloads: models--org--name/{blobs, snapshots/<commit>/ (symlinks), refs/main}.
 """
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -18,46 +17,10 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 import latent_bridge as lb
 from latent_bridge.models import ModelUnavailableError
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+from tiny_hub import COMMIT, put_in_cache, saved_files, tiny_kl, tiny_taesd
+
 KL_SCALING, KL_SHIFT = 0.5, 0.1
 SIZE = 16  # image side in the tests; the tiny models downsample 2x -> 8x8 latents
-
-
-def tiny_kl(latent_channels=4, **config):
-    torch.manual_seed(0)
-    return AutoencoderKL(
-        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=latent_channels, norm_num_groups=4,
-        layers_per_block=1, **config,
-    ).eval()
-
-
-def tiny_taesd(latent_channels=4):
-    torch.manual_seed(1)
-    return AutoencoderTiny(
-        encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
-        num_decoder_blocks=(1, 1), latent_channels=latent_channels,
-    ).eval()
-
-
-def put_in_cache(cache: Path, repo_id: str, files: dict[str, bytes], commit=COMMIT, ref="main"):
-    """Store files as the Hub client does: content-addressed blobs, a snapshot of symlinks, a ref."""
-    root = cache / ("models--" + repo_id.replace("/", "--"))
-    for name, data in files.items():
-        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = root / "snapshots" / commit / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(Path(*[".."] * (len(Path(name).parts) + 1), "blobs", blob.name))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / ref).write_text(commit)
-    return root / "snapshots" / commit
-
-
-def saved_files(model, folder: Path, prefix="") -> dict[str, bytes]:
-    model.save_pretrained(folder, safe_serialization=True)
-    return {prefix + p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 @pytest.fixture(scope="module")
