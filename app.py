@@ -162,11 +162,12 @@ def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], 
     fast = values.get("fast_preview", False)
     if not isinstance(fast, bool):
         raise ValueError(f"fast_preview must be true or false; got {type(fast).__name__}")
+    side = support.check_resolution(values.get("resolution", support.DEFAULTS.resolution))
     vae = load_model(model)
     fast = fast and vae.has_fast_decoder
-    shaped = vae
+    shaped = vae  # our small VAEs have one shape; a Hub VAE takes the resolution
     if vae.resizable:
-        side = support.check_resolution(values.get("resolution", support.DEFAULTS.resolution), vae.downsampling)
+        side = side // vae.downsampling * vae.downsampling
         shaped = vae.with_image_shape(side, side)
     shaped, images = read_images(uploads, shaped, labels)
     frames, paths = support.check_request(frames=frames, paths=values["paths"], image_side=shaped.image_shape,

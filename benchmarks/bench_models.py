@@ -1,91 +1,126 @@
-"""Decode time per frame: Stable Diffusion's KL-VAE vs TAESD, and our embedded VAEs.
+"""Encode and decode time per frame of the Hub VAE architectures in each precision, and the error
+each precision costs; our embedded VAEs beside them.
 
-    python benchmarks/bench_models.py                  # CPU, 256 and 512 px
-    python benchmarks/bench_models.py --device cuda --dtype float16
+    python benchmarks/bench_models.py                        # CPU: 256 and 512 px
+    python benchmarks/bench_models.py --device cuda --batches 1 8 --sizes 512
 
-The SD KL-VAE and TAESD are built from their default diffusers configs with random weights:
-decoding costs the same as with trained ones, and nothing is downloaded. Our embedded models
-(latent_bridge/checkpoints/) are timed at their own image size when their checkpoints exist.
-Prints a table of medians and the KL/TAESD ratio per size.
+The SD KL-VAE (stabilityai/sd-vae-ft-mse's architecture) and TAESD are built from their
+diffusers configs with random weights: they cost the same as trained ones, and nothing is
+downloaded. Each precision is the same weights cast: float32, float32 with channels_last
+memory, bfloat16, bfloat16 with channels_last, float16 (CUDA only) and "auto" (what
+``lb.models.load`` picks here, ``latent_bridge/models/device.py``). Prints, per model, size and
+batch: the median ms per frame of encode and decode, the ratio to float32, and the PSNR of the
+decoded frames (uint8) to float32's.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
 import latent_bridge as lb
-from latent_bridge.models.hub import HubVAE
+from latent_bridge.models.device import pick_precision
+from latent_bridge.models.hub import HubVAE, float16_safe
 
 
 def sd_kl_vae() -> AutoencoderKL:
     """The Stable Diffusion 1.x/2.x VAE architecture (stabilityai/sd-vae-ft-mse's config)."""
+    torch.manual_seed(0)
     return AutoencoderKL(
         block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4, sample_size=256,
-    )
+    ).eval()
 
 
-def time_decode(vae, batch: int, repeats: int) -> float:
-    """Median seconds per frame of vae.decode on a batch of prior draws (after one warm-up call)."""
-    z = torch.randn(batch, *vae.latent_shape, generator=torch.Generator().manual_seed(0))
-    vae.decode(z[:1])
+def taesd() -> AutoencoderTiny:
+    torch.manual_seed(0)
+    return AutoencoderTiny().eval()
+
+
+def variants(device: str, float16_ok: bool) -> dict[str, tuple]:
+    """{label: (dtype or "auto", channels_last)} for this device."""
+    if device == "cpu":
+        chosen = {"float32": ("float32", False), "channels_last": ("float32", True),
+                  "bfloat16": ("bfloat16", False), "bfloat16 + channels_last": ("bfloat16", True)}
+    else:
+        chosen = {"float32": ("float32", False), "bfloat16": ("bfloat16", False), "float16": ("float16", False)}
+    chosen["auto"] = ("auto", None)
+    return chosen
+
+
+def timed(function, repeats: int, device: str) -> float:
+    """Median seconds of ``function()`` over ``repeats`` calls after one warm-up."""
+    function()
     seconds = []
     for _ in range(repeats):
-        if vae.device.type == "cuda":
+        if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        vae.decode(z)
-        if vae.device.type == "cuda":
+        function()
+        if device == "cuda":
             torch.cuda.synchronize()
-        seconds.append((time.perf_counter() - start) / batch)
+        seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--models", nargs="+", default=["sd-kl-vae", "taesd"], choices=["sd-kl-vae", "taesd"])
     args = parser.parse_args()
-    dtype = getattr(torch, args.dtype)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}")
+    name = torch.cuda.get_device_name() if args.device == "cuda" else torch.cpu.get_capabilities().get("cpu_name", "")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device} ({name}); "
+          f"native bfloat16 on the CPU: {lb.models.cpu_has_native_bfloat16()}")
 
-    rows, per_frame = [], {}
-    hub_models = {"sd-kl-vae": sd_kl_vae(), "taesd": AutoencoderTiny()}
-    for size in args.sizes:
-        for name, model in hub_models.items():
-            # Casting float32 to float32 makes diffusers warn: cast only when asked for another dtype.
-            model = model.to(args.device) if dtype == torch.float32 else model.to(args.device, dtype)
-            vae = HubVAE(model, name=name, description="", image_size=size)
-            # The KL decoder takes seconds per frame on a CPU: one frame per call keeps the run short.
-            batch = 1 if name == "sd-kl-vae" and args.device == "cpu" else 4
-            per_frame[name, size] = time_decode(vae, batch, args.repeats)
-            rows.append((name, size, vae.latent_shape, sum(p.numel() for p in model.parameters()),
-                         per_frame[name, size]))
-    for name, _, _ in lb.models.available()[:3]:
-        try:
-            vae = lb.models.load(name, device=args.device)
-        except ValueError as error:  # checkpoint not trained yet
-            print(f"skipping {name}: {error}")
-            continue
-        params = sum(p.numel() for p in vae.parameters())
-        rows.append((name, vae.image_size, vae.latent_shape, params, time_decode(vae, 16, args.repeats)))
-
-    print(f"\n| model | image px | latent shape | params | ms / frame | frames / s |\n|---|---|---|---|---|---|")
-    for name, size, shape, params, seconds in rows:
-        shape_text = "x".join(map(str, shape))
-        print(f"| {name} | {size} | {shape_text} | {params / 1e6:.2f} M | {seconds * 1e3:.1f} | {1 / seconds:.1f} |")
+    builders = {"sd-kl-vae": sd_kl_vae, "taesd": taesd}
+    print("\n| model | px | batch | precision | encode ms/frame | decode ms/frame | decode vs float32 | PSNR to float32 (dB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model_name in args.models:
+        base = builders[model_name]()
+        safe = float16_safe(base.config)
+        for size in args.sizes:
+            for batch in args.batches:
+                generator = torch.Generator().manual_seed(0)
+                images = torch.rand(batch, 3, size, size, generator=generator)
+                latents = torch.randn(batch, 4, size // 8, size // 8, generator=generator)
+                reference, reference_seconds = None, None
+                for label, (dtype, channels_last) in variants(args.device, safe).items():
+                    precision = pick_precision(args.device, dtype, channels_last, float16_safe=safe)
+                    model = builders[model_name]().to(precision.device, precision.dtype)
+                    if precision.channels_last:
+                        model = model.to(memory_format=torch.channels_last)
+                    vae = HubVAE(model, name=model_name, description="", image_size=size, precision=precision)
+                    with torch.inference_mode():
+                        encode = timed(lambda: vae.encode(images), args.repeats, args.device) / batch
+                        decode = timed(lambda: vae.decode(latents), args.repeats, args.device) / batch
+                        frames = lb.data.to_uint8(vae.decode(latents))
+                    if reference is None:
+                        reference, reference_seconds = frames, decode
+                    quality = "-" if label == "float32" else f"{psnr(reference, frames):.1f}"
+                    shown = f"{label} ({precision})" if label == "auto" else label
+                    print(f"| {model_name} | {size} | {batch} | {shown} | {encode * 1e3:.0f} | {decode * 1e3:.0f} | "
+                          f"{reference_seconds / decode:.2f}x | {quality} |", flush=True)
+                    del model, vae
     print()
-    for size in args.sizes:
-        ratio = per_frame["sd-kl-vae", size] / per_frame["taesd", size]
-        print(f"TAESD decodes {ratio:.1f}x faster than the SD KL-VAE at {size} px")
+    for name in ("digits", "fashion", "poses"):
+        vae = lb.models.load(name)
+        latents = torch.randn(16, *vae.latent_shape)
+        seconds = timed(lambda: vae.decode(latents), args.repeats, "cpu") / 16
+        print(f"{name}: {seconds * 1e3:.2f} ms a frame at {vae.image_size} px (float32, CPU)")
 
 
 if __name__ == "__main__":

@@ -167,12 +167,11 @@ def check_request(*, frames: Any, paths: Any, image_side: int | tuple[int, int],
     return frames, paths
 
 
-def check_resolution(value: Any, multiple: int = 8) -> int:
-    """The longer side of a photo through a Hub VAE: a whole number in ``LIMITS.resolution``,
-    rounded down to a multiple of the model's downsampling."""
+def check_resolution(value: Any) -> int:
+    """The longer side of a photo through a Hub VAE: a whole number in ``LIMITS.resolution``
+    (checked for every model, so no value is left unread)."""
     low, high = LIMITS.resolution
-    side = check_whole("resolution", value, low, high)
-    return side // multiple * multiple
+    return check_whole("resolution", value, low, high)
 
 
 @dataclass(frozen=True)

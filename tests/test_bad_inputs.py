@@ -205,6 +205,12 @@ CASES = [
          api=("/compare", {"paths": 0})),
     Case("paths-1e4", r"paths must be at most 8 on this server", lib="request", args={"paths": 10**4},
          api=("/interpolate", {"paths": 10**4})),
+    # A Hub model's resolution and fast preview: checked for every model, before any work.
+    Case("resolution-4096", r"resolution must be at most 1024 on this server", lib=None,
+         api=("/interpolate", {"resolution": 4096})),
+    Case("resolution-text", r"resolution must be a whole number", lib=None, api=("/compare", {"resolution": "big"})),
+    Case("fast-preview-text", r"fast_preview must be true or false; got str", lib=None,
+         api=("/random_walk", {"fast_preview": "yes"})),
     # Outputs too large to lay out are refused before any sampling or decoding.
     Case("paths-1e4-side-by-side-video", r"10000 paths make a video 2579998 px wide, more than 8192: lower "
          r"paths \(at most 31 at 32 px\) or write the paths one after another", lib="output",

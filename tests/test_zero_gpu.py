@@ -105,3 +105,16 @@ def test_a_bad_request_is_refused_before_any_gpu_call(zero):
         client.predict(model="sd-vae", image_a=coffee, image_b=coffee, method="ou", **SMALL, resolution=4096,
                        api_name="/interpolate")
     assert len(spaces.CALLS) == before
+
+
+def test_the_space_preloads_every_hub_model_the_app_offers():
+    """README.md's front matter asks the Space to download each Hub model at build time
+    (``preload_from_hub``), exactly the files the loader reads, so none downloads in the worker."""
+    import yaml
+
+    front = yaml.safe_load((ROOT / "README.md").read_text().split("---")[1])
+    preloaded = dict(line.split(" ", 1) for line in front["preload_from_hub"])
+    offered = {repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values()}
+    assert set(preloaded) == offered
+    for files in preloaded.values():
+        assert set(files.split(",")) == {"config.json", lb.models.hub.WEIGHTS_NAME}
