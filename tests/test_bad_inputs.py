@@ -582,7 +582,7 @@ def test_keyframes_api_refuses_a_gallery_naming_a_server_file(app_server, inputs
         items = [{"image": {"path": f, "url": None, "meta": {"_type": "gradio.FileData"}}, "caption": None}
                  for f in files]
         data = [MODEL, items, "gp", 2.0, 6, 1, 0, 8] + [app.PARAMS[name].default for name in app.ADVANCED]
-        return call_raw(url, "keyframes", data + [True, 0, "linear", 0])
+        return call_raw(url, "keyframes", data + [True, 0, "linear", 0, 256, False])
 
     with httpx.Client(base_url=url, timeout=60) as http:
         uploads = []
@@ -677,7 +677,8 @@ def raw_request(app, inputs, **overrides) -> list:
     values = {"model": MODEL, "image_a": uploaded[0], "image_b": uploaded[1], "method": "ou", **SMALL,
               **{name: app.PARAMS[name].default for name in app.ADVANCED}}
     values.update(overrides)
-    names = ["model", "image_a", "image_b", "method"] + app.MAIN + app.ADVANCED
+    values = {"resolution": 256, "fast_preview": False, **values}
+    names = ["model", "image_a", "image_b", "method"] + app.MAIN + app.ADVANCED + ["resolution", "fast_preview"]
     return [values[name] for name in names]
 
 
@@ -804,7 +805,7 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, 
     app, url = app_server
     chunks, finished = [], threading.Event()
 
-    def slow_render(*args, progress=None, **kwargs):
+    def slow_render(job, vae, progress):
         try:
             for done in range(40):
                 time.sleep(0.1)
@@ -814,7 +815,7 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, 
         finally:
             finished.set()
 
-    monkeypatch.setattr(app, "run_pipeline", slow_render)
+    monkeypatch.setattr(app.support, "render", slow_render)
     before = files_under(app.outputs_root())
     data = raw_request(app, inputs, url=url)
     with httpx.Client(base_url=url, timeout=30) as http:
