@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..checks import check_whole
+from ..data.images import fit_shape
 from .base import check_images, check_latents
 from .device import Precision, pick_device, pick_precision
 
@@ -268,11 +269,7 @@ class HubVAE:
         ``longest`` (default ``image_size``), the shorter one in proportion, both rounded to
         multiples of ``downsampling`` (at least one block)."""
         longest = self.image_size if longest is None else check_whole("image size", longest, self.downsampling)
-        step = self.downsampling
-        longest = max(step, longest // step * step)
-        scale = longest / max(width, height)
-        sides = [max(step, round(side * scale / step) * step) for side in (height, width)]
-        return sides[0], sides[1]
+        return fit_shape(width, height, longest, self.downsampling)
 
     @property
     def device(self) -> torch.device:
