@@ -592,7 +592,7 @@ class HubControls:
     def __init__(self, prefix: str, fill: list, count: int):
         shown = DEFAULT_MODEL in HUB_MODELS
         low, high = support.LIMITS.resolution
-        with gr.Row(visible=shown) as self.row:
+        with gr.Row(visible=shown, elem_id=f"{prefix}-hub") as self.row:
             self.resolution = gr.Slider(low, high, value=support.DEFAULTS.resolution, step=64, label="resolution",
                                         info="the photo's longer side in pixels; its aspect ratio is kept")
             self.fast = gr.Checkbox(value=False, label="fast preview",
@@ -618,10 +618,11 @@ class HubControls:
 # The page
 
 
-def model_dropdown():
+def model_dropdown(prefix: str):
     choices = [(name if kind == "embedded" else f"{name} (Hub, downloaded on first use)", name)
                for name, (_, kind) in MODELS.items()]
-    return gr.Dropdown(choices, value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0])
+    return gr.Dropdown(choices, value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0],
+                       elem_id=f"{prefix}-model")
 
 
 def describe_model(name):
@@ -665,7 +666,7 @@ def about_text() -> str:
 
 def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
     """The left column of a tab: model, images, examples, Hub controls, method panel, run button."""
-    model = model_dropdown()
+    model = model_dropdown(prefix)
     with gr.Row():
         images = [image_input(label) for label in image_labels]
     _, examples = add_examples(prefix, [model] + images)
@@ -695,7 +696,7 @@ def keyframes_column():
     controls, run button; returns (the column as ``connect`` takes it, the images, {API name:
     timeline control})."""
     defaults = support.KEYFRAME_DEFAULTS
-    model = model_dropdown()
+    model = model_dropdown("keyframes")
     images = KeyframeImages()
     loop = gr.Checkbox(value=defaults.loop, label="loop", info="go on from the last image back to the first")
     _, examples = add_examples("keyframes", [model, images.gallery, loop], keyframe_example_rows())
@@ -745,7 +746,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# latent-bridge\nRandom paths through a VAE's latent space: interpolations pinned "
                 "at two images, and loops that leave an image and come back. Click an example.")
 
-    with gr.Tab("Interpolate"):
+    with gr.Tab("Interpolate", elem_id="tab-interpolate"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("interpolate", ["image A", "image B"],
@@ -762,7 +763,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
         connect(interpolate, ["image_a", "image_b"], column,
                 [video, gif, grid, profile, latent_map, diagnostics], latent_map=latent_map)
 
-    with gr.Tab("Random walk"):
+    with gr.Tab("Random walk", elem_id="tab-walk"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("walk", ["image"],
@@ -776,7 +777,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 diagnostics = gr.JSON(label="diagnostics", open=False)
         connect(random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
 
-    with gr.Tab("Compare"):
+    with gr.Tab("Compare", elem_id="tab-compare"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("compare", ["image A", "image B"],
@@ -791,7 +792,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
         connect(compare, ["image_a", "image_b"], column, [video, grid, profile, path_metrics, diagnostics])
 
-    with gr.Tab("Keyframes"):
+    with gr.Tab("Keyframes", elem_id="tab-keyframes"):
         with gr.Row():
             with gr.Column(scale=2):
                 column, keyframe_images, timeline = keyframes_column()
