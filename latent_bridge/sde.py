@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .bridges import Callback, OUBridge, Sampler, time_param
-from .priors import Prior, StandardNormal
+from .priors import DiagonalGaussian, GaussianMixture, Prior, StandardNormal
 from .registry import Param, register
 
 __all__ = [
@@ -49,23 +49,24 @@ Field = Callable[[float, torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None
 _MAX_NOISE_BYTES = 4 * 2**30
 
 
-def refined_grid(times: torch.Tensor, T: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def refined_grid(times: torch.Tensor, T: float, steps: int, toward_T: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Integration grid on [0, T] refined toward T, holding every frame time.
 
     times: float64 ``(M,)`` increasing from 0 to T (the output frames). The grid is uniform in
     u under s = T u (2 - u), so steps shrink linearly toward T (ds = 2 T (1 - u) du), where the
-    guiding term grows like 1 / (T - s). Each frame interval gets its share of ``steps`` in u
-    (at least one step), so the grid has about ``steps`` steps, plus at most one per frame.
+    guiding term grows like 1 / (T - s); with ``toward_T=False`` it is uniform in s (equal
+    steps). Each frame interval gets its share of ``steps`` in u (at least one step), so the
+    grid has about ``steps`` steps, plus at most one per frame.
 
     Returns (grid float64 ``(L + 1,)`` with grid[0] = 0 and grid[-1] = T, frame_index int64
     ``(M,)`` with ``grid[frame_index] == times`` exactly).
     """
-    u = 1.0 - torch.sqrt((1.0 - times / T).clamp(min=0.0))
+    u = 1.0 - torch.sqrt((1.0 - times / T).clamp(min=0.0)) if toward_T else times / T
     counts = torch.clamp(torch.round(steps * torch.diff(u)), min=1).long()
     pieces = []
     for i, count in enumerate(counts.tolist()):
         piece_u = torch.linspace(float(u[i]), float(u[i + 1]), count + 1, dtype=torch.float64)[:-1]
-        piece = T * piece_u * (2.0 - piece_u)
+        piece = T * piece_u * (2.0 - piece_u) if toward_T else T * piece_u
         piece[0] = times[i]
         pieces.append(piece)
     grid = torch.cat(pieces + [times[-1:].to(torch.float64)])
@@ -241,6 +242,70 @@ def integrate(
     return out
 
 
+def ou_guide(prior, z1: torch.Tensor, T: float) -> Field:
+    """The OU bridge's guide (r of the module docstring) for any prior with ``grad_energy``:
+    extra drift f = x - grad E(x) (so the drift is -grad E + 2 r) and log-weight rate
+    (-grad E(x) + x) . r(t, x). Knows nothing of the prior's modes."""
+
+    def field(t, x):
+        extra = x - prior.grad_energy(x)
+        return extra, (extra * guiding_term(t, x, z1, T)).sum(1)
+
+    return field
+
+
+def mixture_guide(prior: GaussianMixture, z1: torch.Tensor, T: float) -> Field:
+    """A guide that knows the modes of a Gaussian mixture prior sum_k pi_k N(m_k, diag s_k^2).
+
+    Each component k has its own Langevin diffusion, an OU process dX = -(X - m_k) / s_k^2 dt
+    + sqrt(2) dW with a Gaussian transition density g_k(t, x) = p_k(T, z1 | t, x) (per
+    coordinate: mean m + (x - m) a, a = e^{-tau / s^2}, variance v = s^2 (1 - a^2)). The
+    twisting function h = sum_k pi_k g_k guesses the true p(T, z1 | t, x); the proposal is
+    the h-transform dX = [-grad E + 2 grad log h] dt + sqrt(2) dW, and the weight of a path is
+
+        log w = integral_0^T (d/dt h + L h) / h ds = integral_0^T sum_k gamma_k (b - b_k) . grad log g_k ds
+
+    (L = b . grad + Laplacian, b = -grad E the prior's drift, b_k = -(x - m_k) / s_k^2,
+    gamma_k = pi_k g_k / h; each g_k solves its own backward equation, which leaves only the
+    drift difference). For one component (a diagonal Gaussian prior) every weight is 1: the
+    exact bridge. Returned as ``integrate``'s extra drift f = -grad E + x + 2 (grad log h - r)
+    over the OU bridge's own drift -x + 2 r. Cost O(P K n) per step (matrix products).
+    """
+    means, scales = prior.means, prior.scales
+    rates = scales ** -2                                        # theta_k = 1 / s_k^2, (K, n)
+    log_pi = prior.weights.log()
+    k = log_pi.numel()
+    # The prior's own responsibilities and drift b = -grad E = sum_j rho_j theta_j (m_j - x),
+    # from the same features (x, x^2) as the guide's: one matrix product for all (P, 3K) logits.
+    prior_offset = log_pi - scales.log().sum(1) - 0.5 * (means * means * rates).sum(1)
+    prior_rows = torch.cat([rates * means, -0.5 * rates], 1)   # (K, 2n) against (x, x^2)
+    prior_back = torch.cat([rates * means, rates], 1)          # rho @ this = (sum rho theta m, sum rho theta)
+
+    def field(t, x):
+        n = x.shape[1]
+        tau = T - t
+        a = torch.exp(-rates * tau)                             # (K, n)
+        v = scales ** 2 * -torch.expm1(-2.0 * rates * tau)      # (K, n)
+        u = z1 - means * (1.0 - a)                              # z1 - m (1 - a): residual = u - a x
+        pull, stiff = a * u / v, a * a / v                      # grad log g_k = pull - stiff x
+        # sum_k gamma_k b_k . grad log g_k with b_k = theta_k (m_k - x), expanded in (x, x^2).
+        rows = torch.cat([prior_rows,
+                          torch.cat([pull, -0.5 * stiff], 1),
+                          torch.cat([-rates * (pull + means * stiff), rates * stiff], 1)])
+        features = torch.cat([x, x * x], 1) @ rows.T            # (P, 3K)
+        rho = torch.softmax(features[:, :k] + prior_offset, dim=1)
+        gamma = torch.softmax(features[:, k:2 * k] + (log_pi - 0.5 * v.log().sum(1) - 0.5 * (u * u / v).sum(1)), 1)
+        own = (gamma * (features[:, 2 * k:] + (rates * means * pull).sum(1))).sum(1)
+        back = rho @ prior_back
+        drift = back[:, :n] - x * back[:, n:]                   # b = -grad E
+        guided = gamma @ torch.cat([pull, stiff], 1)
+        score = guided[:, :n] - x * guided[:, n:]               # grad log h, (P, n)
+        rate = (drift * score).sum(1) - own
+        return drift + x + 2.0 * (score - guiding_term(t, x, z1, T)), rate
+
+    return field
+
+
 def _draw_noise(particles: int, n: int, generator, store: list | None = None) -> Callable[[int], torch.Tensor]:
     """Fresh standard normal increments per step, drawn in float32 (half the memory when they
     are kept for pCN moves) and used in float64; appended to ``store`` when one is given."""
@@ -323,6 +388,11 @@ _LANGEVIN_PARAMS = (
     Param("max_particles", "int", 1024, "most particles of a round: above particles, rounds double the "
           "particles until target_ess is reached (cost up to twice max_particles)", low=1, high=1_000_000),
     _steps_param(200),
+    Param("grid", "choice", "uniform", "integration steps: uniform (equal steps) or refined (shrinking "
+          "toward T)", choices=("uniform", "refined")),
+    Param("guide", "choice", "modes", "what pulls the particles toward z1: modes (the prior's own Gaussian "
+          "components, when it has them: a guide that knows the modes) or ou (the OU bridge's pull)",
+          choices=("modes", "ou")),
     Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
           "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
     Param("pcn_moves", "int", 0, "preconditioned Crank-Nicolson refinement sweeps on the driving "
@@ -371,7 +441,8 @@ class LangevinBridge(Sampler):
 
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 1024,
                  target_ess: float = 48.0, max_particles: int = 1024, steps: int = 200,
-                 ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8):
+                 ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8,
+                 guide: str = "modes", grid: str = "uniform"):
         super().__init__(T)
         params = {p.name: p for p in _LANGEVIN_PARAMS}
         if isinstance(prior, str):
@@ -388,12 +459,15 @@ class LangevinBridge(Sampler):
         self.pcn_moves = params["pcn_moves"].check(pcn_moves)
         self.pcn_step = params["pcn_step"].check(pcn_step)
         self.components = params["components"].check(components)
+        self.guide = params["guide"].check(guide)
+        self.grid = params["grid"].check(grid)
 
     def params(self) -> dict[str, Any]:
         return {"T": self.T, "prior": self.prior, "particles": self.particles, "target_ess": self.target_ess,
                 "max_particles": self.max_particles, "steps": self.steps,
                 "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
-                "components": self.components}
+                "components": self.components, "guide": self.guide,
+                "grid": self.grid}
 
     def fitted_prior(self) -> dict[str, Any] | None:
         """The fit a named data prior asks for, ``{"kind": ..., "components": ...}`` (the
@@ -433,10 +507,19 @@ class LangevinBridge(Sampler):
             raise ValueError(f"the prior is {dim}-dimensional but the latents have {n} values")
         return prior
 
+    def _guide(self, prior, z1) -> Field:
+        """The proposal's drift and weights: the prior's own components when it has them
+        (``mixture_guide``; a diagonal Gaussian is a mixture of one), else the OU guide."""
+        if self.guide == "modes" and isinstance(prior, DiagonalGaussian):
+            prior = GaussianMixture([1.0], prior.mean[None], prior.std[None])
+        if self.guide == "modes" and isinstance(prior, GaussianMixture):
+            return mixture_guide(prior, z1, self.T)
+        return ou_guide(prior, z1, self.T)
+
     def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
         n = z0.numel()
         prior = self._resolved_prior(n)
-        grid, frame_index = refined_grid(times, self.T, self.steps)
+        grid, frame_index = refined_grid(times, self.T, self.steps, toward_T=self.grid == "refined")
         steps = grid.numel() - 1
         particles = self.particles
         per_round = steps * (1 + self.pcn_moves)
@@ -447,11 +530,7 @@ class LangevinBridge(Sampler):
                                  f"{size / 2**30:.1f} GiB here (limit {_MAX_NOISE_BYTES / 2**30:.0f} GiB): "
                                  "use fewer particles or steps, or pcn_moves = 0")
 
-        def drift(t, x):
-            # Guided proposal: the OU bridge's drift -x + 2 r plus f = x - grad E (so the drift is
-            # -grad E + 2 r), and the weight rate (-grad E + x) . r.
-            extra = x - prior.grad_energy(x)
-            return extra, (extra * guiding_term(t, x, z1, self.T)).sum(1)
+        drift = self._guide(prior, z1)
 
         rounds = []
         while True:  # rounds of one SMC system each, doubling the particles until the target holds
