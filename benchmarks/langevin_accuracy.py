@@ -36,13 +36,16 @@ CASES = {
 TIMED = 20  # runs timed (9 frames, 2 paths), apart from the measured ones
 
 VARIANTS = {
-    "ou-1024": {"guide": "ou", "particles": 1024, "max_particles": 1024},
-    "ou-2048": {"guide": "ou", "particles": 2048, "max_particles": 2048},
-    "ou-8192": {"guide": "ou", "particles": 8192, "max_particles": 8192},
-    "modes-1024": {"guide": "modes", "particles": 1024, "max_particles": 1024},
-    "modes-2048": {"guide": "modes", "particles": 2048, "max_particles": 2048},
-    "modes-4096": {"guide": "modes", "particles": 4096, "max_particles": 4096},
-    "ou-4096": {"guide": "ou", "particles": 4096, "max_particles": 4096},
+    # the old default: OU guide, grid refined toward T, one round of 1,024
+    "old-1024": {"guide": "ou", "grid": "refined", "particles": 1024, "max_particles": 1024},
+    "old-4096": {"guide": "ou", "grid": "refined", "particles": 4096, "max_particles": 4096},
+    "old-8192": {"guide": "ou", "grid": "refined", "particles": 8192, "max_particles": 8192},
+    "ou-uniform-2048": {"guide": "ou", "grid": "uniform", "particles": 2048, "max_particles": 2048},
+    "ou-uniform-4096": {"guide": "ou", "grid": "uniform", "particles": 4096, "max_particles": 4096},
+    "modes-refined-2048": {"guide": "modes", "grid": "refined", "particles": 2048, "max_particles": 2048},
+    "modes-1024": {"guide": "modes", "grid": "uniform", "particles": 1024, "max_particles": 1024},
+    "modes-2048": {"guide": "modes", "grid": "uniform", "particles": 2048, "max_particles": 2048},
+    "modes-4096": {"guide": "modes", "grid": "uniform", "particles": 4096, "max_particles": 4096},
     "default": {},
 }
 

@@ -39,7 +39,7 @@ from .registry import Param, register
 
 __all__ = [
     "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
-    "systematic_resample", "OUSDEBridge", "LangevinBridge", "fokker_planck_reference",
+    "systematic_resample", "ou_guide", "mixture_guide", "OUSDEBridge", "LangevinBridge", "fokker_planck_reference",
 ]
 
 # A drift field: (t, x (P, n) float64) -> (drift (P, n), log-weight rate (P,) or None).
@@ -380,12 +380,12 @@ _LANGEVIN_PARAMS = (
     Param("prior", "choice", "standard-normal",
           "prior of the latents: the standard normal, or fitted to the model's encoded data: a Gaussian "
           "(fitted), a diagonal Gaussian or a Gaussian mixture", choices=PRIOR_CHOICES),
-    Param("particles", "int", 1024, "particles of the sequential Monte Carlo's first round: more is more "
+    Param("particles", "int", 2048, "particles of the sequential Monte Carlo's first round: more is more "
           "accurate, cost grows linearly", low=1, high=100_000),
     Param("target_ess", "float", 48.0, "every frame's effective sample size should reach this: below it "
           "the run starts again with twice the particles (up to max_particles), and warns if still below "
           "(0: never)", low=0.0, high=100_000.0),
-    Param("max_particles", "int", 1024, "most particles of a round: above particles, rounds double the "
+    Param("max_particles", "int", 2048, "most particles of a round: above particles, rounds double the "
           "particles until target_ess is reached (cost up to twice max_particles)", low=1, high=1_000_000),
     _steps_param(200),
     Param("grid", "choice", "uniform", "integration steps: uniform (equal steps) or refined (shrinking "
@@ -439,8 +439,8 @@ class LangevinBridge(Sampler):
     sweeps included); each round starts the count again.
     """
 
-    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 1024,
-                 target_ess: float = 48.0, max_particles: int = 1024, steps: int = 200,
+    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 2048,
+                 target_ess: float = 48.0, max_particles: int = 2048, steps: int = 200,
                  ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8,
                  guide: str = "modes", grid: str = "uniform"):
         super().__init__(T)

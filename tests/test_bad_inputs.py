@@ -322,7 +322,7 @@ CASES = [
     Case("langevin-work-within-the-limit", None, lib="kwargs",
          args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 6,
                "latent_shape": (64,)}, needs="langevin"),
-    # The defaults (rounds up to 16,384 particles) fit a 64-number latent.
+    # The defaults (one round of 2,048 particles) fit a 64-number latent.
     Case("langevin-defaults-at-poses-size", None, lib="kwargs", args={"method": "langevin", "latent_shape": (64,)},
          needs="langevin"),
     # Models.
