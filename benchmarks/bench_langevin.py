@@ -10,7 +10,10 @@ Tables (median wall time of a few runs, one torch thread):
    when present, else to random data (labelled), same columns;
 3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
    errors of the midpoint mean and variance and the total-variation distance of the midpoint
-   histogram, root mean square over seeds.
+   histogram, root mean square over seeds;
+4. the defaults' table (docs/methods.md): P(X < 0) at T/4, T/2, 3T/4 against the reference for
+   the old default, the OU guide on the uniform grid and the default (``langevin_accuracy.py``,
+   fewer runs with --quick).
 """
 
 from __future__ import annotations
@@ -124,6 +127,11 @@ def main(argv=None):
         ("SMC + pCN", {"particles": n // 10, "steps": 300, "pcn_moves": 9, "pcn_step": 0.5}),
     ]
     accuracy_table(configs, list(seeds))
+    import langevin_accuracy  # same folder
+
+    print()
+    langevin_accuracy.main(["--runs", "40" if args.quick else "300",
+                            "--variant", "old-1024", "ou-uniform-2048", "default"])
 
 
 if __name__ == "__main__":
