@@ -587,7 +587,7 @@ class LangevinBridge(Sampler):
             count = particles * 2 ** len(rounds)
             stored: list | None = [] if self.pcn_moves else None
             report = _step_reporter(callback, 0, per_round,
-                                    f"sequential Monte Carlo, {n_paths} x {count} particles")
+                                    f"sequential Monte Carlo, {'' if n_paths == 1 else f'{n_paths} x '}{count} particles")
             run = self._round(drift, z0, z1, grid, frame_index, count, n_paths, generator, stored, report)
             rounds.append(run)
             frame_ess = run.frame_ess().min(0).values.tolist() if times.numel() > 2 else []
