@@ -3,9 +3,9 @@
     python benchmarks/langevin_accuracy.py [--runs 400] [--case two-well|asymmetric|both]
         [--variant NAME ...]
 
-For each variant and case, ``runs`` independent runs (seeds 0, 1, ...) with n_paths equal to
-the particle count (systematic resampling: the run's weighted particles). One path drawn from a
-run lands below 0 at time t with probability E[p_r(t)], p_r the run's weighted fraction below
+For each variant and case, ``runs`` independent particle systems (one round each, seeds 10^6,
+10^6 + 1, ...), read through all their weighted particles (``particle_systems``). One path drawn
+from a system lands below 0 at time t with probability E[p_r(t)], p_r the run's weighted fraction below
 0, so the mean of p_r over runs estimates exactly what a user's path sees, with a far smaller
 standard error than one path a run. Printed: that mean at T/4, T/2, 3T/4, the exact value
 (``lb.sde.fokker_planck_reference``), the number of standard errors off (standard error of the
@@ -69,10 +69,11 @@ def measure(case, params, runs):
             start = time.perf_counter()
             sampler.run(z0, z1, frames=9, n_paths=2, generator=torch.Generator().manual_seed(seed))
             seconds.append(time.perf_counter() - start)
-        count = sampler.max_particles
-        run = sampler.run(z0, z1, frames=5, n_paths=count, generator=torch.Generator().manual_seed(10**6 + seed))
-        fractions.append((run.latents[:, 1:-1, 0] < 0).double().mean(0).numpy())
-        ess.append(min(run.diagnostics["frame_ess"]))
+        system = sampler.particle_systems(z0, z1, frames=5, systems=1,
+                                          generator=torch.Generator().manual_seed(10**6 + seed))
+        weights = torch.softmax(system.log_weights[0], 0)
+        fractions.append((weights[:, None] * (system.frames[:, :, 0] < 0).double()).sum(0).numpy())
+        ess.append(float(system.frame_ess().min()))
     fractions = np.array(fractions)
     mean = fractions.mean(0)
     se = fractions.std(0, ddof=1) / math.sqrt(runs)
