@@ -174,11 +174,11 @@ def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], 
                                           methods=len(methods))
     seconds = seconds_per_frame(model, vae, shaped.image_shape, fast)
     support.check_decode_time(frames * paths * len(methods), seconds, model)
-    kwargs = {m: support.method_kwargs(m, values, shaped.latent_shape, runs) for m in methods}
+    kwargs = {m: support.method_kwargs(m, values, shaped.latent_shape, runs, paths) for m in methods}
     samplers = {m: lb.registry.get(m, **kwargs[m]) for m in methods}
     for sampler in samplers.values():
-        support.check_sampler_memory(sampler, frames, shaped.latent_shape)
-    work = sum(support.particle_work(kwargs[m], math.prod(shaped.latent_shape), runs) for m in methods)
+        support.check_sampler_memory(sampler, frames, shaped.latent_shape, paths)
+    work = sum(support.particle_work(kwargs[m], math.prod(shaped.latent_shape), runs, paths) for m in methods)
     options = {"n_paths": paths, "seed": seed, "fast_preview": fast, **(task_options or {"frames": frames})}
     job = support.Job(task="", model=model, images=tuple(images),
                       samplers=tuple((m, m, tuple(kwargs[m].items())) for m in methods),

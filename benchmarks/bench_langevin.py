@@ -10,7 +10,13 @@ Tables (median wall time of a few runs, one torch thread):
    when present, else to random data (labelled), same columns;
 3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
    errors of the midpoint mean and variance and the total-variation distance of the midpoint
-   histogram, root mean square over seeds.
+   histogram, root mean square over seeds;
+4. the cost of a default run (docs/methods.md, "Cost of a default run"): the two-well case
+   with 1 and 8 paths (9 frames), the poses model's 64 dimensions with its fitted 8-component
+   mixture (T = 1, 64 frames, 2 paths: the app's default), best of a few runs;
+5. the defaults' table (docs/methods.md): P(X < 0) at T/4, T/2, 3T/4 against the reference for
+   the old default, the OU guide on the uniform grid and the default (``langevin_accuracy.py``,
+   fewer runs with --quick).
 """
 
 from __future__ import annotations
@@ -97,6 +103,22 @@ def accuracy_table(configs, seeds):
               f"{rms[0]:.3f} | {rms[1]:.3f} | {rms[2]:.3f} |")
 
 
+def default_cost_table(repeats):
+    print("\nCost of a default run (one particle system of 2,048 particles a path)\n")
+    print("| case | paths | time (s) | min frame ESS | distinct paths (fewest at a frame) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    prior, label = poses_prior()
+    cases = [("two-well, 1-D", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T, 9, 1),
+             ("two-well, 1-D", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T, 9, 8),
+             (f"{label}, 64-D", prior, prior.means[0].float(), prior.means[1].float(), 1.0, 64, 2)]
+    for name, case_prior, z0, z1, case_T, frames, paths in cases:
+        sampler = lb.registry.get("langevin", prior=case_prior, T=case_T)
+        runs = [timed(sampler, z0, z1, frames, paths, seed) for seed in range(repeats)]
+        d = runs[-1][1].diagnostics
+        print(f"| {name} | {paths} | {min(r[0] for r in runs):.2f} | {d['min_frame_ess']:.1f} | "
+              f"{min(d['distinct_paths'])} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller grids (a smoke run)")
@@ -105,6 +127,7 @@ def main(argv=None):
     repeats = 1 if args.quick else 3
     particles = (100, 1000) if args.quick else (100, 1000, 10_000)
     steps = (50, 200) if args.quick else (50, 200, 800)
+    default_cost_table(repeats)
     cost_table("Two-well prior (n = 1), 9 frames", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T,
                particles, steps, repeats)
     prior, label = poses_prior()
@@ -124,6 +147,11 @@ def main(argv=None):
         ("SMC + pCN", {"particles": n // 10, "steps": 300, "pcn_moves": 9, "pcn_step": 0.5}),
     ]
     accuracy_table(configs, list(seeds))
+    import langevin_accuracy  # same folder
+
+    print()
+    langevin_accuracy.main(["--runs", "40" if args.quick else "300",
+                            "--variant", "old-1024", "ou-uniform-2048", "default"])
 
 
 if __name__ == "__main__":

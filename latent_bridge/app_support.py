@@ -45,15 +45,16 @@ class Limits:
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
     particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
     largest round of particles, integration steps and refinement sweeps; particle_work:
-    2 x max_particles x steps x (1 + pcn_moves) x latent size, what one Langevin run costs at
-    most (its rounds double the particles up to max_particles) (10 to 35 ns per unit on 2 CPU cores, the most with pCN
+    2 x max_particles x steps x (1 + pcn_moves) x latent size x paths, what one Langevin run
+    costs at most (its rounds double the particles up to max_particles; one particle system a
+    path) (10 to 35 ns per unit on 2 CPU cores, the most with pCN
     sweeps at n = 4096: the limit is 5 to 18 s of work);
     decode_seconds: frames x paths x methods x the model's measured decode time per frame
     (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
     256 px) cannot hold the only worker for minutes;
     fps: video frame rate; upload: Gradio's max_file_size;
     particle_memory: bytes a particle sampler may hold at once (``memory_bytes``: its
-    particles' frames, particles x frames x latent size x 4 bytes with a copy while
+    particles' frames, paths x particles x frames x latent size x 4 bytes with a copy while
     resampling, and with pCN moves the stored driving noise and its copies);
     cache_bytes: disk the app's files may take (uploads and outputs together): past it, uploads
     evict the oldest files, and are refused when nothing old enough is left to evict;
@@ -465,15 +466,16 @@ def shown_params(methods: list[str], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None,
-                  runs: int = 1) -> dict[str, Any]:
+                  runs: int = 1, paths: int = 1) -> dict[str, Any]:
     """Keyword arguments for ``registry.get(method, ...)`` from every control's value.
 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
     empty value falls back to the registry default. Particles, steps and pCN moves are checked
     against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler,
-    2 x max_particles x steps x (1 + pcn_moves) x latent size, against ``LIMITS.particle_work``, times
-    ``runs`` (the segments of a path through keyframes, each its own run). Other values are
+    2 x max_particles x steps x (1 + pcn_moves) x latent size x paths (one particle system a
+    path), against ``LIMITS.particle_work``, times ``runs`` (the segments of a path through
+    keyframes, each its own run). Other values are
     checked by the sampler itself when it is built.
     """
     kwargs = {}
@@ -487,54 +489,56 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
         if name in kwargs:
             kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, name))
     if latent_shape is not None and "particles" in kwargs:
-        _check_particle_work(kwargs, math.prod(latent_shape), runs)
+        _check_particle_work(kwargs, math.prod(latent_shape), runs, paths)
     return kwargs
 
 
-def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> int:
+def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> int:
     """What a particle sampler with these parameters costs at most, in units of
-    ``LIMITS.particle_work``: 2 x max_particles x steps x (1 + pcn_moves) x latent size x runs;
-    0 for samplers without particles."""
+    ``LIMITS.particle_work``: 2 x max_particles x steps x (1 + pcn_moves) x latent size x paths
+    x runs (each path is its own particle system); 0 for samplers without particles."""
     if "particles" not in kwargs:
         return 0
     # A particle sampler runs rounds of doubling particles up to max_particles: about twice
     # the largest round in all, per run (a path through keyframes runs once per segment).
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    return particles * kwargs.get("steps", 1) * sweeps * latent_size * runs
+    return particles * kwargs.get("steps", 1) * sweeps * latent_size * paths * runs
 
 
-def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1) -> None:
+def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> None:
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    work = particle_work(kwargs, latent_size, runs)
+    work = particle_work(kwargs, latent_size, runs, paths)
     if work > LIMITS.particle_work:
-        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size * runs)
-        lower = (f"lower max_particles (at most {most} here), steps or pcn_moves" if most >= 1 else
-                 "lower steps or pcn_moves (at these, even one particle is too much)")
+        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size * paths * runs)
+        lower = (f"lower max_particles (at most {most} here), paths, steps or pcn_moves" if most >= 1 else
+                 "lower paths, steps or pcn_moves (at these, even one particle is too much)")
         segments = f" x {runs} segments" if runs > 1 else ""
         raise ValueError(
-            f"2 x max_particles x steps x (1 + pcn_moves) x latent size{' x segments' if runs > 1 else ''} = "
-            f"{particles} x {steps} x {sweeps} x {latent_size}{segments} = {work:.2g}, above this "
+            f"2 x max_particles x steps x (1 + pcn_moves) x latent size x paths"
+            f"{' x segments' if runs > 1 else ''} = "
+            f"{particles} x {steps} x {sweeps} x {latent_size} x {paths}{segments} = {work:.2g}, above this "
             f"server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
 
 
-def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...]) -> None:
-    """Refuse a particle sampler run that would hold more than ``LIMITS.particle_memory`` bytes
-    (``sampler.memory_bytes``); samplers without particles hold a few frames per path."""
+def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...], paths: int = 1) -> None:
+    """Refuse a particle sampler run of ``paths`` paths (one particle system each) that would
+    hold more than ``LIMITS.particle_memory`` bytes (``sampler.memory_bytes``); samplers
+    without particles hold a few frames per path."""
     estimate = getattr(sampler, "memory_bytes", None)
     if estimate is None:
         return
-    needed = estimate(frames, math.prod(latent_shape))
+    needed = estimate(frames, math.prod(latent_shape), paths)
     if needed > LIMITS.particle_memory:
         name = "max_particles" if hasattr(sampler, "max_particles") else "particles"
         particles = getattr(sampler, name, 1)
         most = int(particles * LIMITS.particle_memory / needed)
         raise ValueError(
             f"{sampler.name} with these settings would hold about {needed / 2**30:.1f} GiB of particle paths "
-            f"(particles x frames x latent size), above this server's limit of "
-            f"{LIMITS.particle_memory / 2**30:g} GiB: lower {name} (at most {most} here), frames, "
+            f"(paths x particles x frames x latent size), above this server's limit of "
+            f"{LIMITS.particle_memory / 2**30:g} GiB: lower {name} (at most {most} here), paths, frames, "
             "pcn_moves, or pick a model with a smaller latent")
 
 

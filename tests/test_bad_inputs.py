@@ -295,6 +295,11 @@ CASES = [
          r"\(at most 220 here\)", lib="memory",
          args={"particles": 512, "max_particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
          needs="langevin"),
+    # One particle system a path: two paths of 256 hold what one of 512 does.
+    Case("langevin-memory-counts-the-paths", r"would hold about 2\.3 GiB .* lower max_particles "
+         r"\(at most 110 here\), paths", lib="memory",
+         args={"particles": 256, "max_particles": 256, "frames": 240, "latent_shape": (4, 32, 32), "paths": 2},
+         needs="langevin"),
     Case("closed-loop-between-different-images", r"z1 must equal z0 \(a loop\)",
          args={"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0},
          api=("/interpolate", {"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0})),
@@ -311,8 +316,8 @@ CASES = [
          args={"method": "langevin", "pcn_moves": 10**6},
          api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
     # Each bound alone is allowed, together at SD latent size they would take minutes.
-    Case("langevin-work-at-sd-latent-size", r"2 x max_particles x steps x \(1 \+ pcn_moves\) x latent size = "
-         r"512 x 2000 x 21 x 16384 .* lower steps or pcn_moves \(at these, even one particle",
+    Case("langevin-work-at-sd-latent-size", r"2 x max_particles x steps x \(1 \+ pcn_moves\) x latent size x paths = "
+         r"512 x 2000 x 21 x 16384 x 1 .* lower paths, steps or pcn_moves \(at these, even one particle",
          lib="kwargs", args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000,
                              "pcn_moves": 20, "latent_shape": (4, 64, 64)}, needs="langevin"),
     Case("langevin-work-names-the-particles-that-fit", r"= 1e\+09, above this server's limit of 5e\+08: "
@@ -322,9 +327,15 @@ CASES = [
     Case("langevin-work-within-the-limit", None, lib="kwargs",
          args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 6,
                "latent_shape": (64,)}, needs="langevin"),
-    # The defaults (rounds up to 16,384 particles) fit a 64-number latent.
+    # The defaults (one round of 2,048 particles a path) fit a 64-number latent, even for 8 paths.
     Case("langevin-defaults-at-poses-size", None, lib="kwargs", args={"method": "langevin", "latent_shape": (64,)},
          needs="langevin"),
+    Case("langevin-defaults-8-paths-at-poses-size", None, lib="kwargs",
+         args={"method": "langevin", "latent_shape": (64,), "paths": 8}, needs="langevin"),
+    # Each path is its own particle system: the work counts the paths.
+    Case("langevin-work-counts-the-paths", r"x latent size x paths = 4096 x 200 x 1 x 128 x 8 = 8\.4e\+08, above "
+         r"this server's limit of 5e\+08: lower max_particles \(at most 1220 here\), paths", lib="kwargs",
+         args={"method": "langevin", "latent_shape": (128,), "paths": 8}, needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
@@ -419,8 +430,8 @@ def run_library(case: Case, inputs, vae, tmp_path):
     if case.lib == "kwargs":  # a method's parameters as the app reads them from a request
         from latent_bridge import app_support
 
-        method, latent_shape = args.pop("method"), args.pop("latent_shape", None)
-        return app_support.method_kwargs(method, args, latent_shape)
+        method, latent_shape, paths = args.pop("method"), args.pop("latent_shape", None), args.pop("paths", 1)
+        return app_support.method_kwargs(method, args, latent_shape, paths=paths)
     if case.lib == "decode":  # the app's bound on decoding time
         from latent_bridge import app_support
 
@@ -435,7 +446,7 @@ def run_library(case: Case, inputs, vae, tmp_path):
         if case.lib == "methods":
             return app_support.check_methods(args["value"], lb.registry.available())
         sampler = lb.registry.get("langevin", particles=args["particles"], max_particles=args["max_particles"])
-        return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"])
+        return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"], args.get("paths", 1))
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge import app_support
 

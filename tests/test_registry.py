@@ -107,7 +107,7 @@ def test_langevin_reports_progress_through_its_steps_and_pcn_sweeps():
 
 
 def test_langevin_rounds_restart_the_count_with_twice_the_particles():
-    sampler = lb.registry.get("langevin", particles=8, max_particles=32, steps=50)
+    sampler = lb.registry.get("langevin", particles=8, max_particles=32, steps=50, target_ess=48)
     calls = []
     run = sampler.run(torch.zeros(3), torch.ones(3), frames=5, callback=lambda *a: calls.append(a))
     # The standard normal's weights are all equal: the first round already reaches any ESS it can.
