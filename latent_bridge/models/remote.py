@@ -66,6 +66,21 @@ def _matching(sizes: dict, patterns: list[str], prefix: str) -> dict:
             if any(fnmatch.fnmatchcase(name, prefix + pattern) for pattern in patterns)}
 
 
+def _network_errors() -> tuple[type, ...]:
+    """What a failed request raises: OS-level errors, the Hub's HTTP errors, and the HTTP
+    client's own (huggingface_hub's, whichever it uses)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    errors: tuple[type, ...] = (OSError, HfHubHTTPError)
+    for module in ("httpx2", "httpx", "requests"):
+        try:
+            errors += (__import__(module).HTTPError if module != "requests"
+                       else __import__(module).RequestException,)
+        except (ImportError, AttributeError):
+            pass
+    return errors
+
+
 def _ask_hub(api, repo_id: str, revision: str | None, timeout: float):
     from huggingface_hub.errors import (
         GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError,
@@ -81,7 +96,7 @@ def _ask_hub(api, repo_id: str, revision: str | None, timeout: float):
     except OfflineModeIsEnabled:
         raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hub is switched off here (HF_HUB_OFFLINE is "
                                     "set); use one of the listed models") from None
-    except Exception as error:  # noqa: BLE001 - whatever the network did, one message
+    except _network_errors() as error:
         raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hugging Face Hub could not be reached "
                                     f"({type(error).__name__}); try again later or use one of the listed "
                                     "models") from None
