@@ -19,7 +19,8 @@ from .hub import (
     DIFFUSERS_FILES, PICKLE_SUFFIXES, WEIGHTS_INDEX_NAME, WEIGHTS_NAME, ModelUnavailableError, resolve_repo_id,
 )
 
-__all__ = ["MAX_REMOTE_BYTES", "REMOTE_TIMEOUT", "SMALL_VAE_FILES", "RemoteModel", "check_remote"]
+__all__ = ["MAX_REMOTE_BYTES", "REMOTE_TIMEOUT", "SMALL_VAE_FILES", "RemoteModel", "check_remote",
+           "network_errors"]
 
 # The most a checked repo may download: SD's KL-VAE is 335 MB, SDXL's 335 MB, TAESD 10 MB.
 MAX_REMOTE_BYTES = 10**9
@@ -66,7 +67,7 @@ def _matching(sizes: dict, patterns: list[str], prefix: str) -> dict:
             if any(fnmatch.fnmatchcase(name, prefix + pattern) for pattern in patterns)}
 
 
-def _network_errors() -> tuple[type, ...]:
+def network_errors() -> tuple[type, ...]:
     """What a failed request raises: OS-level errors, the Hub's HTTP errors, and the HTTP
     client's own (huggingface_hub's, whichever it uses)."""
     from huggingface_hub.errors import HfHubHTTPError
@@ -96,7 +97,7 @@ def _ask_hub(api, repo_id: str, revision: str | None, timeout: float):
     except OfflineModeIsEnabled:
         raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hub is switched off here (HF_HUB_OFFLINE is "
                                     "set); use one of the listed models") from None
-    except _network_errors() as error:
+    except network_errors() as error:
         raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hugging Face Hub could not be reached "
                                     f"({type(error).__name__}); try again later or use one of the listed "
                                     "models") from None
