@@ -30,7 +30,7 @@ __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
     "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id", "Precision",
     "cpu_has_native_bfloat16", "pick_device", "pick_precision", "check_remote", "RemoteModel", "MAX_REMOTE_BYTES",
-    "SMALL_VAE_FILES", "kind_of_config",
+    "SMALL_VAE_FILES", "kind_of_config", "cached_sources",
 ]
 
 # Our own small VAEs, shipped in CHECKPOINTS_DIR/NAME (package data, written by
@@ -181,6 +181,12 @@ def load_cached(source: str | os.PathLike, **options) -> VAE:
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
         return vae
+
+
+def cached_sources() -> list[str]:
+    """The sources (names, repo ids, folders as text) of the models ``load_cached`` holds now."""
+    with _cache_lock:
+        return [source for source, _ in _cache]
 
 
 def clear_cache() -> None:
