@@ -120,6 +120,14 @@ def check_model(value) -> str:
     Hub's file list; a ValueError for anything else. Never a path: a typed value is only a repo id."""
     if (isinstance(value, str) and value in MODELS) or not ANY_REPO:
         return support.check_choice("model", value, MODELS)
+    listed = f"model must be one of {', '.join(MODELS)}, or a Hub repo id"
+    if not isinstance(value, str) or "/" not in value:
+        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        raise ValueError(f"{listed} ('org/name'); got {shown!r}")
+    try:
+        support.typed_repo_id(value)
+    except ValueError as error:
+        raise ValueError(f"{listed}: {error}") from None
     return support.check_typed_repo(value).repo_id
 
 

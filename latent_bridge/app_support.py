@@ -33,7 +33,7 @@ __all__ = [
     "method_defaults", "check_resolution", "Job", "render", "on_zero_gpu",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
-    "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "allow_any_repo", "check_typed_repo",
+    "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "allow_any_repo", "check_typed_repo", "typed_repo_id",
     "typed_repo_kind", "trim_typed_repos",
 ]
 
@@ -668,6 +668,18 @@ def allow_any_repo(environ=os.environ) -> bool:
     return environ.get(ALLOW_ANY_REPO_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def typed_repo_id(text: Any) -> str:
+    """``text`` as a well-formed Hub repo id ('org/name', surrounding spaces dropped), else a
+    ValueError: checked before anything else, so a path, a URL or a folder never goes further."""
+    if not isinstance(text, str):
+        raise ValueError(f"a Hub repo id is text such as 'org/name'; got {type(text).__name__}")
+    repo_id = text.strip()
+    if len(repo_id) > LIMITS.repo_id_chars:
+        raise ValueError(f"a Hub repo id is at most {LIMITS.repo_id_chars} characters ('org/name'); got "
+                         f"{len(repo_id)}")
+    return models.resolve_repo_id(repo_id)
+
+
 def check_typed_repo(text: Any, *, api=None) -> "models.RemoteModel":
     """A repo id typed into the app, checked: well formed (never a path, a URL or a folder
     here), and on the Hub a VAE latent-bridge loads, safetensors only, within
@@ -677,13 +689,7 @@ def check_typed_repo(text: Any, *, api=None) -> "models.RemoteModel":
     """
     if not allow_any_repo():
         raise ValueError("this app loads only its listed models (Hub repo ids are switched off here)")
-    if not isinstance(text, str):
-        raise ValueError(f"model must be a name or a Hub repo id; got {type(text).__name__}")
-    repo_id = text.strip()
-    if len(repo_id) > LIMITS.repo_id_chars:
-        raise ValueError(f"a Hub repo id is at most {LIMITS.repo_id_chars} characters ('org/name'); got "
-                         f"{len(repo_id)}")
-    models.resolve_repo_id(repo_id)  # before anything else: a path or URL never goes further
+    repo_id = typed_repo_id(text)
     now = time.monotonic()
     with _CHECKED_LOCK:
         found = _CHECKED.get(repo_id)
