@@ -156,8 +156,8 @@ def fetch_repo(text, progress=gr.Progress(track_tqdm=True)):
         raise gr.Error(str(error), print_exception=False) from None
     choices = model_choices() + [(f"{remote.repo_id} (Hub repo)", remote.repo_id)]
     shape = "x".join(map(str, vae.latent_shape))
-    status = (f"**{remote.repo_id}** loaded: {'diffusers ' + vae.kind if remote.kind == 'diffusers' else 'latent-bridge VAE'}, "
-              f"{shape} latents, {remote.download_bytes / 1e6:,.1f} MB")
+    kind = f"diffusers {vae.kind}" if remote.kind == "diffusers" else "latent-bridge VAE"
+    status = f"**{remote.repo_id}** loaded: {kind}, {shape} latents, {remote.download_bytes / 1e6:,.1f} MB"
     return gr.update(choices=choices, value=remote.repo_id), status
 
 

@@ -160,7 +160,9 @@ def train(config: TrainConfig, out: Path, minutes: float | None = None, progress
     dataset, hub_id = DATASET_SOURCES[config.name]
     card = model_card(config, metrics, dataset=dataset, hub_dataset=hub_id, license="mit",
                       usage=f"Embedded in latent-bridge (`lb.models.load(\"{config.name}\")`), loaded\noffline "
-                            "from this folder; `SmallVAE.from_pretrained(folder)` loads it as well.",
+                            "from this folder; `SmallVAE.from_pretrained(folder)` loads it as well. Published\n"
+                            "with `latent-bridge push-embedded ORG`, it loads anywhere as\n"
+                            f"`lb.models.load(\"ORG/latent-bridge-{config.name}\")`.",
                       retrain=f"python -m latent_bridge.train {config.name}")
     write_checkpoint(model, config, train_images, test_images, metrics, out, card)
     return metrics
@@ -236,6 +238,7 @@ def model_card(config: TrainConfig, m: dict, *, dataset: str, usage: str, retrai
     settings = {k: v for k, v in asdict(config).items() if k not in ("name", "description")}
     meta = "".join([f"license: {license}\n" if license else "", f"datasets: [{hub_dataset}]\n" if hub_dataset else ""])
     colour = "grayscale" if config.channels == 1 else "RGB"
+    threads = torch.get_num_threads()
     return f"""---
 library_name: latent-bridge
 {meta}tags: [vae, latent-bridge, pytorch_model_hub_mixin, {config.name}]
@@ -251,7 +254,8 @@ library_name: latent-bridge
 | image size | {config.image_size} x {config.image_size}, {colour} |
 | latent size | {config.latent_dim} (standard normal prior) |
 | parameters | {m['parameters']:,} |
-| training | {m['steps']} steps ({m['epochs']} epochs), {m['wall_minutes']} min wall time on {torch.get_num_threads()} CPU threads, AdamW, cosine learning rate over the time budget |
+| training | {m['steps']} steps ({m['epochs']} epochs), {m['wall_minutes']} min wall time on {threads} CPU threads, \
+AdamW, cosine learning rate over the time budget |
 | settings | `{json.dumps(settings)}` |
 {notes}
 ## Measured on the held-out images

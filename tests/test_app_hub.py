@@ -15,7 +15,6 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import latent_bridge as lb  # noqa: E402
 from latent_bridge import app_support as support  # noqa: E402
 
 from tiny_hub import StandInHub, put_in_cache, saved_files, small_vae_files, tiny_kl, tiny_small_vae  # noqa: E402

@@ -120,10 +120,12 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
         SmallVAE or by diffusers.
     allow_local_folder: False refuses folders (for text typed into an app, which must not
         reach the file system).
-    options: subfolder, revision and cache_dir for any Hub repo; for diffusers models those of ``hub.load_hub`` (subfolder, revision, image_size, device,
+    options: subfolder, revision and cache_dir for any Hub repo; for diffusers models those of
+        ``hub.load_hub`` (subfolder, revision, image_size, device,
         dtype, channels_last, tiling, slicing, fast_decoder, cache_dir); device and dtype are
         "auto" by default there (``models/device.py``: CUDA when there is a GPU, the fastest safe
-        precision; ``dtype="float32"`` for full precision). Embedded models take only device
+        precision; ``dtype="float32"`` for full precision). Our VAEs (embedded, in a folder or a
+        latent-bridge repo) take only device
         ("cpu" by default, "cuda", "cuda:N" or "auto"; a CUDA device without a GPU is a
         ValueError, as for Hub models).
 
