@@ -78,11 +78,12 @@ def test_a_typed_diffusers_repo_runs_at_the_chosen_resolution(client, images):
     ("/etc", "repo id"),
     ("https://huggingface.co/org/tiny-lb", "not a URL"),
     ("org/../tiny-lb", "repo id"),
-    ("x" * 5000, "at most 200 characters"),
+    ("org/" + "x" * 5000, "at most 200 characters"),
+    ("x" * 5000, "model must be one of digits.* or a Hub repo id"),
     ("org/pickles", "only in pickle files"),
     ("org/huge", "5,000 MB, above this limit of 1,000 MB"),
     ("org/unknown", "no public model 'org/unknown'"),
-])
+], ids=["traversal", "absolute-path", "url", "dot-dot", "long-repo-id", "long-text", "pickles", "huge", "unknown"])
 def test_hostile_or_unfit_repo_ids_are_refused_and_the_app_keeps_serving(client, images, value, message):
     with pytest.raises(AppError, match=message):
         interpolate(client, value, images)
