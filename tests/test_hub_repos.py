@@ -159,6 +159,12 @@ def test_weights_above_the_size_limit_are_refused():
         lb.models.check_remote("org/vae", api=StandInHub({"org/vae": KL_FILES}), max_bytes=10**8)
 
 
+def test_a_repo_with_too_many_files_to_fetch_is_refused():
+    files = {**LB_FILES, **{f"examples/{i}.png": 10 for i in range(100)}}
+    with pytest.raises(ValueError, match="105 files, more than 64"):
+        lb.models.check_remote("org/many", api=StandInHub({"org/many": files}))
+
+
 def test_files_without_a_size_are_refused():
     files = {**KL_FILES, "diffusion_pytorch_model.safetensors": None}
     with pytest.raises(ValueError, match="no size"):

@@ -19,12 +19,14 @@ from .hub import (
     DIFFUSERS_FILES, PICKLE_SUFFIXES, WEIGHTS_INDEX_NAME, WEIGHTS_NAME, ModelUnavailableError, resolve_repo_id,
 )
 
-__all__ = ["MAX_REMOTE_BYTES", "REMOTE_TIMEOUT", "SMALL_VAE_FILES", "RemoteModel", "check_remote",
+__all__ = ["MAX_REMOTE_BYTES", "MAX_REMOTE_FILES", "REMOTE_TIMEOUT", "SMALL_VAE_FILES", "RemoteModel", "check_remote",
            "network_errors"]
 
 # The most a checked repo may download: SD's KL-VAE is 335 MB, SDXL's 335 MB, TAESD 10 MB.
 MAX_REMOTE_BYTES = 10**9
 REMOTE_TIMEOUT = 10.0  # seconds for the Hub's answer
+# Files one load may download: a config, weights (sharded ones too) and a few example images.
+MAX_REMOTE_FILES = 64
 # What a latent-bridge VAE repo holds (``SmallVAE.save_pretrained`` and ``latent_bridge.train``):
 # the weights and config, and what metrics, the latent map, fitted priors and the app's examples
 # read (the encoded training set, the measured numbers, held-out example images) where present.
@@ -110,7 +112,7 @@ def check_remote(repo_id: str, *, revision: str | None = None, api=None, max_byt
     repo_id: "org/name", checked (``resolve_repo_id``) before the Hub is asked. revision: a
     branch, tag or commit (default: the main branch). api: what answers ``model_info`` (default
     ``huggingface_hub.HfApi()``; tests pass a stand-in). max_bytes: the most the load may
-    download. timeout: seconds to wait for the Hub.
+    download (and at most ``MAX_REMOTE_FILES`` files). timeout: seconds to wait for the Hub.
 
     Returns a ``RemoteModel``. Raises ValueError (what the repo lacks, or what is too large) or
     ModelUnavailableError (a ValueError: unknown, private or gated repo, Hub unreachable or
@@ -141,6 +143,9 @@ def check_remote(repo_id: str, *, revision: str | None = None, api=None, max_byt
                          f"{WEIGHTS_NAME} (a diffusers AutoencoderKL or AutoencoderTiny) or model.safetensors "
                          "(a latent-bridge VAE), at its top or in vae/")
     files = _matching(sizes, DIFFUSERS_FILES if kind == "diffusers" else SMALL_VAE_FILES, prefix)
+    if len(files) > MAX_REMOTE_FILES:
+        raise ValueError(f"{repo_id!r} would download {len(files)} files, more than {MAX_REMOTE_FILES}: not a VAE "
+                         "latent-bridge loads")
     unknown = sorted(name for name, size in files.items() if size is None)
     if unknown:
         raise ValueError(f"the Hub gave no size for {', '.join(unknown[:3])} of {repo_id!r}: cannot bound the "
