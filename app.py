@@ -639,7 +639,7 @@ class HubControls:
     def __init__(self, prefix: str, fill: list, count: int):
         shown = DEFAULT_MODEL in HUB_MODELS
         low, high = support.LIMITS.resolution
-        with gr.Row(visible=shown) as self.row:
+        with gr.Row(visible=shown, elem_id=f"{prefix}-hub") as self.row:
             self.resolution = gr.Slider(low, high, value=support.DEFAULTS.resolution, step=64, label="resolution",
                                         info="the photo's longer side in pixels; its aspect ratio is kept")
             self.fast = gr.Checkbox(value=False, label="fast preview",
@@ -671,8 +671,9 @@ def model_choices() -> list[tuple[str, str]]:
             for name, (_, kind) in MODELS.items()]
 
 
-def model_dropdown():
-    return gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0])
+def model_dropdown(prefix: str):
+    return gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0],
+                       elem_id=f"{prefix}-model")
 
 
 def describe_model(name):
@@ -735,7 +736,7 @@ def about_text() -> str:
 
 def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
     """The left column of a tab: model, images, examples, Hub controls, method panel, run button."""
-    model = model_dropdown()
+    model = model_dropdown(prefix)
     RepoField(model)
     with gr.Row():
         images = [image_input(label) for label in image_labels]
@@ -766,7 +767,7 @@ def keyframes_column():
     controls, run button; returns (the column as ``connect`` takes it, the images, {API name:
     timeline control})."""
     defaults = support.KEYFRAME_DEFAULTS
-    model = model_dropdown()
+    model = model_dropdown("keyframes")
     RepoField(model)
     images = KeyframeImages()
     loop = gr.Checkbox(value=defaults.loop, label="loop", info="go on from the last image back to the first")
@@ -817,7 +818,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# latent-bridge\nRandom paths through a VAE's latent space: interpolations pinned "
                 "at two images, and loops that leave an image and come back. Click an example.")
 
-    with gr.Tab("Interpolate"):
+    with gr.Tab("Interpolate", elem_id="tab-interpolate"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("interpolate", ["image A", "image B"],
@@ -834,7 +835,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
         connect(interpolate, ["image_a", "image_b"], column,
                 [video, gif, grid, profile, latent_map, diagnostics], latent_map=latent_map)
 
-    with gr.Tab("Random walk"):
+    with gr.Tab("Random walk", elem_id="tab-walk"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("walk", ["image"],
@@ -848,7 +849,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 diagnostics = gr.JSON(label="diagnostics", open=False)
         connect(random_walk, ["image"], column, [video, gif, grid, profile, diagnostics])
 
-    with gr.Tab("Compare"):
+    with gr.Tab("Compare", elem_id="tab-compare"):
         with gr.Row():
             with gr.Column(scale=2):
                 column = input_column("compare", ["image A", "image B"],
@@ -863,7 +864,7 @@ with gr.Blocks(title="latent-bridge", delete_cache=(1800, 3600)) as demo:
                 diagnostics = gr.JSON(label="diagnostics per method", open=False)
         connect(compare, ["image_a", "image_b"], column, [video, grid, profile, path_metrics, diagnostics])
 
-    with gr.Tab("Keyframes"):
+    with gr.Tab("Keyframes", elem_id="tab-keyframes"):
         with gr.Row():
             with gr.Column(scale=2):
                 column, keyframe_images, timeline = keyframes_column()

@@ -10,12 +10,14 @@ downloaded. Each precision is the same weights cast: float32, float32 with chann
 memory, bfloat16, bfloat16 with channels_last, float16 (CUDA only) and "auto" (what
 ``lb.models.load`` picks here, ``latent_bridge/models/device.py``). Prints, per model, size and
 batch: the median ms per frame of encode and decode, the ratio to float32, and the PSNR of the
-decoded frames (uint8) to float32's.
+decoded frames (uint8) to float32's. The precisions are timed in turn within each round
+(``interleaved``), so the ratios stand on a machine busy with other work.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import time
@@ -54,19 +56,23 @@ def variants(device: str, float16_ok: bool) -> dict[str, tuple]:
     return chosen
 
 
-def timed(function, repeats: int, device: str) -> float:
-    """Median seconds of ``function()`` over ``repeats`` calls after one warm-up."""
-    function()
-    seconds = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+def interleaved(functions: dict, repeats: int, device: str) -> dict:
+    """Median seconds of each ``functions[label]()`` over ``repeats`` rounds, after one warm-up
+    each. Every round calls each function once in turn, so load from other work on the machine
+    falls on all of them alike and their ratios hold even when the absolute times do not."""
+    for function in functions.values():
         function()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    seconds = {label: [] for label in functions}
+    for _ in range(repeats):
+        for label, function in functions.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            function()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            seconds[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in seconds.items()}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,29 +103,31 @@ def main() -> None:
                 generator = torch.Generator().manual_seed(0)
                 images = torch.rand(batch, 3, size, size, generator=generator)
                 latents = torch.randn(batch, 4, size // 8, size // 8, generator=generator)
-                reference, reference_seconds = None, None
+                vaes = {}
                 for label, (dtype, channels_last) in variants(args.device, safe).items():
                     precision = pick_precision(args.device, dtype, channels_last, float16_safe=safe)
                     model = builders[model_name]().to(precision.device, precision.dtype)
                     if precision.channels_last:
                         model = model.to(memory_format=torch.channels_last)
-                    vae = HubVAE(model, name=model_name, description="", image_size=size, precision=precision)
-                    with torch.inference_mode():
-                        encode = timed(lambda: vae.encode(images), args.repeats, args.device) / batch
-                        decode = timed(lambda: vae.decode(latents), args.repeats, args.device) / batch
-                        frames = lb.data.to_uint8(vae.decode(latents))
-                    if reference is None:
-                        reference, reference_seconds = frames, decode
-                    quality = "-" if label == "float32" else f"{psnr(reference, frames):.1f}"
-                    shown = f"{label} ({precision})" if label == "auto" else label
-                    print(f"| {model_name} | {size} | {batch} | {shown} | {encode * 1e3:.0f} | {decode * 1e3:.0f} | "
-                          f"{reference_seconds / decode:.2f}x | {quality} |", flush=True)
-                    del model, vae
+                    vaes[label] = HubVAE(model, name=model_name, description="", image_size=size, precision=precision)
+                with torch.inference_mode():
+                    encode = interleaved({label: functools.partial(vae.encode, images) for label, vae in vaes.items()},
+                                         args.repeats, args.device)
+                    decode = interleaved({label: functools.partial(vae.decode, latents) for label, vae in vaes.items()},
+                                         args.repeats, args.device)
+                    frames = {label: lb.data.to_uint8(vae.decode(latents)) for label, vae in vaes.items()}
+                for label, vae in vaes.items():
+                    quality = "-" if label == "float32" else f"{psnr(frames['float32'], frames[label]):.1f}"
+                    shown = f"{label} ({vae.precision})" if label == "auto" else label
+                    print(f"| {model_name} | {size} | {batch} | {shown} | {encode[label] / batch * 1e3:.0f} | "
+                          f"{decode[label] / batch * 1e3:.0f} | {decode['float32'] / decode[label]:.2f}x | {quality} |",
+                          flush=True)
+                del vaes
     print()
     for name in ("digits", "fashion", "poses"):
         vae = lb.models.load(name)
         latents = torch.randn(16, *vae.latent_shape)
-        seconds = timed(lambda: vae.decode(latents), args.repeats, "cpu") / 16
+        seconds = interleaved({name: functools.partial(vae.decode, latents)}, args.repeats, "cpu")[name] / 16
         print(f"{name}: {seconds * 1e3:.2f} ms a frame at {vae.image_size} px (float32, CPU)")
 
 

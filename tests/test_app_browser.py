@@ -95,3 +95,49 @@ def test_keyframe_images_go(page):
     page.wait_for_function("() => document.querySelectorAll('#keyframes-images .gallery-item img').length == 3")
     assert thumbnail_names(page) == after[:3]
     assert page.locator('[data-testid="toast-body"]').count() == 0
+
+
+@pytest.fixture
+def tiny_sd_vae(tmp_path, monkeypatch):
+    """sd-vae and taesd as tiny random models in a Hugging Face cache, offline."""
+    import huggingface_hub.constants
+
+    import latent_bridge as lb
+    from tiny_hub import sd_pair_cache
+
+    cache = sd_pair_cache(tmp_path / "hub", tmp_path / "saved")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    lb.models.clear_cache()
+    yield
+    lb.models.clear_cache()  # the tiny models must not serve later tests as "sd-vae"
+
+
+def test_a_hub_model_shows_its_controls_and_runs_an_example_photo(page, screenshots, tiny_sd_vae):
+    """Choosing sd-vae shows the resolution, the fast preview and the example photos; a photo
+    example fills both images and runs (tiny random weights: the frames are noise)."""
+    page.get_by_role("tab", name="Interpolate").click()
+    assert not page.locator("#interpolate-hub").is_visible()
+    dropdown = page.locator("#interpolate-model input")
+    dropdown.click()
+    dropdown.fill("sd-vae")
+    page.get_by_role("option", name="sd-vae (Hub, downloaded on first use)").click()
+    page.locator("#interpolate-hub").wait_for(state="visible")
+    photos = page.locator("#interpolate-photos-examples button")
+    photos.first.wait_for(state="visible")
+    assert page.get_by_label("resolution").first.is_visible()
+    assert page.get_by_label("fast preview").first.is_visible()
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / "hub_model.png"), full_page=True)
+    panel = page.locator("#tab-interpolate")
+    for label, value in (("frames", "8"), ("paths", "1")):  # a short run: the tiny KL-VAE decodes at 256 px
+        box = panel.get_by_label(label, exact=True).first
+        box.fill(value)
+        box.press("Tab")
+    photos.first.click()
+    video_ready(page, "interpolate")
+    assert page.locator('[data-testid="toast-body"]').count() == 0
+    page.locator("#interpolate-model input").click()  # back to the default for the tests after
+    page.get_by_role("option", name="poses", exact=True).click()
+    page.locator("#interpolate-hub").wait_for(state="hidden")
