@@ -690,8 +690,9 @@ class RepoField:
     def __init__(self, model):
         with gr.Row(visible=ANY_REPO, equal_height=True):
             self.text = gr.Textbox(label="or a Hub repo id", scale=4, max_length=support.LIMITS.repo_id_chars,
-                                   placeholder="org/name: a diffusers AutoencoderKL or AutoencoderTiny, or a "
-                                               "latent-bridge VAE (at most 1 GB, safetensors)")
+                                   placeholder="org/name", max_lines=1,
+                                   info="a diffusers AutoencoderKL / AutoencoderTiny or a latent-bridge VAE; "
+                                        "safetensors, at most 1 GB")
             self.button = gr.Button("Load", scale=1)
         self.status = gr.Markdown(visible=ANY_REPO)
         if ANY_REPO:
