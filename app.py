@@ -52,6 +52,13 @@ API_NAMES = {"T": "t"}
 INTERNAL_NAMES = {api: name for name, api in API_NAMES.items()}
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
+# Checkpoint folders the operator lists in LATENT_BRIDGE_MODEL_FOLDERS (``latent-bridge train``
+# writes them), after the embedded models: {name: folder}. Only the operator names a folder.
+_FOLDERS = support.model_folders(taken=MODELS)
+LOCAL_FOLDERS = {name: folder for name, (folder, _) in _FOLDERS.items()}
+MODELS = {**{n: m for n, m in MODELS.items() if m[1] == "embedded"},
+          **{name: (text, "embedded") for name, (_, text) in _FOLDERS.items()},
+          **{n: m for n, m in MODELS.items() if m[1] != "embedded"}}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
 HUB_MODELS = [name for name, (_, kind) in MODELS.items() if kind == "hub"]
 # How the app loads each model: Hub VAEs with the device and precision policy's defaults
@@ -69,7 +76,8 @@ if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit
     lb.models.CACHE_SIZE = len(MODELS) + 1
 # Embedded models load in milliseconds; those with a 2-D latent get a latent map.
 MAP_MODELS = {name for name, (_, kind) in MODELS.items()
-              if kind == "embedded" and tuple(lb.models.load_cached(name).latent_shape) == (2,)}
+              if kind == "embedded"
+              and tuple(lb.models.load_cached(LOCAL_FOLDERS.get(name, name)).latent_shape) == (2,)}
 PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
 
 # A random walk loops from one image: only random methods move.
@@ -135,6 +143,8 @@ def load_model(name):
     """A VAE from the per-process bounded cache: a listed model, or a typed Hub repo id loaded at
     the commit whose file list was checked (``support.check_typed_repo``), never from a folder."""
     name = check_model(name)
+    if name in LOCAL_FOLDERS:
+        return lb.models.load_cached(LOCAL_FOLDERS[name])
     if name in MODELS:
         return lb.models.load_cached(name, **MODEL_OPTIONS.get(name, {}))
     remote = support.check_typed_repo(name)

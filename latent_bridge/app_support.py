@@ -33,7 +33,7 @@ __all__ = [
     "method_defaults", "check_resolution", "Job", "render", "on_zero_gpu",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
-    "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "allow_any_repo", "check_typed_repo", "typed_repo_id",
+    "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "MODEL_FOLDERS_VARIABLE", "model_folders", "allow_any_repo", "check_typed_repo", "typed_repo_id",
     "typed_repo_kind", "trim_typed_repos",
 ]
 
@@ -660,6 +660,33 @@ HUB_API = None
 _CHECKED: dict = {}
 _CHECKED_MOST, _CHECKED_SECONDS = 64, 600.0
 _CHECKED_LOCK = threading.Lock()
+
+
+MODEL_FOLDERS_VARIABLE = "LATENT_BRIDGE_MODEL_FOLDERS"
+
+
+def model_folders(environ=os.environ, taken=()) -> dict[str, tuple[Path, str]]:
+    """Checkpoint folders the operator adds to the app's list (``latent-bridge train`` writes
+    them): ``LATENT_BRIDGE_MODEL_FOLDERS``, folders separated by ``os.pathsep``. Returns
+    {folder name: (folder, description from its config.json)}; a ValueError for a folder that
+    is missing or holds no config.json, or a name already ``taken`` (or given twice)."""
+    import json
+
+    found: dict[str, tuple[Path, str]] = {}
+    for text in filter(None, (part.strip() for part in environ.get(MODEL_FOLDERS_VARIABLE, "").split(os.pathsep))):
+        folder = Path(text).expanduser().resolve()
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{MODEL_FOLDERS_VARIABLE}: {text!r} is not a checkpoint folder (no config.json); "
+                             "give folders written by `latent-bridge train`")
+        name = folder.name
+        if name in found or name in taken:
+            raise ValueError(f"{MODEL_FOLDERS_VARIABLE}: two models would be called {name!r}; rename a folder")
+        try:
+            description = str(json.loads((folder / "config.json").read_text()).get("description") or "")
+        except (ValueError, AttributeError):
+            description = ""
+        found[name] = (folder, description or f"a VAE from the folder {name!r}")
+    return found
 
 
 def allow_any_repo(environ=os.environ) -> bool:

@@ -134,3 +134,30 @@ def test_typed_repos_are_trimmed_from_the_cache_least_recently_used_first(tmp_pa
     left = support.trim_typed_repos(1500, keep={"org/listed"}, cache_dir=cache)
     assert left == 1000
     assert sorted(p.name for p in cache.iterdir()) == ["models--org--listed", "models--org--newer"]
+
+
+# --- a trained folder the operator lists -------------------------------------------------------
+
+def test_the_operator_lists_trained_folders_by_name(tmp_path):
+    for name in ("cats", "dogs"):
+        small_vae_files(tiny_small_vae(), tmp_path / name)
+    environ = {support.MODEL_FOLDERS_VARIABLE: os.pathsep.join([str(tmp_path / "cats"), f" {tmp_path / 'dogs'} "])}
+    found = support.model_folders(environ)
+    assert list(found) == ["cats", "dogs"] and found["cats"] == (tmp_path / "cats", "a tiny test VAE")
+    with pytest.raises(ValueError, match="two models would be called 'cats'"):
+        support.model_folders(environ, taken=["cats"])
+    with pytest.raises(ValueError, match="not a checkpoint folder"):
+        support.model_folders({support.MODEL_FOLDERS_VARIABLE: str(tmp_path)})
+    assert support.model_folders({}) == {}
+
+
+def test_a_listed_folder_runs_through_the_api_by_its_name(client, images, tmp_path, monkeypatch, app_server):
+    app = app_server[0]
+    small_vae_files(tiny_small_vae(), tmp_path / "cats")
+    monkeypatch.setitem(app.LOCAL_FOLDERS, "cats", tmp_path / "cats")
+    monkeypatch.setitem(app.MODELS, "cats", ("a tiny test VAE", "embedded"))
+    video, _, grid, _, _, _ = interpolate(client, "cats", images)
+    assert os.path.getsize(video) > 0 and Image.open(grid).size[0] >= 16
+    # The folder's name is the only way in: its path is not a model name.
+    with pytest.raises(AppError, match="repo id"):
+        interpolate(client, str(tmp_path / "cats"), images)
