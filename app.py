@@ -52,6 +52,13 @@ API_NAMES = {"T": "t"}
 INTERNAL_NAMES = {api: name for name, api in API_NAMES.items()}
 
 MODELS = {name: (text, kind) for name, text, kind in lb.models.available()}
+# Checkpoint folders the operator lists in LATENT_BRIDGE_MODEL_FOLDERS (``latent-bridge train``
+# writes them), after the embedded models: {name: folder}. Only the operator names a folder.
+_FOLDERS = support.model_folders(taken=MODELS)
+LOCAL_FOLDERS = {name: folder for name, (folder, _) in _FOLDERS.items()}
+MODELS = {**{n: m for n, m in MODELS.items() if m[1] == "embedded"},
+          **{name: (text, "embedded") for name, (_, text) in _FOLDERS.items()},
+          **{n: m for n, m in MODELS.items() if m[1] != "embedded"}}
 DEFAULT_MODEL = "poses" if "poses" in MODELS else next(iter(MODELS))
 HUB_MODELS = [name for name, (_, kind) in MODELS.items() if kind == "hub"]
 # How the app loads each model: Hub VAEs with the device and precision policy's defaults
@@ -59,12 +66,18 @@ HUB_MODELS = [name for name, (_, kind) in MODELS.items() if kind == "hub"]
 # decoder for fast previews; the embedded models on the CPU (they decode in microseconds).
 MODEL_OPTIONS = {name: {"fast_decoder": True} for name in HUB_MODELS
                  if lb.models.hub.HUB_ALIASES[name][0] in lb.models.hub.FAST_DECODER_FOR}
+# A Hub repo id typed by a visitor (checked before any download): on unless
+# LATENT_BRIDGE_ALLOW_ANY_REPO=0 (a Space that wants a fixed list).
+ANY_REPO = support.allow_any_repo()
+# Repos never trimmed from the Hugging Face cache: the listed models' (and their tiny decoders').
+LISTED_REPOS = frozenset(repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values())
 ZERO_GPU = support.on_zero_gpu()
 if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit them.
     lb.models.CACHE_SIZE = len(MODELS) + 1
 # Embedded models load in milliseconds; those with a 2-D latent get a latent map.
 MAP_MODELS = {name for name, (_, kind) in MODELS.items()
-              if kind == "embedded" and tuple(lb.models.load_cached(name).latent_shape) == (2,)}
+              if kind == "embedded"
+              and tuple(lb.models.load_cached(LOCAL_FOLDERS.get(name, name)).latent_shape) == (2,)}
 PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
 
 # A random walk loops from one image: only random methods move.
@@ -110,10 +123,52 @@ def endpoint(body, names: list[str]):
     return handler
 
 
+def check_model(value) -> str:
+    """A listed model's name, or (where ``ANY_REPO``) a Hub repo id that passed the checks on the
+    Hub's file list; a ValueError for anything else. Never a path: a typed value is only a repo id."""
+    if (isinstance(value, str) and value in MODELS) or not ANY_REPO:
+        return support.check_choice("model", value, MODELS)
+    listed = f"model must be one of {', '.join(MODELS)}, or a Hub repo id"
+    if not isinstance(value, str) or "/" not in value:
+        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        raise ValueError(f"{listed} ('org/name'); got {shown!r}")
+    try:
+        support.typed_repo_id(value)
+    except ValueError as error:
+        raise ValueError(f"{listed}: {error}") from None
+    return support.check_typed_repo(value).repo_id
+
+
 def load_model(name):
-    """A VAE from the per-process bounded cache; only the listed models (no arbitrary repos)."""
-    name = support.check_choice("model", name, MODELS)
-    return lb.models.load_cached(name, **MODEL_OPTIONS.get(name, {}))
+    """A VAE from the per-process bounded cache: a listed model, or a typed Hub repo id loaded at
+    the commit whose file list was checked (``support.check_typed_repo``), never from a folder."""
+    name = check_model(name)
+    if name in LOCAL_FOLDERS:
+        return lb.models.load_cached(LOCAL_FOLDERS[name])
+    if name in MODELS:
+        return lb.models.load_cached(name, **MODEL_OPTIONS.get(name, {}))
+    remote = support.check_typed_repo(name)
+    options = {**remote.load_options(), "allow_local_folder": False}
+    if remote.repo_id in lb.models.hub.FAST_DECODER_FOR:
+        options["fast_decoder"] = True
+    vae = lb.models.load_cached(remote.repo_id, **options)
+    support.trim_typed_repos(support.LIMITS.typed_repos_bytes, keep=LISTED_REPOS | set(lb.models.cached_sources()))
+    return vae
+
+
+def fetch_repo(text, progress=gr.Progress(track_tqdm=True)):
+    """The repo id field's Load: check the repo on the Hub, download it (huggingface_hub's
+    progress shows), keep it in the model cache, and make it the tab's chosen model."""
+    try:
+        remote = support.check_typed_repo(text)
+        vae = load_model(remote.repo_id)
+    except ValueError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    choices = model_choices() + [(f"{remote.repo_id} (Hub repo)", remote.repo_id)]
+    shape = "x".join(map(str, vae.latent_shape))
+    kind = f"diffusers {vae.kind}" if remote.kind == "diffusers" else "latent-bridge VAE"
+    status = f"**{remote.repo_id}** loaded: {kind}, {shape} latents, {remote.download_bytes / 1e6:,.1f} MB"
+    return gr.update(choices=choices, value=remote.repo_id), status
 
 
 def read_images(uploads: list, vae, labels: list[str]):
@@ -144,6 +199,8 @@ def measure_decoding(model: str, fast: bool) -> float:
 def seconds_per_frame(model: str, vae, shape: tuple[int, int], fast: bool) -> float:
     """The decode time per frame of ``model`` at ``shape`` on the device it runs on."""
     if (model, fast) not in _MEASURED:
+        if len(_MEASURED) >= 64:  # typed repo ids: keep the table bounded
+            _MEASURED.pop(next(iter(_MEASURED)))
         _MEASURED[(model, fast)] = measure_decoding(model, fast)
     measured = _MEASURED[(model, fast)]
     return support.scale_decode_seconds(measured, vae.image_shape, shape, lb.models.hub.TILING_ABOVE)
@@ -154,7 +211,7 @@ def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], 
     """Everything a user can get wrong is refused here, before the render: model, sizes,
     resolution, images, decode time, samplers. Returns (the Job for ``render``, fps, the model
     at the run's shape)."""
-    model = support.check_choice("model", values["model"], MODELS)
+    model = check_model(values["model"])
     seed = support.check_seed(values["seed"])
     fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
     frames = support.check_whole("frames", values["frames"] if frames is None else frames, 4, support.LIMITS.frames)
@@ -602,8 +659,9 @@ class HubControls:
                                                visible=shown)
 
     def show(self, name):
-        """Updates for (row, photos) when the model changes: shown for Hub models only."""
-        hub = isinstance(name, str) and name in HUB_MODELS
+        """Updates for (row, photos) when the model changes: shown for diffusers VAEs only (the
+        listed Hub models, and typed repo ids checked to hold one)."""
+        hub = isinstance(name, str) and (name in HUB_MODELS or support.typed_repo_kind(name) == "diffusers")
         updates = [gr.update(visible=hub)]
         if self.photos is not None:
             updates.append(gr.update(visible=hub))
@@ -618,15 +676,38 @@ class HubControls:
 # The page
 
 
+def model_choices() -> list[tuple[str, str]]:
+    return [(name if kind == "embedded" else f"{name} (Hub, downloaded on first use)", name)
+            for name, (_, kind) in MODELS.items()]
+
+
 def model_dropdown(prefix: str):
-    choices = [(name if kind == "embedded" else f"{name} (Hub, downloaded on first use)", name)
-               for name, (_, kind) in MODELS.items()]
-    return gr.Dropdown(choices, value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0],
+    return gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="model", info=MODELS[DEFAULT_MODEL][0],
                        elem_id=f"{prefix}-model")
 
 
 def describe_model(name):
-    return gr.update(info=MODELS[name][0]) if isinstance(name, str) and name in MODELS else gr.skip()
+    if isinstance(name, str) and name in MODELS:
+        return gr.update(info=MODELS[name][0])
+    kind = support.typed_repo_kind(name)
+    return gr.update(info=f"{name}: a {kind} VAE from the Hub") if kind else gr.skip()
+
+
+class RepoField:
+    """Beside the model list: a Hub repo id typed by a visitor, checked and loaded by its Load
+    button (or Enter), then chosen in ``model``. Absent where ``ANY_REPO`` is off."""
+
+    def __init__(self, model):
+        with gr.Row(visible=ANY_REPO, equal_height=True):
+            self.text = gr.Textbox(label="or a Hub repo id", scale=4, max_length=support.LIMITS.repo_id_chars,
+                                   placeholder="org/name", max_lines=1,
+                                   info="a diffusers AutoencoderKL / AutoencoderTiny or a latent-bridge VAE; "
+                                        "safetensors, at most 1 GB")
+            self.button = gr.Button("Load", scale=1)
+        self.status = gr.Markdown(visible=ANY_REPO)
+        if ANY_REPO:
+            for event in (self.button.click, self.text.submit):
+                event(fetch_repo, self.text, [model, self.status], api_visibility="private", preprocess=False)
 
 
 def image_input(label: str):
@@ -667,6 +748,7 @@ def about_text() -> str:
 def input_column(prefix: str, image_labels: list[str], panel: dict, button: str):
     """The left column of a tab: model, images, examples, Hub controls, method panel, run button."""
     model = model_dropdown(prefix)
+    RepoField(model)
     with gr.Row():
         images = [image_input(label) for label in image_labels]
     _, examples = add_examples(prefix, [model] + images)
@@ -697,6 +779,7 @@ def keyframes_column():
     timeline control})."""
     defaults = support.KEYFRAME_DEFAULTS
     model = model_dropdown("keyframes")
+    RepoField(model)
     images = KeyframeImages()
     loop = gr.Checkbox(value=defaults.loop, label="loop", info="go on from the last image back to the first")
     _, examples = add_examples("keyframes", [model, images.gallery, loop], keyframe_example_rows())

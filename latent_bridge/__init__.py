@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
-    "plots", "train", "cli",
+    "plots", "train", "publish", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}
 

@@ -14,6 +14,7 @@ import hmac
 import math
 import os
 import secrets
+import shutil
 import stat
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from . import bridges, checks, registry
+from . import bridges, checks, models, registry
 from .pipeline import check_seed, frames_per_segment_for, keyframe_count, walk_params
 
 __all__ = [
@@ -32,7 +33,8 @@ __all__ = [
     "method_defaults", "check_resolution", "Job", "render", "on_zero_gpu",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
-    "check_keyframe_request", "KEYFRAME_DEFAULTS",
+    "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "MODEL_FOLDERS_VARIABLE", "model_folders", "allow_any_repo", "check_typed_repo", "typed_repo_id",
+    "typed_repo_kind", "trim_typed_repos",
 ]
 
 
@@ -61,7 +63,11 @@ class Limits:
     upload_request_bytes: one upload request (several files at most ``upload`` each);
     keys: images of a path through keyframes (its frames, all segments and holds, count as
     ``frames``); resolution: the longer side of a photo through a Hub VAE, in pixels (within
-    it, the decode-time limit decides what a device can afford).
+    it, the decode-time limit decides what a device can afford);
+    repo_bytes: what a Hub repo typed by a visitor may download (its weights, config and data
+    files, from the Hub's file list before any download); repo_id_chars: the longest text
+    accepted in the repo id field; typed_repos_bytes: the disk the typed repos may take in the
+    Hugging Face cache together (past it, the least recently used are deleted).
     """
 
     frames: int = 240
@@ -82,6 +88,9 @@ class Limits:
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
     keys: int = 8
     resolution: tuple[int, int] = (256, 1024)
+    repo_bytes: int = 10**9
+    repo_id_chars: int = 200
+    typed_repos_bytes: int = 10 * 10**9
 
 
 LIMITS = Limits()
@@ -642,3 +651,113 @@ def render(job: Job, vae, progress=None) -> dict[str, Any]:
         else:
             results = {label: getattr(pipeline, job.task)(vae, *images, sampler, **options)}
     return {label: result.detached() for label, result in results.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# Hub repos typed by a visitor: text, never a path; checked on the Hub's file list before any
+# download (``models.check_remote``), loaded at the checked commit.
+
+ALLOW_ANY_REPO_VARIABLE = "LATENT_BRIDGE_ALLOW_ANY_REPO"
+# What answers model_info (None: huggingface_hub.HfApi()); tests put a stand-in here.
+HUB_API = None
+# Recent checks: {repo id: (RemoteModel, when)}, at most _CHECKED_MOST, each good _CHECKED_SECONDS.
+_CHECKED: dict = {}
+_CHECKED_MOST, _CHECKED_SECONDS = 64, 600.0
+_CHECKED_LOCK = threading.Lock()
+
+
+MODEL_FOLDERS_VARIABLE = "LATENT_BRIDGE_MODEL_FOLDERS"
+
+
+def model_folders(environ=os.environ, taken=()) -> dict[str, tuple[Path, str]]:
+    """Checkpoint folders the operator adds to the app's list (``latent-bridge train`` writes
+    them): ``LATENT_BRIDGE_MODEL_FOLDERS``, folders separated by ``os.pathsep``. Returns
+    {folder name: (folder, description from its config.json)}; a ValueError for a folder that
+    is missing or holds no config.json, or a name already ``taken`` (or given twice)."""
+    import json
+
+    found: dict[str, tuple[Path, str]] = {}
+    for text in filter(None, (part.strip() for part in environ.get(MODEL_FOLDERS_VARIABLE, "").split(os.pathsep))):
+        folder = Path(text).expanduser().resolve()
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{MODEL_FOLDERS_VARIABLE}: {text!r} is not a checkpoint folder (no config.json); "
+                             "give folders written by `latent-bridge train`")
+        name = folder.name
+        if name in found or name in taken:
+            raise ValueError(f"{MODEL_FOLDERS_VARIABLE}: two models would be called {name!r}; rename a folder")
+        try:
+            description = str(json.loads((folder / "config.json").read_text()).get("description") or "")
+        except (ValueError, AttributeError):
+            description = ""
+        found[name] = (folder, description or f"a VAE from the folder {name!r}")
+    return found
+
+
+def allow_any_repo(environ=os.environ) -> bool:
+    """Whether the app takes a Hub repo id typed by a visitor: on unless the variable
+    ``LATENT_BRIDGE_ALLOW_ANY_REPO`` is "0", "false", "no" or "off"."""
+    return environ.get(ALLOW_ANY_REPO_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def typed_repo_id(text: Any) -> str:
+    """``text`` as a well-formed Hub repo id ('org/name', surrounding spaces dropped), else a
+    ValueError: checked before anything else, so a path, a URL or a folder never goes further."""
+    if not isinstance(text, str):
+        raise ValueError(f"a Hub repo id is text such as 'org/name'; got {type(text).__name__}")
+    repo_id = text.strip()
+    if len(repo_id) > LIMITS.repo_id_chars:
+        raise ValueError(f"a Hub repo id is at most {LIMITS.repo_id_chars} characters ('org/name'); got "
+                         f"{len(repo_id)}")
+    return models.resolve_repo_id(repo_id)
+
+
+def check_typed_repo(text: Any, *, api=None) -> "models.RemoteModel":
+    """A repo id typed into the app, checked: well formed (never a path, a URL or a folder
+    here), and on the Hub a VAE latent-bridge loads, safetensors only, within
+    ``LIMITS.repo_bytes``. Answers are remembered a few minutes (a render asks again).
+
+    Raises ValueError (ModelUnavailableError when the Hub cannot be asked) naming what is wrong.
+    """
+    if not allow_any_repo():
+        raise ValueError("this app loads only its listed models (Hub repo ids are switched off here)")
+    repo_id = typed_repo_id(text)
+    now = time.monotonic()
+    with _CHECKED_LOCK:
+        found = _CHECKED.get(repo_id)
+        if found is not None and now - found[1] < _CHECKED_SECONDS:
+            return found[0]
+    remote = models.check_remote(repo_id, api=api if api is not None else HUB_API, max_bytes=LIMITS.repo_bytes)
+    with _CHECKED_LOCK:
+        _CHECKED[repo_id] = (remote, now)
+        while len(_CHECKED) > _CHECKED_MOST:
+            _CHECKED.pop(next(iter(_CHECKED)))
+    return remote
+
+
+def typed_repo_kind(name: Any) -> str | None:
+    """"diffusers" or "latent-bridge" for a repo id checked lately, else None (never asks the Hub)."""
+    with _CHECKED_LOCK:
+        found = _CHECKED.get(name) if isinstance(name, str) else None
+    return found[0].kind if found is not None else None
+
+
+def trim_typed_repos(budget: int, keep=frozenset(), cache_dir=None) -> int:
+    """Delete the least recently used Hub repos of the local cache, other than those in ``keep``
+    (the listed models, the ones loaded now), while the others take more than ``budget`` bytes;
+    returns the bytes they take after. A visitor's repo ids thus cannot fill the disk."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(cache_dir)
+    except (OSError, ValueError):  # no cache yet, or one being written
+        return 0
+    others = sorted((repo for repo in info.repos if repo.repo_type == "model" and repo.repo_id not in keep),
+                    key=lambda repo: repo.last_accessed)
+    total = sum(repo.size_on_disk for repo in others)
+    for repo in others:
+        if total <= budget:
+            break
+        # The whole repo folder: a commit hash names a revision in every repo that has it.
+        shutil.rmtree(repo.repo_path, ignore_errors=True)
+        total -= repo.size_on_disk
+    return total

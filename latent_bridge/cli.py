@@ -6,6 +6,8 @@
     latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
     latent-bridge methods        # every method and its parameters
     latent-bridge models         # every model name
+    latent-bridge train my_images/ --out my-vae --minutes 2   # a VAE of your own images
+    latent-bridge push-embedded ORG                          # the embedded models onto the Hub
 
 Each method's parameters become flags (``--T``, ``--kernel``, ``--length-scale``...) generated
 from the sampler registry, so a newly registered sampler needs no change here; ``--help``
@@ -57,7 +59,8 @@ examples:
   latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
   latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
   latent-bridge methods        # every method, its flags, defaults and ranges
-  latent-bridge models         # every model name"""
+  latent-bridge models         # every model name
+  latent-bridge train my_images/ --out my-vae --minutes 2"""
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -305,7 +308,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("methods", "list the methods and their parameters", "Every method with its flags, defaults and ranges.")
     command("models", "list the model names", "Every model name: the embedded models, then the Hub aliases.")
+    _add_train_commands(command)
     return parser
+
+
+def _add_train_commands(command) -> None:
+    p = command("train", "train a VAE on a folder of your own images",
+                "Train a small VAE on every PNG, JPEG and WebP image under IMAGES_DIR (nested folders\n"
+                "too) for a time budget, measure it on held-out images and write a checkpoint folder\n"
+                "that --model, lb.models.load and the app take (and, pushed, a Hub repo id).",
+                "IMAGES_DIR --out DIR ")
+    p.add_argument("images_dir", type=Path, metavar="IMAGES_DIR", help="the folder of training images")
+    p.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write (new, or a checkpoint)")
+    p.add_argument("--size", type=int, choices=lb.data.folder.SIDES, default=None, metavar="PIXELS",
+                   help="side of the square training images: 16, 32, 64 or 128 (default: 32 for images "
+                        "whose typical shorter side is at most 32, else 64)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="1 (grayscale) or 3 (colour) (default: grayscale when every image is gray)")
+    p.add_argument("--latent-dim", type=_whole("--latent-dim", 1, 1024), default=32, help="size of the latent vector")
+    p.add_argument("--minutes", type=_positive("--minutes"), default=2.0, help="wall-time budget for training")
+    p.add_argument("--holdout", type=float, default=0.1, help="fraction of the images held out to measure the error")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights, the split and the batches")
+    p.add_argument("--name", default=None, help="the model's name (default: the folder's)")
+    p.add_argument("--threads", type=_whole("--threads", 1, 256), default=2, help="CPU threads for torch")
+    p.add_argument("--push-to-hub", default=None, metavar="ORG/NAME",
+                   help="then upload the checkpoint to this Hub model repo (needs a token: `hf auth login`)")
+    p.add_argument("--private", action="store_true", help="make the pushed repo private")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no notes on stderr")
+
+    p = command("push-embedded", "publish the three embedded models on the Hub",
+                "Upload the embedded models as ORG/latent-bridge-digits, ORG/latent-bridge-fashion and\n"
+                "ORG/latent-bridge-poses (needs a token with write access: `hf auth login`).", "ORG ")
+    p.add_argument("org", metavar="ORG", help="the user or organisation to publish under")
+    p.add_argument("--private", action="store_true", help="make the repos private")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from latent_bridge.publish import push_checkpoint
+    from latent_bridge.train import train_folder
+
+    if args.push_to_hub is not None:
+        lb.models.resolve_repo_id(args.push_to_hub)  # before the minutes of training
+    torch.set_num_threads(args.threads)
+    metrics = train_folder(args.images_dir, args.out, side=args.size, channels=args.channels,
+                           latent_dim=args.latent_dim, minutes=args.minutes, holdout=args.holdout, seed=args.seed,
+                           name=args.name, repo_id=args.push_to_hub, progress=not args.quiet,
+                           note=lambda text: _note(args, text))
+    _note(args, f"wrote {args.out}: held-out MSE {metrics['heldout_mse']}, "
+                f"{metrics['mse_ratio_to_mean_image']:.1%} of the mean image's, {metrics['steps']} steps")
+    if args.push_to_hub is not None:
+        _note(args, f"pushed to {push_checkpoint(args.out, args.push_to_hub, private=args.private)}")
+    print(json.dumps(metrics))
+    return 0
+
+
+def _push_embedded(args: argparse.Namespace) -> int:
+    from latent_bridge.publish import push_embedded
+
+    for name, repo_id in push_embedded(args.org, private=args.private).items():
+        print(f"{name}: lb.models.load({repo_id!r})")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,13 +629,18 @@ def _list(command: str) -> None:
     else:
         for name, text, kind in lb.models.available():
             print(f"{name:10s} [{kind}] {text}")
-        print("Any Hub repo id holding a diffusers AutoencoderKL or AutoencoderTiny loads too.")
+        print("Any Hub repo id holding a diffusers AutoencoderKL or AutoencoderTiny, or a latent-bridge VAE, "
+              "loads too, and so does a folder written by `latent-bridge train`.")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command in ("methods", "models"):
         _list(args.command)
         return 0
+    if args.command == "train":
+        return _train(args)
+    if args.command == "push-embedded":
+        return _push_embedded(args)
 
     # Everything the command line says is checked here, before a model loads or a sample is drawn.
     compare, keyframes = args.command == "compare", args.command == "keyframes"

@@ -1,7 +1,14 @@
-"""Train the embedded VAEs into ``latent_bridge/checkpoints/NAME``, where ``lb.models.load`` reads them.
+"""Train a small VAE: the embedded ones into ``latent_bridge/checkpoints/NAME``, where
+``lb.models.load`` reads them, or one on a folder of your own images (``train_folder``, the
+``latent-bridge train`` command).
 
     python -m latent_bridge.train poses            # the shipped settings
     python -m latent_bridge.train digits --minutes 1 --out /some/folder
+    latent-bridge train my_images/ --out my-vae --minutes 2
+
+Both go through the same steps: ``fit`` (the optimisation under a time budget), ``evaluate``
+(held-out error against the mean image), ``write_checkpoint`` (weights, config, model card,
+metrics, examples, encoded training set) and ``preview`` (a grid to look at).
 
 Training stops after a wall-clock budget and its learning rate follows a cosine over that
 budget: on a shared 2-core machine the speed varies, and a time budget keeps every run inside
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +38,9 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from .checkpoints import CHECKPOINTS_DIR
+from .checks import check_whole
 from .data.datasets import load_dataset
+from .data.folder import read_image_folder
 from .data.images import to_uint8
 from .models.small_vae import SmallVAE
 
@@ -53,6 +63,7 @@ class TrainConfig:
     kl_weight: float = 1.0
     seed: int = 0
     max_latents: int = 5000  # encoded training images kept in latents.safetensors
+    channels: int = 1
 
 
 CONFIGS = {
@@ -78,26 +89,32 @@ def negative_elbo(model: SmallVAE, images: torch.Tensor, kl_weight: float = 1.0,
     return (recon + kl_weight * kl).mean(), recon.mean(), kl.mean()
 
 
-def train(config: TrainConfig, out: Path, minutes: float | None = None, progress: bool = True) -> dict:
-    """Train ``config`` for its time budget (or ``minutes``), write the checkpoint folder ``out``
-    and return the measured metrics."""
-    generator = torch.Generator().manual_seed(config.seed)
-    budget = 60.0 * (config.minutes if minutes is None else minutes)
-    train_images = load_dataset(config.name, "train")
-    test_images = load_dataset(config.name, "test")
+def make_model(config: TrainConfig) -> SmallVAE:
+    """A fresh SmallVAE for ``config``; its initial weights follow ``config.seed``."""
     # The initial weights come from torch's global generator: seed it for this model only.
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
-        model = SmallVAE(config.image_size, 1, config.latent_dim, config.widths, config.name, config.description)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+        return SmallVAE(config.image_size, config.channels, config.latent_dim, config.widths, config.name,
+                        config.description)
 
+
+def fit(model: SmallVAE, images: torch.Tensor, config: TrainConfig, budget: float, progress: bool = True) -> dict:
+    """Train ``model`` on ``images`` (float32 (N, C, H, W) in [0, 1]) for ``budget`` seconds of
+    wall time, AdamW with a cosine learning rate over the budget after a short warm-up.
+
+    Returns {"steps", "epochs", "wall_minutes"}. Batches of ``config.batch_size`` (fewer when
+    the set is smaller) in a seeded order.
+    """
+    generator = torch.Generator().manual_seed(config.seed)
+    batch_size = min(config.batch_size, len(images))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     start, steps, epochs = time.monotonic(), 0, 0
     bar = tqdm(total=int(budget), unit="s", desc=f"train {config.name}", disable=not progress)
     model.train()
     done = False
     while not done:
-        order = torch.randperm(len(train_images), generator=generator)
-        for begin in range(0, len(order) - config.batch_size + 1, config.batch_size):
+        order = torch.randperm(len(images), generator=generator)
+        for begin in range(0, len(order) - batch_size + 1, batch_size):
             elapsed = time.monotonic() - start
             if elapsed >= budget:
                 done = True
@@ -107,7 +124,7 @@ def train(config: TrainConfig, out: Path, minutes: float | None = None, progress
             lr = config.learning_rate * min(1.0, 20 * fraction + 0.05) * 0.5 * (1 + math.cos(math.pi * fraction))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = train_images[order[begin:begin + config.batch_size]]
+            batch = images[order[begin:begin + batch_size]]
             loss, recon, kl = negative_elbo(model, batch, config.kl_weight, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -117,14 +134,37 @@ def train(config: TrainConfig, out: Path, minutes: float | None = None, progress
                 bar.n = min(int(elapsed), int(budget))
                 bar.set_postfix(loss=f"{loss.item():.1f}", kl=f"{kl.item():.1f}", epoch=epochs)
         epochs += 1
+    bar.n = int(budget)
     bar.close()
-    wall = time.monotonic() - start
     model.eval()
+    return {"steps": steps, "epochs": round(steps * batch_size / len(images), 2),
+            "wall_minutes": round((time.monotonic() - start) / 60, 2)}
+
+
+def measure(model: SmallVAE, fitted: dict, train_images: torch.Tensor, test_images: torch.Tensor) -> dict:
+    """``evaluate`` with what ``fit`` reported and the set's sizes: what metrics.json holds."""
     metrics = evaluate(model, train_images, test_images)
-    metrics.update(steps=steps, epochs=round(steps * config.batch_size / len(train_images), 2),
-                   wall_minutes=round(wall / 60, 2), train_images=len(train_images),
-                   test_images=len(test_images), parameters=sum(p.numel() for p in model.parameters()))
-    write_checkpoint(model, config, train_images, test_images, metrics, out)
+    metrics.update(fitted, train_images=len(train_images), test_images=len(test_images),
+                   parameters=sum(p.numel() for p in model.parameters()))
+    return metrics
+
+
+def train(config: TrainConfig, out: Path, minutes: float | None = None, progress: bool = True) -> dict:
+    """Train the embedded model ``config`` for its time budget (or ``minutes``), write the
+    checkpoint folder ``out`` and return the measured metrics."""
+    budget = 60.0 * (config.minutes if minutes is None else minutes)
+    train_images = load_dataset(config.name, "train")
+    test_images = load_dataset(config.name, "test")
+    model = make_model(config)
+    metrics = measure(model, fit(model, train_images, config, budget, progress), train_images, test_images)
+    dataset, hub_id = DATASET_SOURCES[config.name]
+    card = model_card(config, metrics, dataset=dataset, hub_dataset=hub_id, license="mit",
+                      usage=f"Embedded in latent-bridge (`lb.models.load(\"{config.name}\")`), loaded\noffline "
+                            "from this folder; `SmallVAE.from_pretrained(folder)` loads it as well. Published\n"
+                            "with `latent-bridge push-embedded ORG`, it loads anywhere as\n"
+                            f"`lb.models.load(\"ORG/latent-bridge-{config.name}\")`.",
+                      retrain=f"python -m latent_bridge.train {config.name}")
+    write_checkpoint(model, config, train_images, test_images, metrics, out, card)
     return metrics
 
 
@@ -150,19 +190,20 @@ def evaluate(model: SmallVAE, train_images: torch.Tensor, test_images: torch.Ten
     }
 
 
-def _gray(images: torch.Tensor) -> np.ndarray:
-    """float ``(B, 1, H, W)`` in [0, 1] -> uint8 ``(B, H, W)``."""
-    return to_uint8(images)[..., 0]
+def _pixels(images: torch.Tensor) -> np.ndarray:
+    """float ``(B, C, H, W)`` in [0, 1] -> uint8 ``(B, H, W)`` for one channel, ``(B, H, W, 3)`` for three."""
+    pixels = to_uint8(images)
+    return pixels[..., 0] if images.shape[1] == 1 else pixels
 
 
 def _png(image: torch.Tensor, path: Path) -> None:
-    """Save a float ``(1, H, W)`` image in [0, 1] as an 8-bit grayscale PNG."""
-    Image.fromarray(_gray(image[None])[0]).save(path)
+    """Save a float ``(C, H, W)`` image in [0, 1] as an 8-bit PNG (grayscale for one channel)."""
+    Image.fromarray(_pixels(image[None])[0]).save(path)
 
 
 @torch.no_grad()
-def write_checkpoint(model, config, train_images, test_images, metrics, out: Path) -> None:
-    """Weights, config, model card, metrics.json, example images and encoded training latents."""
+def write_checkpoint(model, config, train_images, test_images, metrics, out: Path, card: str) -> None:
+    """Weights, config, the model card ``card``, metrics.json, example images and encoded training latents."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     examples = out / "examples"
@@ -177,7 +218,7 @@ def write_checkpoint(model, config, train_images, test_images, metrics, out: Pat
     latents = torch.cat([model.encode(b) for b in train_images[keep].split(1000)])
     save_file({"latents": latents.contiguous()}, str(out / "latents.safetensors"))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "README.md").write_text(model_card(config, metrics))
+    (out / "README.md").write_text(card)
 
 
 # Where each dataset comes from: (text for the card, Hub dataset id or None).
@@ -189,31 +230,34 @@ DATASET_SOURCES = {
 }
 
 
-def model_card(config: TrainConfig, m: dict) -> str:
-    """The checkpoint's README.md: Hub metadata and what was measured."""
-    dataset, hub_id = DATASET_SOURCES[config.name]
+def model_card(config: TrainConfig, m: dict, *, dataset: str, usage: str, retrain: str,
+               hub_dataset: str | None = None, license: str | None = None, notes: str = "") -> str:
+    """A checkpoint's README.md: Hub metadata (library, tags, license and dataset where known)
+    and what was measured. dataset: where the images came from, in words; usage: how to load
+    it; retrain: the command that made it; notes: more lines for the table's end."""
     settings = {k: v for k, v in asdict(config).items() if k not in ("name", "description")}
-    datasets_line = f"datasets: [{hub_id}]\n" if hub_id else ""
+    meta = "".join([f"license: {license}\n" if license else "", f"datasets: [{hub_dataset}]\n" if hub_dataset else ""])
+    colour = "grayscale" if config.channels == 1 else "RGB"
+    threads = torch.get_num_threads()
     return f"""---
 library_name: latent-bridge
-license: mit
-tags: [vae, latent-bridge, pytorch_model_hub_mixin, {config.name}]
-{datasets_line}---
+{meta}tags: [vae, latent-bridge, pytorch_model_hub_mixin, {config.name}]
+---
 
 # {config.name}: a small convolutional VAE
 
-{config.description}. Embedded in latent-bridge (`lb.models.load("{config.name}")`), loaded
-offline from this folder; `SmallVAE.from_pretrained(folder)` loads it as well.
+{config.description}. {usage}
 
 | | |
 | --- | --- |
 | dataset | {dataset}: {m['train_images']} training images, {m['test_images']} held out |
-| image size | {config.image_size} x {config.image_size}, grayscale |
+| image size | {config.image_size} x {config.image_size}, {colour} |
 | latent size | {config.latent_dim} (standard normal prior) |
 | parameters | {m['parameters']:,} |
-| training | {m['steps']} steps ({m['epochs']} epochs), {m['wall_minutes']} min wall time on 2 CPU cores, AdamW, cosine learning rate over the time budget |
+| training | {m['steps']} steps ({m['epochs']} epochs), {m['wall_minutes']} min wall time on {threads} CPU threads, \
+AdamW, cosine learning rate over the time budget |
 | settings | `{json.dumps(settings)}` |
-
+{notes}
 ## Measured on the held-out images
 
 | metric | value |
@@ -232,10 +276,8 @@ training set has mean {m['latent_norm_ratio_mean']}, 5th percentile {m['latent_n
 Files: `config.json` + `model.safetensors` (weights), `metrics.json` (the numbers above),
 `examples/` (held-out images), `latents.safetensors` (posterior means of up to
 {config.max_latents} training images, for fitting priors). Retrain with
-`python -m latent_bridge.train {config.name}`.
+`{retrain}`.
 """
-
-
 
 
 @torch.no_grad()
@@ -245,29 +287,121 @@ def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 
     from . import registry
 
     generator = torch.Generator().manual_seed(seed)
-    columns = 8
-    pick = torch.randperm(len(test_images), generator=generator)[: columns + 6]
+    columns = min(8, len(test_images))
+    pick = torch.randperm(len(test_images), generator=generator)
     originals = test_images[pick[:columns]]
     rows = {"held-out": originals, "reconstructed": model.decode(model.encode(originals))}
     prior = model.decode(torch.randn((2 * columns, model.latent_dim), generator=generator))
     rows["prior samples"], rows[""] = prior[:columns], prior[columns:]
-    ends = model.encode(test_images[pick[columns:]])
+    # Bridge ends: held-out images after the ones shown (drawn again when there are few).
+    ends = model.encode(test_images[torch.cat([pick[columns:], pick.repeat(6)])[:6]])
     bridge = registry.get("ou", T=1.0)
     for i in range(3):
         path_latents = bridge.sample(ends[2 * i], ends[2 * i + 1], frames=columns, generator=generator)[0]
         rows[f"OU bridge {i + 1}"] = model.decode(path_latents)
     scale = max(1, 64 // model.image_size)
     side, gap, label = model.image_size * scale, 2, 110
-    canvas = Image.new("L", (label + columns * (side + gap), len(rows) * (side + gap)), 40)
+    mode, dark, light = ("L", 40, 255) if model.channels == 1 else ("RGB", (40, 40, 40), (255, 255, 255))
+    canvas = Image.new(mode, (label + columns * (side + gap), len(rows) * (side + gap)), dark)
     draw = ImageDraw.Draw(canvas)
     for r, (text, images) in enumerate(rows.items()):
         top = r * (side + gap)
-        draw.text((4, top + side // 2 - 6), text, fill=255)
-        for c, pixels in enumerate(_gray(images)):
+        draw.text((4, top + side // 2 - 6), text, fill=light)
+        for c, pixels in enumerate(_pixels(images)):
             tile = Image.fromarray(pixels)
             canvas.paste(tile.resize((side, side), Image.NEAREST), (label + c * (side + gap), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
+
+
+# --- your own images ---------------------------------------------------------------------------
+
+MIN_IMAGES = 16  # readable images a folder needs: a few to hold out, the rest to learn from
+MIN_STEPS = 50  # optimiser steps below which nothing worth keeping is learnt
+# The encoder's widths for each side: one halving per entry down to 4 x 4 (the shipped models').
+FOLDER_WIDTHS = {16: (32, 64), 32: (32, 64, 128), 64: (16, 32, 64, 128), 128: (16, 32, 64, 128, 128)}
+
+
+def split_held_out(images: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, held-out): a seeded random ``fraction`` of the images (at least one) held out."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out fraction must be between 0 and 1; got {fraction!r}")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    count = max(1, round(fraction * len(images)))
+    return images[order[count:]], images[order[:count]]
+
+
+def _check_out(out: Path, folder: Path) -> None:
+    """The checkpoint folder: not the images' folder nor inside it, new or a checkpoint already."""
+    out_real, folder_real = out.resolve(), folder.resolve()
+    if out_real == folder_real or out_real.is_relative_to(folder_real):
+        raise ValueError(f"--out {out} is inside the images folder: its example images would be read as training "
+                         "images next time; write the model elsewhere")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise ValueError(f"--out {out} holds other files: give a new or empty folder (or a checkpoint to replace)")
+
+
+def train_folder(folder: str | Path, out: str | Path, *, side: int | None = None, channels: int | None = None,
+                 latent_dim: int = 32, minutes: float = 2.0, holdout: float = 0.1, seed: int = 0,
+                 name: str | None = None, repo_id: str | None = None, progress: bool = True,
+                 note=lambda text: None) -> dict:
+    """Train a small VAE on the PNG, JPEG and WebP images under ``folder`` and write a
+    checkpoint folder ``out`` that ``lb.models.load(out)`` (and, once pushed, ``load(repo_id)``) reads.
+
+    side: the square side in pixels (16, 32, 64, 128; default from the images); channels: 1 or
+    3 (default from the images); latent_dim: size of the latent vector; minutes: the wall-time
+    budget; holdout: the fraction of images held out to measure the error; seed: initial
+    weights, split and batch order; name: the model's name (default: the folder's);
+    repo_id: the Hub repo it will be pushed to, for the card; note: called with each decision
+    taken from the data and each file skipped, in words.
+
+    Returns the metrics (also in ``out/metrics.json``). Raises ValueError for unusable input
+    (see ``read_image_folder``), fewer than ``MIN_IMAGES`` readable images, or a budget too
+    small to learn anything (then nothing is written).
+    """
+    folder, out = Path(folder), Path(out)
+    check_whole("latent size", latent_dim, 1, 1024)
+    if not 0 < minutes <= 24 * 60:
+        raise ValueError(f"--minutes must be a positive number of minutes (at most a day); got {minutes!r}")
+    _check_out(out, folder)
+    data = read_image_folder(folder, side=side, channels=channels, progress=progress)
+    for text in data.notes:
+        note(text)
+    if len(data.images) < MIN_IMAGES:
+        raise ValueError(f"{len(data.images)} readable image(s) in {str(folder)!r}; training needs at least "
+                         f"{MIN_IMAGES} (a few hundred give a usable model)")
+    train_images, test_images = split_held_out(data.images, holdout, seed)
+    name = name or re.sub(r"[^A-Za-z0-9._-]+", "-", folder.resolve().name).strip("-.") or "my-vae"
+    colour = "grayscale" if data.channels == 1 else "colour"
+    config = TrainConfig(name, f"A VAE trained on {len(data.images)} {colour} images of {folder.resolve().name!r} "
+                               f"({data.side} px); {latent_dim}-D latent",
+                         image_size=data.side, latent_dim=latent_dim, widths=FOLDER_WIDTHS[data.side], minutes=minutes,
+                         seed=seed, channels=data.channels)
+    model = make_model(config)
+    fitted = fit(model, train_images, config, 60.0 * minutes, progress)
+    if fitted["steps"] < MIN_STEPS:
+        raise ValueError(f"{minutes:g} min allowed only {fitted['steps']} training steps, fewer than {MIN_STEPS}: "
+                         "nothing useful is learnt that fast; raise --minutes (a few hundred 32 px images "
+                         "take about a minute)")
+    metrics = measure(model, fitted, train_images, test_images)
+    if metrics["mse_ratio_to_mean_image"] >= 1:
+        raise ValueError(f"after {fitted['steps']} steps the held-out error ({metrics['heldout_mse']}) is no better "
+                         f"than predicting the mean image ({metrics['mean_image_mse']}): raise --minutes or add "
+                         "images; nothing was written")
+    metrics["skipped_files"] = len(data.skipped)
+    where = f"`lb.models.load(\"{repo_id}\")` from the Hub, or" if repo_id else "Once pushed to the Hub,\n" \
+        "`lb.models.load(\"org/name\")`; here,"
+    skipped = f"| skipped | {len(data.skipped)} unreadable file(s) |\n" if data.skipped else ""
+    card = model_card(config, metrics, dataset=f"{len(data.images)} images from the folder `{folder.resolve().name}`",
+                      usage=f"Load it with {where} `lb.models.load(\"path/to/this/folder\")`.",
+                      retrain=f"latent-bridge train IMAGES --out FOLDER --size {data.side} --channels "
+                              f"{data.channels} --latent-dim {latent_dim} --minutes {minutes:g} --seed {seed}",
+                      notes=skipped)
+    write_checkpoint(model, config, train_images, test_images, metrics, out, card)
+    preview(model, test_images, out / "preview.png")
+    return metrics
 
 
 def main(argv=None) -> int:

@@ -138,6 +138,12 @@ def test_compare_without_methods_asks_for_one(client, examples):
 
 def test_unlisted_model_is_refused(client, examples):
     with pytest.raises(AppError, match="model must be one of"):
+        client.predict(model="some-model", image=examples[0], method="ou", **SMALL, api_name="/random_walk")
+
+
+def test_a_repo_id_offline_is_refused_with_one_message(client, examples):
+    # Typed repo ids are checked on the Hub's file list first; offline (HF_HUB_OFFLINE=1) that cannot be.
+    with pytest.raises(AppError, match="cannot check 'some-org/some-repo'.*HF_HUB_OFFLINE"):
         client.predict(model="some-org/some-repo", image=examples[0], method="ou", **SMALL,
                        api_name="/random_walk")
 

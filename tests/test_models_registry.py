@@ -136,7 +136,7 @@ def test_embedded_name_loads_its_checkpoint_folder_offline(mini_small_vae):
 
 
 def test_embedded_model_refuses_hub_options(mini_small_vae):
-    with pytest.raises(ValueError, match="image_size apply to Hub models only"):
+    with pytest.raises(ValueError, match="image_size apply to diffusers VAEs only"):
         models.load("digits", image_size=64)
 
 

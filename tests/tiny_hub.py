@@ -59,3 +59,55 @@ def sd_pair_cache(cache: Path, scratch: Path) -> Path:
     put_in_cache(cache, "stabilityai/sd-vae-ft-mse", saved_files(tiny_kl(), scratch / "sd"))
     put_in_cache(cache, "madebyollin/taesd", saved_files(tiny_taesd(), scratch / "taesd"))
     return cache
+
+
+def tiny_small_vae(channels=1):
+    """A latent-bridge SmallVAE at 16 px with a 3-D latent, seeded."""
+    from latent_bridge.models.small_vae import SmallVAE
+
+    torch.manual_seed(2)
+    return SmallVAE(image_size=16, channels=channels, latent_dim=3, widths=(8, 8), name="tiny",
+                    description="a tiny test VAE").eval()
+
+
+def small_vae_files(model, folder: Path, extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """What a latent-bridge checkpoint holds (``save_pretrained`` + the encoded training set, the
+    metrics, an example image), by name, plus ``extra`` files."""
+    import io
+
+    from PIL import Image
+    from safetensors.torch import save as save_tensors
+
+    model.save_pretrained(folder)
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    files["latents.safetensors"] = save_tensors({"latents": torch.zeros(5, model.latent_dim)})
+    files["metrics.json"] = b'{"heldout_mse": 0.1}'
+    png = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(png, format="PNG")
+    files["examples/tiny_0.png"] = png.getvalue()
+    return {**files, **(extra or {})}
+
+
+class StandInHub:
+    """Answers ``model_info`` as the Hub would, from ``repos`` ({repo id: {file name: bytes or a
+    size}}), or raises ``error``; records each call."""
+
+    def __init__(self, repos: dict | None = None, error: Exception | None = None, commit=COMMIT):
+        self.repos, self.error, self.commit, self.calls = repos or {}, error, commit, []
+
+    def model_info(self, repo_id, *, revision=None, files_metadata=False, timeout=None, **_):
+        from huggingface_hub.errors import RepositoryNotFoundError
+        from huggingface_hub.hf_api import ModelInfo
+
+        self.calls.append((repo_id, revision, files_metadata))
+        if self.error is not None:
+            raise self.error
+        if repo_id not in self.repos:
+            import httpx
+
+            request = httpx.Request("GET", f"https://huggingface.co/api/models/{repo_id}")
+            raise RepositoryNotFoundError(f"404: {repo_id}", response=httpx.Response(404, request=request))
+        siblings = [{"rfilename": name, "size": data if isinstance(data, int) or data is None else len(data)}
+                    for name, data in self.repos[repo_id].items()]
+        return ModelInfo(id=repo_id, sha=self.commit, siblings=siblings, private=False, downloads=0, likes=0,
+                         tags=[])

@@ -5,6 +5,7 @@
                                                          # on CUDA if there is one, in bfloat16 on
                                                          # a CPU with native bfloat16 (device.py)
     vae = lb.models.load("org/name", subfolder="vae")    # any diffusers AutoencoderKL/Tiny repo
+    vae = lb.models.load("org/my-vae")                   # a latent-bridge VAE (SmallVAE) on the Hub
     lb.models.available()                                # [(name, description, kind), ...]
 
 ``load_cached`` keeps the last few loaded models (a bounded LRU, thread-safe) for the app.
@@ -21,12 +22,15 @@ from pathlib import Path
 from ..checkpoints import CHECKPOINTS_DIR
 from .base import VAE, check_images, check_latents
 from .device import Precision, cpu_has_native_bfloat16, pick_device, pick_precision
+from . import hub
 from .hub import HUB_ALIASES, HubVAE, ModelUnavailableError, load_hub, resolve_repo_id, resolve_source
+from .remote import MAX_REMOTE_BYTES, SMALL_VAE_FILES, RemoteModel, check_remote
 
 __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
     "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id", "Precision",
-    "cpu_has_native_bfloat16", "pick_device", "pick_precision",
+    "cpu_has_native_bfloat16", "pick_device", "pick_precision", "check_remote", "RemoteModel", "MAX_REMOTE_BYTES",
+    "SMALL_VAE_FILES", "kind_of_config", "cached_sources",
 ]
 
 # Our own small VAEs, shipped in CHECKPOINTS_DIR/NAME (package data, written by
@@ -38,6 +42,8 @@ EMBEDDED: dict[str, str] = {
 }
 
 CACHE_SIZE = 3
+# The keys a SmallVAE config.json has (its constructor's arguments); the first four are needed.
+SMALL_VAE_KEYS = ("image_size", "channels", "latent_dim", "widths", "name", "description")
 
 
 def available() -> list[tuple[str, str, str]]:
@@ -47,6 +53,16 @@ def available() -> list[tuple[str, str, str]]:
     """
     embedded = [(name, text, "embedded") for name, text in EMBEDDED.items()]
     return embedded + [(alias, text, "hub") for alias, (_, _, text) in HUB_ALIASES.items()]
+
+
+def kind_of_config(config: dict) -> str | None:
+    """Which loader a config.json is for: "diffusers" (it names a ``_class_name``), "latent-bridge"
+    (the arguments of ``SmallVAE``, nothing else), or None."""
+    if "_class_name" in config:
+        return "diffusers"
+    if set(SMALL_VAE_KEYS[:4]) <= set(config) <= set(SMALL_VAE_KEYS):
+        return "latent-bridge"
+    return None
 
 
 def _is_diffusers_folder(folder: Path) -> bool:
@@ -61,7 +77,7 @@ def _load_small_vae(folder: Path, name: str, device=None, **options) -> VAE:
     its weights read straight onto ``device`` ("cpu" by default, "cuda", "cuda:N" or "auto")."""
     if options:
         raise ValueError(
-            f"option(s) {', '.join(sorted(options))} apply to Hub models only; {name!r} takes only device"
+            f"option(s) {', '.join(sorted(options))} apply to diffusers VAEs only; {name!r} takes only device"
         )
     device = pick_device(device)
     if not (folder / "config.json").is_file():
@@ -72,18 +88,44 @@ def _load_small_vae(folder: Path, name: str, device=None, **options) -> VAE:
     return SmallVAE.from_pretrained(folder, map_location=str(device))
 
 
+def _load_repo(repo_id: str, *, subfolder=None, revision=None, cache_dir=None, **options) -> VAE:
+    """A Hub repo holding a diffusers VAE or a latent-bridge VAE, told apart by its config.json,
+    which is fetched first (and alone): the class is checked before any weights are downloaded."""
+    hub.check_subfolder(subfolder)
+    folder = hub.fetch(repo_id, ["config.json"], subfolder, revision, cache_dir)
+    config = hub.read_config(folder, repo_id)
+    kind = kind_of_config(config)
+    if kind == "latent-bridge":
+        folder = hub.fetch(repo_id, SMALL_VAE_FILES, subfolder, revision, cache_dir)
+        if not (folder / "model.safetensors").is_file():
+            raise ValueError(f"{repo_id!r} has no safetensors weights (model.safetensors); latent-bridge loads "
+                             "safetensors only and never pickle files, which can run code when read")
+        return _load_small_vae(folder, repo_id, **options)
+    if kind is None:
+        raise ValueError(f"{repo_id!r} holds neither a diffusers VAE (config.json without _class_name) nor a "
+                         f"latent-bridge VAE (whose config.json has {', '.join(SMALL_VAE_KEYS[:4])}); supported "
+                         f"diffusers classes are {', '.join(hub.SUPPORTED_CLASSES)}")
+    hub.check_class(config, repo_id)
+    return load_hub(repo_id, subfolder=subfolder, revision=revision, cache_dir=cache_dir,
+                    allow_local_folder=False, **options)
+
+
 def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **options) -> VAE:
     """Load a VAE by embedded name, Hub alias, Hub repo id ("org/name") or local folder.
 
     source: "digits", "fashion", "poses" (embedded, offline); "sd-vae", "taesd", "sdxl-vae",
         "taesdxl" (Hub aliases); any Hub repo id holding a diffusers AutoencoderKL or
-        AutoencoderTiny; or a folder saved by SmallVAE or by diffusers.
+        AutoencoderTiny or a latent-bridge VAE (``SmallVAE.save_pretrained`` /
+        ``latent-bridge train``; the kind is read from its config.json); or a folder saved by
+        SmallVAE or by diffusers.
     allow_local_folder: False refuses folders (for text typed into an app, which must not
         reach the file system).
-    options: for Hub models those of ``hub.load_hub`` (subfolder, revision, image_size, device,
+    options: subfolder, revision and cache_dir for any Hub repo; for diffusers models those of
+        ``hub.load_hub`` (subfolder, revision, image_size, device,
         dtype, channels_last, tiling, slicing, fast_decoder, cache_dir); device and dtype are
         "auto" by default there (``models/device.py``: CUDA when there is a GPU, the fastest safe
-        precision; ``dtype="float32"`` for full precision). Embedded models take only device
+        precision; ``dtype="float32"`` for full precision). Our VAEs (embedded, in a folder or a
+        latent-bridge repo) take only device
         ("cpu" by default, "cuda", "cuda:N" or "auto"; a CUDA device without a GPU is a
         ValueError, as for Hub models).
 
@@ -102,6 +144,8 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
                                  names=[name for name, _, _ in available()])
     if kind == "folder" and not _is_diffusers_folder(where / (options.get("subfolder") or "")):
         return _load_small_vae(where, where.name, **options)
+    if kind == "repo":
+        return _load_repo(where, **options)
     return load_hub(where, allow_local_folder=allow_local_folder, **options)
 
 
@@ -139,6 +183,12 @@ def load_cached(source: str | os.PathLike, **options) -> VAE:
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
         return vae
+
+
+def cached_sources() -> list[str]:
+    """The sources (names, repo ids, folders as text) of the models ``load_cached`` holds now."""
+    with _cache_lock:
+        return [source for source, _ in _cache]
 
 
 def clear_cache() -> None:

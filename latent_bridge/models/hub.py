@@ -24,8 +24,8 @@ from ..data.images import fit_shape
 from .base import check_images, check_latents
 from .device import Precision, pick_device, pick_precision
 
-__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "float16_safe", "load_hub", "pick_device",
-           "resolve_repo_id", "resolve_source"]
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "check_class", "check_subfolder", "fetch", "float16_safe", "load_hub",
+           "pick_device", "read_config", "resolve_repo_id", "resolve_source"]
 
 # Short names for the common VAEs: alias -> (repo id, subfolder, description).
 HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
@@ -53,6 +53,7 @@ FAST_DECODER_FOR = {"stabilityai/sd-vae-ft-mse": "taesd", "madebyollin/sdxl-vae-
 SUPPORTED_CLASSES = ("AutoencoderKL", "AutoencoderTiny")
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 WEIGHTS_INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
+DIFFUSERS_FILES = ["config.json", WEIGHTS_NAME, WEIGHTS_INDEX_NAME, "diffusion_pytorch_model-*.safetensors"]
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 DEFAULT_IMAGE_SIZE = 256
 # Above this size the decoders run tile by tile (diffusers' tiling) to bound memory.
@@ -119,8 +120,14 @@ def resolve_source(source, *, allow_local_folder: bool = True, names=None) -> tu
     return "repo", resolve_repo_id(source)
 
 
-def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_dir) -> Path:
-    """Local folder holding the repo's config.json and safetensors weights (from the cache or the Hub)."""
+def fetch(repo_id: str, files: list[str], subfolder: str | None = None, revision: str | None = None,
+          cache_dir=None) -> Path:
+    """Local folder (in the Hugging Face cache) holding those of ``files`` (glob patterns relative
+    to ``subfolder``) that the repo has, from the cache or downloaded; nothing else of the repo.
+
+    Raises ModelUnavailableError, naming the repo and the command that fetches it, when the repo
+    is neither cached nor reachable (or is private, gated, unknown), ValueError for an unknown
+    revision."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError, HfHubHTTPError, IncompleteSnapshotError, LocalEntryNotFoundError, OfflineModeIsEnabled,
@@ -128,13 +135,10 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_d
     )
 
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
-    # Only the config and safetensors weights: never pickles, and none of the other files a
-    # full pipeline repo holds (unet, text encoder ...).
-    patterns = [prefix + "config.json", prefix + WEIGHTS_NAME, prefix + WEIGHTS_INDEX_NAME,
-                prefix + "diffusion_pytorch_model-*.safetensors"]
-    fetch = f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
+    fetch_command = f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
     try:
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                   allow_patterns=[prefix + name for name in files])
     except (RepositoryNotFoundError, GatedRepoError):
         raise ModelUnavailableError(
             f"the Hub has no model {repo_id!r}, or it is private or gated: check the repo id; for a "
@@ -145,7 +149,7 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_d
     except IncompleteSnapshotError:
         raise ModelUnavailableError(
             f"the cached copy of {repo_id!r} is incomplete and the Hub cannot be reached to finish it: "
-            f"connect and run `{fetch}`"
+            f"connect and run `{fetch_command}`"
         ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
         offline = isinstance(error, OfflineModeIsEnabled) or isinstance(error.__cause__, OfflineModeIsEnabled)
@@ -153,29 +157,57 @@ def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_d
         raise ModelUnavailableError(
             f"model {repo_id!r} is not in the local Hugging Face cache and {why}: connect to the "
             f"internet{' and unset HF_HUB_OFFLINE' if offline else ''}, or download it beforehand "
-            f"while connected with `{fetch}` ({type(error).__name__})"
+            f"while connected with `{fetch_command}` ({type(error).__name__})"
         ) from None
     return Path(folder) / prefix
 
 
-def _check_folder(folder: Path, source: str) -> dict:
-    """Read and check ``folder``'s config.json; return it. Refuse folders without safetensors weights."""
+def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_dir) -> Path:
+    """Local folder holding the repo's config.json and safetensors weights (from the cache or the Hub)."""
+    # Only the config and safetensors weights: never pickles, and none of the other files a
+    # full pipeline repo holds (unet, text encoder ...).
+    return fetch(repo_id, DIFFUSERS_FILES, subfolder, revision, cache_dir)
+
+
+def check_subfolder(subfolder) -> None:
+    """Refuse a ``subfolder`` that is not a relative folder inside a repo (None is fine)."""
+    if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
+                                  or subfolder.startswith("/")):
+        raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
+
+
+def read_config(folder: Path, source: str) -> dict:
+    """``folder``'s config.json as a dict; a ValueError naming ``source`` when it is missing or not JSON."""
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ValueError(
-            f"{source!r} has no config.json{' in ' + folder.name if folder.name else ''}: not a diffusers "
-            "model folder (for a full pipeline repo pass subfolder='vae')"
+            f"{source!r} has no config.json{' in ' + folder.name if folder.name else ''}: not a model "
+            "folder (for a full pipeline repo pass subfolder='vae')"
         )
     try:
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"the config.json of {source!r} is not valid JSON: {error}") from None
-    class_name = config.get("_class_name") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"the config.json of {source!r} is not a JSON object")
+    return config
+
+
+def check_class(config: dict, source: str) -> str:
+    """The diffusers class named by ``config`` if it is a supported VAE, else a ValueError."""
+    class_name = config.get("_class_name")
     if class_name not in SUPPORTED_CLASSES:
         raise ValueError(
             f"{source!r} holds a {class_name or 'model without _class_name'}; supported VAE classes are "
             f"{', '.join(SUPPORTED_CLASSES)}"
         )
+    return class_name
+
+
+def _check_folder(folder: Path, source: str) -> dict:
+    """Read and check ``folder``'s config.json; return it. Refuse folders without safetensors weights."""
+    config = read_config(folder, source)
+    check_class(config, source)
     if not ((folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file()):
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         found = f" (found only {', '.join(pickles)})" if pickles else ""
@@ -388,9 +420,7 @@ def load_hub(source: str | os.PathLike, *, name: str | None = None, description:
     from diffusers import AutoencoderKL, AutoencoderTiny
 
     check_whole("image_size", image_size, 8, why=" (pixels)")
-    if subfolder is not None and (not isinstance(subfolder, str) or ".." in subfolder.split("/")
-                                  or subfolder.startswith("/")):
-        raise ValueError(f"subfolder must be a relative folder inside the repo such as 'vae'; got {subfolder!r}")
+    check_subfolder(subfolder)
     pick_precision(device, "float32" if dtype == "auto" else dtype, channels_last)  # bad options fail first
 
     folder, repo_id, label, alias_description = _locate(source, subfolder, revision, cache_dir, allow_local_folder)
