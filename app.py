@@ -71,6 +71,8 @@ MODEL_OPTIONS = {name: {"fast_decoder": True} for name in HUB_MODELS
 ANY_REPO = support.allow_any_repo()
 # Repos never trimmed from the Hugging Face cache: the listed models' (and their tiny decoders').
 LISTED_REPOS = frozenset(repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values())
+# Typed repos this process downloaded (not in the cache before): the only ones it may trim.
+DOWNLOADED: set[str] = set()
 ZERO_GPU = support.on_zero_gpu()
 if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit them.
     lb.models.CACHE_SIZE = len(MODELS) + 1
@@ -151,8 +153,11 @@ def load_model(name):
     options = {**remote.load_options(), "allow_local_folder": False}
     if remote.repo_id in lb.models.hub.FAST_DECODER_FOR:
         options["fast_decoder"] = True
+    if not support.cached_before(remote):
+        DOWNLOADED.add(remote.repo_id)
     vae = lb.models.load_cached(remote.repo_id, **options)
-    support.trim_typed_repos(support.LIMITS.typed_repos_bytes, keep=LISTED_REPOS | set(lb.models.cached_sources()))
+    support.trim_typed_repos(support.LIMITS.typed_repos_bytes, DOWNLOADED,
+                             keep=LISTED_REPOS | set(lb.models.cached_sources()))
     return vae
 
 

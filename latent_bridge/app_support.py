@@ -734,6 +734,15 @@ def check_typed_repo(text: Any, *, api=None) -> "models.RemoteModel":
     return remote
 
 
+def cached_before(remote: "models.RemoteModel", cache_dir=None) -> bool:
+    """Whether the checked repo's config is in the local Hugging Face cache already (then it is
+    not the app's download, and ``trim_typed_repos`` must leave it alone)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    name = f"{remote.subfolder}/config.json" if remote.subfolder else "config.json"
+    return isinstance(try_to_load_from_cache(remote.repo_id, name, cache_dir=cache_dir, revision=remote.commit), str)
+
+
 def typed_repo_kind(name: Any) -> str | None:
     """"diffusers" or "latent-bridge" for a repo id checked lately, else None (never asks the Hub)."""
     with _CHECKED_LOCK:
@@ -741,18 +750,20 @@ def typed_repo_kind(name: Any) -> str | None:
     return found[0].kind if found is not None else None
 
 
-def trim_typed_repos(budget: int, keep=frozenset(), cache_dir=None) -> int:
-    """Delete the least recently used Hub repos of the local cache, other than those in ``keep``
-    (the listed models, the ones loaded now), while the others take more than ``budget`` bytes;
-    returns the bytes they take after. A visitor's repo ids thus cannot fill the disk."""
+def trim_typed_repos(budget: int, downloaded, keep=frozenset(), cache_dir=None) -> int:
+    """Delete the least recently used of the Hub repos in ``downloaded`` (those this app fetched
+    for typed repo ids and did not find in the cache before) other than those in ``keep`` (the
+    loaded ones), while they take more than ``budget`` bytes; returns the bytes they take after.
+    A visitor's repo ids thus cannot fill the disk, and nothing else in the cache (an operator's
+    own models) is ever deleted."""
     from huggingface_hub import scan_cache_dir
 
     try:
         info = scan_cache_dir(cache_dir)
     except (OSError, ValueError):  # no cache yet, or one being written
         return 0
-    others = sorted((repo for repo in info.repos if repo.repo_type == "model" and repo.repo_id not in keep),
-                    key=lambda repo: repo.last_accessed)
+    others = sorted((repo for repo in info.repos if repo.repo_type == "model" and repo.repo_id in downloaded
+                     and repo.repo_id not in keep), key=lambda repo: repo.last_accessed)
     total = sum(repo.size_on_disk for repo in others)
     for repo in others:
         if total <= budget:

@@ -416,14 +416,18 @@ def _two_well_prior():
     )
 
 
-def _histogram_distance(samples: np.ndarray, grid: np.ndarray, density: np.ndarray, edges: np.ndarray) -> float:
-    """Total-variation distance between the histogram of ``samples`` on ``edges`` and the
-    reference ``density`` on ``grid`` integrated over the same bins."""
-    counts, _ = np.histogram(samples, bins=edges)
+def _histogram_distance(samples: np.ndarray, grid: np.ndarray, density: np.ndarray, edges: np.ndarray,
+                        weights: np.ndarray | None = None) -> float:
+    """Total-variation distance between the histogram of ``samples`` (with ``weights`` summing
+    to 1, or equal) on ``edges`` and the reference ``density`` on ``grid`` integrated over the
+    same bins."""
+    if weights is None:
+        weights = np.full(len(samples), 1 / max(len(samples), 1))
+    masses, _ = np.histogram(samples, bins=edges, weights=weights)
     step = grid[1] - grid[0]
     cumulative = np.concatenate([[0.0], np.cumsum(density) * step])
     reference = np.diff(np.interp(edges, grid + step / 2, cumulative[1:], left=0.0, right=1.0))
-    return 0.5 * float(np.abs(counts / max(len(samples), 1) - reference).sum())
+    return 0.5 * float(np.abs(masses - reference).sum())
 
 
 def figure_langevin(out: Path, quick: bool) -> dict:
@@ -432,13 +436,21 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     effective sample size. Claim (eqs. 2-3): the bridge of a non-Gaussian prior's Langevin
     diffusion can be sampled numerically, and it hops between the wells as the prior says."""
     x0, x1, T = -2.0, 2.0, 3.0
-    frames, n_paths, pcn_moves = (31, 4000, 0) if quick else (61, 20000, 10)
-    # One particle per returned path: the histogram is of the particle system itself. Resampling
-    # makes early frames share ancestors (few distinct values); pCN sweeps rejuvenate them.
-    sampler = registry.get("langevin", prior=_two_well_prior(), T=T, particles=n_paths, pcn_moves=pcn_moves)
-    run = sampler.run(torch.tensor([x0]), torch.tensor([x1]), frames, n_paths=n_paths, generator=_seeded(6))
-    paths = run.latents[:, :, 0].double().numpy()
-    diagnostics = {k: v for k, v in run.diagnostics.items() if isinstance(v, (int, float, str, bool))}
+    frames, systems = (31, 40) if quick else (61, 400)
+    # The law of a default path: each path ``run`` returns is drawn from its own particle system
+    # by that system's final weights, so the histogram pools many default systems, each system's
+    # particles weighted by its own normalised weights and every system counted alike.
+    sampler = registry.get("langevin", prior=_two_well_prior(), T=T)
+    run = sampler.particle_systems(torch.tensor([x0]), torch.tensor([x1]), frames, systems=systems,
+                                   generator=_seeded(6))
+    particles = sampler.particles
+    weights = (torch.softmax(run.log_weights, dim=1) / systems).reshape(-1).numpy()
+    inner = run.frames[:, :, 0].double().numpy()  # (systems particles, frames - 2)
+    one_each = sde.systematic_resample(run.log_weights, 1, _seeded(7))[:, 0] + torch.arange(systems) * particles
+    paths = np.concatenate([np.full((systems, 1), x0), inner[one_each.numpy()], np.full((systems, 1), x1)], axis=1)
+    frame_ess = run.frame_ess()  # (systems, frames - 2)
+    diagnostics = {"systems": systems, "particles": particles, "steps": sampler.steps,
+                   "median_frame_ess": float(frame_ess.median()), "min_frame_ess": float(frame_ess.min())}
     times = sampler.times(frames).numpy()
     shown = [frames // 4, frames // 2, 3 * frames // 4]
     grid = np.linspace(-6.0, 6.0, 1201)  # step 0.01: holds -2 and 2
@@ -451,35 +463,38 @@ def figure_langevin(out: Path, quick: bool) -> dict:
         exact = np.exp(-(grid - mean) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var)
         ou_error = max(ou_error, float(np.abs(row - exact).max()))
     edges = np.linspace(-4.0, 4.0, 41)
-    # Sampling noise alone, for scale: the same distance for n_paths exact draws from the reference.
+    # Sampling noise alone, for scale: the same distance for as many exact draws as the systems'
+    # frame ESS add up to at that frame.
     rng = np.random.default_rng(6)
-    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "n_paths": n_paths, "pcn_moves": pcn_moves,
+    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "systems": systems,
                      "diagnostics": diagnostics, "reference_check_ou_max_density_error": ou_error}
     fig, axes = _subplots(1, 4, figsize=(15, 3.6))
     ax = axes[0]
-    for k in range(min(25, n_paths)):
+    for k in range(min(25, systems)):
         ax.plot(times, paths[k], lw=0.7, color=colormaps["tab10"](k % 10), alpha=0.8)
     for i in shown:
         ax.axvline(times[i], color="0.3", lw=0.8, ls="--")
     ax.set_xlabel("t")
     ax.set_ylabel("X(t)")
-    ax.set_title(f"25 of {n_paths} paths, -2 to 2, T = {T:g} ({pcn_moves} pCN sweeps)", fontsize=10)
+    ax.set_title(f"25 default paths, -2 to 2, T = {T:g}", fontsize=10)
     ax.grid(alpha=0.3)
     for ax, i, density in zip(axes[1:], shown, reference):
         step = grid[1] - grid[0]
-        draws = rng.choice(grid, size=n_paths, p=density * step / (density * step).sum())
+        column = inner[:, i - 1]
+        equivalent = int(frame_ess[:, i - 1].sum())
+        draws = rng.choice(grid, size=equivalent, p=density * step / (density * step).sum())
         floor = _histogram_distance(draws, grid, density, edges)
-        distance = _histogram_distance(paths[:, i], grid, density, edges)
+        distance = _histogram_distance(column, grid, density, edges, weights)
         left_reference = float((density[grid < 0]).sum() * step)
-        left = float((paths[:, i] < 0).mean())
+        left = float(weights[column < 0].sum())
         numbers[f"t={times[i]:g}"] = {
-            "tv_distance": distance, "tv_distance_of_exact_draws": floor,
+            "tv_distance": distance, "tv_distance_of_exact_draws": floor, "equivalent_draws": equivalent,
             "mass_below_0": left, "mass_below_0_reference": left_reference,
-            "mass_between_wells": float((np.abs(paths[:, i]) < 0.5).mean()),
+            "mass_between_wells": float(weights[np.abs(column) < 0.5].sum()),
             "mass_between_wells_reference": float(density[np.abs(grid) < 0.5].sum() * step),
-            "distinct_paths": int(np.unique(paths[:, i]).size),
         }
-        ax.hist(paths[:, i], bins=edges, density=True, color="#ff7f0e", alpha=0.6, label="Langevin bridge")
+        ax.hist(column, bins=edges, weights=weights / (edges[1] - edges[0]), color="#ff7f0e", alpha=0.6,
+                label="Langevin bridge")
         ax.plot(grid, density, color="k", lw=1.4, label="Fokker-Planck reference")
         ax.set_xlim(-4, 4)
         ax.set_xlabel("x")
@@ -487,9 +502,8 @@ def figure_langevin(out: Path, quick: bool) -> dict:
         ax.grid(alpha=0.3)
     axes[1].set_ylabel("density")
     axes[1].legend(fontsize=8, loc="upper right")
-    ess = diagnostics.get("ess")
-    fig.suptitle("Langevin bridge on the two-well prior 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²)"
-                 + (f": effective sample size of the final weights {ess:.0f} of {n_paths}" if ess is not None else ""), fontsize=11)
+    fig.suptitle("Langevin bridge on the two-well prior 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²): the law of a default "
+                 f"path ({systems} systems of {particles:,} particles, weighted)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     _save(fig, out / "langevin_two_well.png")
     return numbers

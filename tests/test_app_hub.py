@@ -131,9 +131,24 @@ def test_typed_repos_are_trimmed_from_the_cache_least_recently_used_first(tmp_pa
     for i, repo in enumerate(["org/old", "org/newer", "org/listed"]):
         snapshot = put_in_cache(cache, repo, {"model.safetensors": bytes(1000)})
         os.utime(snapshot / "model.safetensors", (1000 + i, 1000 + i), follow_symlinks=True)
-    left = support.trim_typed_repos(1500, keep={"org/listed"}, cache_dir=cache)
+    put_in_cache(cache, "someone/else", {"model.safetensors": bytes(5000)})  # the operator's own: never touched
+    left = support.trim_typed_repos(1500, {"org/old", "org/newer", "org/listed"}, keep={"org/listed"},
+                                    cache_dir=cache)
     assert left == 1000
-    assert sorted(p.name for p in cache.iterdir()) == ["models--org--listed", "models--org--newer"]
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "models--org--listed", "models--org--newer", "models--someone--else"]
+
+
+def test_only_repos_the_app_downloaded_count_as_its_own(tmp_path):
+    import latent_bridge as lb
+    from tiny_hub import COMMIT
+
+    cache = tmp_path / "hub"
+    put_in_cache(cache, "org/had", {"config.json": b"{}"})
+    remote = lb.models.RemoteModel("org/had", COMMIT, "diffusers", None, (), 0)
+    assert support.cached_before(remote, cache_dir=cache)
+    assert not support.cached_before(lb.models.RemoteModel("org/new", COMMIT, "diffusers", None, (), 0),
+                                      cache_dir=cache)
 
 
 # --- a trained folder the operator lists -------------------------------------------------------

@@ -101,13 +101,15 @@ def test_langevin_bridge_matches_the_fokker_planck_reference(quick_run):
     masses = []
     for key, value in entry.items():
         if key.startswith("t="):
-            # Coarse on purpose: the quick run's resampled particles descend from only ~100-400
-            # distinct ancestors per frame, and the sampler's own error at that size is several
-            # binomial standard errors (measured up to 0.09); the full run's numbers, in
-            # docs/reproduction.md, are the precise comparison.
-            assert abs(value["mass_below_0"] - value["mass_below_0_reference"]) < 0.15, key
+            # The quick run pools 40 default particle systems, worth ``equivalent_draws`` (their
+            # frame ESS summed, ~250) independent draws: 4 binomial standard errors of that many
+            # (measured 2.4 at most); the full run's numbers, in docs/reproduction.md, are the
+            # precise comparison.
+            p = value["mass_below_0_reference"]
+            se = (p * (1 - p) / value["equivalent_draws"]) ** 0.5
+            assert abs(value["mass_below_0"] - p) < 4 * se, (key, value)
             # Few paths between the wells (|x| < 0.5; reference ~0.06): an OU bridge, which
-            # ignores the prior, puts 0.29-0.39 there (measured), the quick Langevin run 0.06-0.13.
+            # ignores the prior, puts 0.29-0.39 there (measured), the quick Langevin run 0.03-0.07.
             assert abs(value["mass_between_wells"] - value["mass_between_wells_reference"]) < 0.12, key
             masses.append(value["mass_below_0"])
     # The paths leave the left well for the right one as time goes on.
