@@ -334,10 +334,11 @@ def test_other_runtime_errors_are_not_hidden(monkeypatch):
 
 
 def test_a_samplers_warnings_are_printed(tmp_path, capsys):
-    # Two particles cannot reach the default target ESS of 48: the sampler says so, and so
-    # does the command, on stderr; the JSON report carries the same sentences.
+    # Two particles under a fitted mixture cannot reach a target ESS of 48: the sampler says so,
+    # and so does the command, on stderr; the JSON report carries the same sentences.
     target = tmp_path / "grid.png"
     code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "langevin",
+                                     "--prior", "mixture", "--target-ess", "48",
                                      "--particles", "2", "--max-particles", "2", "--steps", "20", "--frames", "6",
                                      "--out", target, "--json", "--quiet"], capsys)
     assert code == 0, err
