@@ -117,6 +117,8 @@ def tiny_sd_vae(tmp_path, monkeypatch):
 def test_a_hub_model_shows_its_controls_and_runs_an_example_photo(page, screenshots, tiny_sd_vae):
     """Choosing sd-vae shows the resolution, the fast preview and the example photos; a photo
     example fills both images and runs (tiny random weights: the frames are noise)."""
+    page.reload()  # a fresh page: the screenshot shows the controls, not an earlier result
+    page.wait_for_selector("#interpolate-run")
     page.get_by_role("tab", name="Interpolate").click()
     assert not page.locator("#interpolate-hub").is_visible()
     dropdown = page.locator("#interpolate-model input")
