@@ -647,7 +647,10 @@ class LangevinBridge(Sampler):
             "ess_history": ess_history, "ess_times": times[1:].tolist(),
         }
         warnings = []
-        if frame_ess and self.target_ess and min(frame_ess) < self.target_ess:
+        # Equal weights (a Gaussian prior's guide is its exact bridge): every particle is an
+        # exact draw, whatever the frame ESS, so a low one is no warning.
+        weights_vary = bool(torch.any(run.path_log_weights != run.path_log_weights[0]))
+        if frame_ess and self.target_ess and min(frame_ess) < self.target_ess and weights_vary:
             worst = min(range(len(frame_ess)), key=frame_ess.__getitem__)
             warnings.append(
                 f"the particles hold an effective sample size of only {frame_ess[worst]:.1f} at t = "

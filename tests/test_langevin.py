@@ -388,6 +388,14 @@ def test_a_starved_run_says_so_in_plain_words():
     assert run.diagnostics["min_frame_ess"] < 48 and run.diagnostics["particles"] == 8
 
 
+def test_a_one_particle_run_of_the_standard_normal_is_exact_and_says_nothing():
+    # All weights are equal there: each particle is an exact OU bridge path, so a frame ESS of 1
+    # is no reason to warn (a mixture with as few particles does warn, test above).
+    run = lb.registry.get("langevin", T=1.0, particles=1, max_particles=1).run(
+        torch.zeros(3), torch.ones(3), frames=6, n_paths=2, generator=seeded(0))
+    assert run.diagnostics["min_frame_ess"] == 1.0 and "warnings" not in run.diagnostics
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_default_paths_of_one_run_are_several_draws(seed):
     # Each path comes from its own particle system: 8 default paths hold 8 different values at
