@@ -699,20 +699,17 @@ def describe_model(name):
 
 
 class RepoField:
-    """Beside the model list: a Hub repo id typed by a visitor, checked and loaded by its Load
-    button (or Enter), then chosen in ``model``. Absent where ``ANY_REPO`` is off."""
+    """Beside the model list: a Hub repo id typed by a visitor, checked and loaded by the field's
+    Load button (or Enter), then chosen in ``model``. Absent where ``ANY_REPO`` is off."""
 
     def __init__(self, model):
-        with gr.Row(visible=ANY_REPO, equal_height=True):
-            self.text = gr.Textbox(label="or a Hub repo id", scale=4, max_length=support.LIMITS.repo_id_chars,
-                                   placeholder="org/name", max_lines=1,
-                                   info="a diffusers AutoencoderKL / AutoencoderTiny or a latent-bridge VAE; "
-                                        "safetensors, at most 1 GB")
-            self.button = gr.Button("Load", scale=1)
+        self.text = gr.Textbox(label="or a Hub repo id", max_length=support.LIMITS.repo_id_chars,
+                               placeholder="org/name", max_lines=1, submit_btn="Load", visible=ANY_REPO,
+                               info="a diffusers AutoencoderKL / AutoencoderTiny or a latent-bridge VAE; "
+                                    "safetensors, at most 1 GB")
         self.status = gr.Markdown(visible=ANY_REPO)
         if ANY_REPO:
-            for event in (self.button.click, self.text.submit):
-                event(fetch_repo, self.text, [model, self.status], api_visibility="private", preprocess=False)
+            self.text.submit(fetch_repo, self.text, [model, self.status], api_visibility="private", preprocess=False)
 
 
 def image_input(label: str):

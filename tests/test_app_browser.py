@@ -143,3 +143,43 @@ def test_a_hub_model_shows_its_controls_and_runs_an_example_photo(page, screensh
     page.locator("#interpolate-model input").click()  # back to the default for the tests after
     page.get_by_role("option", name="poses", exact=True).click()
     page.locator("#interpolate-hub").wait_for(state="hidden")
+
+
+@pytest.fixture
+def stand_in_hub(tmp_path, monkeypatch):
+    """A tiny KL-VAE under org/tiny-kl in an offline cache, and a stand-in Hub API listing it."""
+    import huggingface_hub.constants
+
+    import latent_bridge as lb
+    from latent_bridge import app_support as support
+    from tiny_hub import StandInHub, put_in_cache, saved_files, tiny_kl
+
+    files = saved_files(tiny_kl(), tmp_path / "kl")
+    put_in_cache(tmp_path / "hub", "org/tiny-kl", files)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(support, "HUB_API", StandInHub({"org/tiny-kl": {n: len(d) for n, d in files.items()}}))
+    monkeypatch.setattr(support, "_CHECKED", {})
+    lb.models.clear_cache()
+    yield
+    lb.models.clear_cache()
+
+
+def test_the_repo_id_field_refuses_a_path_and_loads_a_checked_repo(page, stand_in_hub):
+    """Typed in the browser: a path gets the app's message in a toast; a repo id the (stand-in)
+    Hub lists loads and becomes the chosen model, with the Hub controls shown."""
+    page.reload()
+    page.wait_for_selector("#interpolate-run")
+    field = page.locator("#tab-interpolate").get_by_label("or a Hub repo id")
+    field.fill("../../etc/passwd")
+    field.press("Enter")
+    toast = page.locator('[data-testid="toast-body"]')
+    toast.first.wait_for()
+    assert "repo id" in toast.first.inner_text()
+    page.reload()
+    page.wait_for_selector("#interpolate-run")
+    field = page.locator("#tab-interpolate").get_by_label("or a Hub repo id")
+    field.fill("org/tiny-kl")
+    page.locator("#tab-interpolate [data-testid=\"submit-button\"]").click()
+    page.wait_for_function("() => document.querySelector('#interpolate-model input').value.includes('org/tiny-kl')")
+    page.locator("#interpolate-hub").wait_for(state="visible")
+    assert page.locator('[data-testid="toast-body"]').count() == 0
