@@ -118,7 +118,7 @@ def main():
         ("GIF of 10 MB, 1500 frames", many_frames("GIF", 1500), True),
         ("TIFF of 10 MB, 1700 pages", many_frames("TIFF", 1700), True),
     ]
-    print(f"| file | size MB | load_image s | outcome | Pillow decode s |")
+    print("| file | size MB | load_image s | outcome | Pillow decode s |")
     print("| --- | ---: | ---: | --- | ---: |")
     for name, data, plain in cases:
         seconds, outcome = timed(lambda: images.load_image(data, 64, max_pixels=APP_PIXELS))

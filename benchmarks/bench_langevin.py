@@ -22,7 +22,6 @@ Tables (median wall time of a few runs, one torch thread):
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 

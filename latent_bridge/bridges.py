@@ -427,7 +427,7 @@ class GaussianBridge(Sampler):
 
     def _weights(self, times: torch.Tensor) -> torch.Tensor:
         """B(t) A^-1: the weights of (z0, z1) in the bridge mean, float64 ``(M, 2)``."""
-        k_t, k_rest = self.kernel(times), self.kernel(self.T - times)
+        k_t = self.kernel(times)
         if self.is_loop:
             return torch.stack([k_t, torch.zeros_like(k_t)], dim=1)
         # In complements c = 1 - k, each accurate on its own: at tiny T every k is 1 to rounding,

@@ -16,7 +16,7 @@ from PIL import Image
 import latent_bridge as lb
 from latent_bridge.models import device as policy
 from latent_bridge.models.hub import float16_safe
-from tiny_hub import put_in_cache, saved_files, sd_pair_cache, tiny_kl, tiny_taesd
+from tiny_hub import put_in_cache, saved_files, sd_pair_cache, tiny_kl
 
 
 @pytest.fixture(scope="module")

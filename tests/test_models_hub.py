@@ -6,7 +6,6 @@ client stores downloads: models--org--name/{blobs, snapshots/<commit>/ (symlinks
 
 import json
 import time
-from pathlib import Path
 
 import huggingface_hub
 import huggingface_hub.constants
