@@ -76,10 +76,12 @@ DOWNLOADED: set[str] = set()
 ZERO_GPU = support.on_zero_gpu()
 if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit them.
     lb.models.CACHE_SIZE = len(MODELS) + 1
-# Embedded models load in milliseconds; those with a 2-D latent get a latent map.
+# Embedded models load in milliseconds; those with a 2-D latent get a latent map (typed repos
+# join when loaded, at most MAP_MODELS_MOST in all).
 MAP_MODELS = {name for name, (_, kind) in MODELS.items()
               if kind == "embedded"
               and tuple(lb.models.load_cached(LOCAL_FOLDERS.get(name, name)).latent_shape) == (2,)}
+MAP_MODELS_MOST = 256
 PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
 
 # A random walk loops from one image: only random methods move.
@@ -156,6 +158,8 @@ def load_model(name):
     if not support.cached_before(remote):
         DOWNLOADED.add(remote.repo_id)
     vae = lb.models.load_cached(remote.repo_id, **options)
+    if has_latent_map(vae) and len(MAP_MODELS) < MAP_MODELS_MOST:
+        MAP_MODELS.add(remote.repo_id)  # a typed repo with a 2-D latent: its map shows too
     support.trim_typed_repos(support.LIMITS.typed_repos_bytes, DOWNLOADED,
                              keep=LISTED_REPOS | set(lb.models.cached_sources()))
     return vae

@@ -29,6 +29,7 @@ def hub(tmp_path_factory):
     cache = tmp_path_factory.mktemp("hf") / "hub"
     scratch = tmp_path_factory.mktemp("saved")
     repos = {"org/tiny-lb": small_vae_files(tiny_small_vae(), scratch / "lb"),
+             "org/tiny-map": small_vae_files(tiny_small_vae(latent_dim=2), scratch / "map"),
              "org/tiny-kl": saved_files(tiny_kl(), scratch / "kl")}
     for repo_id, files in repos.items():
         put_in_cache(cache, repo_id, files)
@@ -66,6 +67,15 @@ def test_a_typed_latent_bridge_repo_runs_after_the_checks(client, hub, images):
     video, _, grid, _, _, diagnostics = interpolate(client, "org/tiny-lb", images)
     assert os.path.getsize(video) > 0 and Image.open(grid).size[0] >= 16
     assert ("org/tiny-lb", None, True) in hub[1].calls  # the file list, with sizes, was asked for
+
+
+def test_a_typed_repo_with_a_2d_latent_gets_its_latent_map(client, images, app_server):
+    app = app_server[0]
+    assert app.show_latent_map("org/tiny-map")["visible"] is False  # unknown until loaded
+    *_, latent_map, _ = interpolate(client, "org/tiny-map", images)
+    assert latent_map is not None
+    assert app.show_latent_map("org/tiny-map")["visible"] is True
+    assert app.show_latent_map("org/tiny-lb")["visible"] is False  # 3-D: no map
 
 
 def test_a_typed_diffusers_repo_runs_at_the_chosen_resolution(client, images):

@@ -61,12 +61,12 @@ def sd_pair_cache(cache: Path, scratch: Path) -> Path:
     return cache
 
 
-def tiny_small_vae(channels=1):
-    """A latent-bridge SmallVAE at 16 px with a 3-D latent, seeded."""
+def tiny_small_vae(channels=1, latent_dim=3):
+    """A latent-bridge SmallVAE at 16 px with a ``latent_dim``-D latent (3 by default), seeded."""
     from latent_bridge.models.small_vae import SmallVAE
 
     torch.manual_seed(2)
-    return SmallVAE(image_size=16, channels=channels, latent_dim=3, widths=(8, 8), name="tiny",
+    return SmallVAE(image_size=16, channels=channels, latent_dim=latent_dim, widths=(8, 8), name="tiny",
                     description="a tiny test VAE").eval()
 
 
