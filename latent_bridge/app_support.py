@@ -34,7 +34,7 @@ __all__ = [
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
     "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
     "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "MODEL_FOLDERS_VARIABLE", "model_folders", "allow_any_repo", "check_typed_repo", "typed_repo_id",
-    "typed_repo_kind", "trim_typed_repos",
+    "typed_repo_kind", "trim_typed_repos", "cached_before",
 ]
 
 

@@ -67,9 +67,10 @@ def kind_of_config(config: dict) -> str | None:
 
 def _is_diffusers_folder(folder: Path) -> bool:
     try:
-        return "_class_name" in json.loads((folder / "config.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(config, dict) and kind_of_config(config) == "diffusers"
 
 
 def _load_small_vae(folder: Path, name: str, device=None, **options) -> VAE:
