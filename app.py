@@ -74,6 +74,10 @@ LISTED_REPOS = frozenset(repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values
 # Typed repos this process downloaded (not in the cache before): the only ones it may trim.
 DOWNLOADED: set[str] = set()
 ZERO_GPU = support.on_zero_gpu()
+# Where the Hub models decode on the CPU, fast preview starts ticked so that every tab's
+# defaults fit the decode-time bound: SD's decoder takes 1.8 s a 256 px frame on 2 cores with
+# native bfloat16 (6 s without), so 64 frames x 2 paths would be refused; TAESD's takes 0.1 to 0.4 s.
+FAST_PREVIEW_DEFAULT = not ZERO_GPU and lb.models.pick_device("auto").type == "cpu"
 if ZERO_GPU:  # ZeroGPU wants every model on CUDA at import; its workers inherit them.
     lb.models.CACHE_SIZE = len(MODELS) + 1
 # Embedded models load in milliseconds; those with a 2-D latent get a latent map (typed repos
@@ -225,7 +229,7 @@ def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], 
     fps = support.check_whole("fps", values["fps"], 1, support.LIMITS.fps)
     frames = support.check_whole("frames", values["frames"] if frames is None else frames, 4, support.LIMITS.frames)
     support.check_whole("paths", values["paths"], 1, support.LIMITS.paths)  # before any model loads
-    fast = values.get("fast_preview", False)
+    fast = values.get("fast_preview", FAST_PREVIEW_DEFAULT)
     if not isinstance(fast, bool):
         raise ValueError(f"fast_preview must be true or false; got {type(fast).__name__}")
     side = support.check_resolution(values.get("resolution", support.DEFAULTS.resolution))
@@ -238,17 +242,18 @@ def prepare(values: dict, methods: list[str], uploads: list, labels: list[str], 
     shaped, images = read_images(uploads, shaped, labels)
     frames, paths = support.check_request(frames=frames, paths=values["paths"], image_side=shaped.image_shape,
                                           methods=len(methods))
-    seconds = seconds_per_frame(model, vae, shaped.image_shape, fast)
-    support.check_decode_time(frames * paths * len(methods), seconds, model)
     kwargs = {m: support.method_kwargs(m, values, shaped.latent_shape, runs, paths) for m in methods}
     samplers = {m: lb.registry.get(m, **kwargs[m]) for m in methods}
+    decoded = frames * sum(lb.pipeline.decoded_paths(sampler, paths) for sampler in samplers.values())
+    seconds = seconds_per_frame(model, vae, shaped.image_shape, fast)
+    support.check_decode_time(decoded, seconds, model)
     for sampler in samplers.values():
         support.check_sampler_memory(sampler, frames, shaped.latent_shape, paths)
     work = sum(support.particle_work(kwargs[m], math.prod(shaped.latent_shape), runs, paths) for m in methods)
     options = {"n_paths": paths, "seed": seed, "fast_preview": fast, **(task_options or {"frames": frames})}
     job = support.Job(task="", model=model, images=tuple(images),
                       samplers=tuple((m, m, tuple(kwargs[m].items())) for m in methods),
-                      options=tuple(options.items()), decoded_frames=frames * paths * len(methods),
+                      options=tuple(options.items()), decoded_frames=decoded,
                       seconds_per_frame=seconds, particle_work=work)
     return job, fps, shaped
 
@@ -661,8 +666,10 @@ class HubControls:
         with gr.Row(visible=shown, elem_id=f"{prefix}-hub") as self.row:
             self.resolution = gr.Slider(low, high, value=support.DEFAULTS.resolution, step=64, label="resolution",
                                         info="the photo's longer side in pixels; its aspect ratio is kept")
-            self.fast = gr.Checkbox(value=False, label="fast preview",
-                                    info="decode with the tiny decoder of the same latent space (TAESD): ~10x faster")
+            self.fast = gr.Checkbox(value=FAST_PREVIEW_DEFAULT, label="fast preview",
+                                    info="decode with the tiny decoder of the same latent space (TAESD): ~10x "
+                                         "faster" + ("; untick for the full decoder (fewer frames fit here)"
+                                                     if FAST_PREVIEW_DEFAULT else ""))
         rows = photo_rows(count) if fill else ([], [])
         self.photos, self.click = add_examples(f"{prefix}-photos", fill, rows, label="Example photos (Hub models)",
                                                visible=shown)

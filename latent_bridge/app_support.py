@@ -44,15 +44,15 @@ class Limits:
 
     frames: frames per path; paths: paths per method; methods: methods in one comparison;
     image_pixels: pixels of an uploaded image before it is resized to the model's side;
-    output_pixels: frames x paths x methods x (model side)^2, i.e. how much is decoded;
+    output_pixels: frames x paths x methods x (model side)^2, i.e. how much is put out;
     particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
     largest round of particles, integration steps and refinement sweeps; particle_work:
     2 x max_particles x steps x (1 + pcn_moves) x latent size x paths, what one Langevin run
     costs at most (its rounds double the particles up to max_particles; one particle system a
     path) (10 to 35 ns per unit on 2 CPU cores, the most with pCN
     sweeps at n = 4096: the limit is 5 to 18 s of work);
-    decode_seconds: frames x paths x methods x the model's measured decode time per frame
-    (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
+    decode_seconds: the frames decoded (frames x paths x methods, a deterministic method's paths
+    once) x the model's measured decode time per frame (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
     256 px) cannot hold the only worker for minutes;
     fps: video frame rate; upload: Gradio's max_file_size;
     particle_memory: bytes a particle sampler may hold at once (``memory_bytes``: its
@@ -412,7 +412,8 @@ def scale_decode_seconds(seconds: float, measured_shape: tuple[int, int], shape:
 def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str = "this model") -> None:
     """Refuse a request whose decoding alone would take more than ``LIMITS.decode_seconds``.
 
-    decoded_frames: frames x paths x methods; seconds_per_frame: from ``decode_seconds_per_frame``
+    decoded_frames: frames x paths, summed over the methods (a deterministic method's paths are
+    decoded once: ``pipeline.decoded_paths``); seconds_per_frame: from ``decode_seconds_per_frame``
     (at the request's resolution, on the device the model runs on).
     Raises ValueError naming the frames that fit and what else to change."""
     seconds = decoded_frames * seconds_per_frame
@@ -420,7 +421,7 @@ def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str 
         most = int(LIMITS.decode_seconds // seconds_per_frame)
         raise ValueError(
             f"{model} decodes a frame in about {seconds_per_frame:.2g} s on this server, so these "
-            f"{decoded_frames} frames (frames x paths x methods) would take {seconds / 60:.1f} min, above "
+            f"{decoded_frames} frames (frames x paths x methods; linear and slerp decode one path) would take {seconds / 60:.1f} min, above "
             f"its limit of {LIMITS.decode_seconds / 60:g} min: decode at most {most} frames in all "
             "(lower frames, paths or methods), lower the resolution, tick fast preview, or pick a "
             "faster model (taesd decodes about 10x faster than sd-vae)")

@@ -22,7 +22,8 @@ from .checks import check_whole
 from .data.images import to_uint8
 
 __all__ = [
-    "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "default_walk_sampler",
+    "MAX_SEED", "Result", "check_seed", "chunk_size_for", "compare", "decode_frames", "decoded_paths",
+    "default_walk_sampler",
     "interpolate", "prepare_image", "prepare_images", "random_walk", "resolve_prior", "to_uint8", "walk_params", "keyframes",
     "keyframe_count", "keyframe_params", "frames_per_segment_for", "check_keyframe_args",
 ]
@@ -156,8 +157,15 @@ def decode_frames(vae, latents: torch.Tensor, chunk_size: int | None = None, fas
 def _decode_paths(vae, latents: torch.Tensor, endpoint_frames: np.ndarray, chunk: int, fast: bool,
                   progress: Progress | None) -> Iterator[np.ndarray]:
     """uint8 ``(n_paths, c, H, W, 3)`` chunks along time. Every path starts and ends at the
-    same latents, so the endpoint images are copied, and only interior frames are decoded."""
+    same latents, so the endpoint images are copied, and only interior frames are decoded;
+    paths that are one path repeated (a deterministic method's) are decoded once."""
     n_paths, frames = latents.shape[:2]
+    if n_paths > 1 and torch.equal(latents[1:], latents[:1].expand_as(latents[1:])):
+        counted = None if progress is None else (lambda done, total, message: progress(done * n_paths,
+                                                                                    total * n_paths, message))
+        for piece in _decode_paths(vae, latents[:1], endpoint_frames, chunk * n_paths, fast, counted):
+            yield np.broadcast_to(piece, (n_paths, *piece.shape[1:])).copy()
+        return
     first = np.broadcast_to(endpoint_frames[0], (n_paths, 1, *endpoint_frames.shape[1:]))
     yield first.copy()
     # Time-major order, so each decoder chunk of `chunk * n_paths` codes is `chunk` whole frames.
@@ -334,6 +342,12 @@ def _offset_progress(progress: Progress | None, offset: int, total: int) -> Prog
     if progress is None:
         return None
     return lambda done, _, message: progress(offset + done, total, message)
+
+
+def decoded_paths(sampler: Sampler, n_paths: int) -> int:
+    """How many of ``n_paths`` paths a run decodes: one for a deterministic sampler (``linear``,
+    ``slerp``: its paths are one curve, decoded once and repeated), else all."""
+    return int(n_paths) if sampler.stochastic else 1
 
 
 def _decoded_count(frames: int, n_paths: int, keep_frames: bool) -> int:

@@ -186,3 +186,76 @@ def test_a_listed_folder_runs_through_the_api_by_its_name(client, images, tmp_pa
     # The folder's name is the only way in: its path is not a model name.
     with pytest.raises(AppError, match="repo id"):
         interpolate(client, str(tmp_path / "cats"), images)
+
+
+# What SD's KL decoder and TAESD take per 256 px frame on 2 CPU cores, as measured by
+# benchmarks/bench_models.py (docs/hub_models.md): (full decoder, fast preview) in seconds, on
+# an AMD EPYC with native bfloat16 (auto: bfloat16) and on one without (auto: float32).
+CPU_DECODE_SECONDS = {"native-bfloat16": (1.79, 0.106), "float32-only": (5.89, 0.280)}
+
+
+@pytest.fixture
+def sd_on_a_cpu_server(tmp_path, monkeypatch, app_server):
+    """sd-vae and taesd as tiny models in an offline cache, served by the app as on a CPU Space."""
+    from tiny_hub import sd_pair_cache
+
+    import latent_bridge as lb
+
+    cache = sd_pair_cache(tmp_path / "hub", tmp_path / "saved")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    lb.models.clear_cache()
+    yield app_server[0]
+    lb.models.clear_cache()  # the tiny models must not serve later tests as "sd-vae"
+
+
+def page_defaults_request(app, tab: str) -> dict:
+    """What a click on the first example photos sends with sd-vae chosen (the rest: defaults)."""
+    photos = [handle_file(str(p)) for p in app.PHOTOS]
+    images = {"/interpolate": dict(image_a=photos[0], image_b=photos[1]), "/random_walk": dict(image=photos[0]),
+              "/compare": dict(image_a=photos[0], image_b=photos[1]),
+              "/keyframes": dict(images=[{"image": p, "caption": None} for p in photos[:4]])}[tab]
+    return dict(model="sd-vae", **images, api_name=tab)
+
+
+def measured_like(app, monkeypatch, cpu: str) -> None:
+    """The CPU's real decode times in place of the tiny models'."""
+    full, fast = CPU_DECODE_SECONDS[cpu]
+    monkeypatch.setitem(app._MEASURED, ("sd-vae", False), full)
+    monkeypatch.setitem(app._MEASURED, ("sd-vae", True), fast)
+
+
+@pytest.mark.parametrize("cpu", CPU_DECODE_SECONDS)
+@pytest.mark.parametrize("tab", ["/interpolate", "/random_walk", "/compare", "/keyframes"])
+def test_sd_vae_at_every_tab_s_defaults_fits_a_cpu_server(sd_on_a_cpu_server, client, tab, cpu, monkeypatch):
+    """A visitor who picks sd-vae and clicks an example photo sends the page's defaults (64
+    frames, 2 paths, the tab's methods, 256 px): with the CPU's real decode times, every tab's
+    request must pass the decode-time bound (fast preview starts ticked here), and the full
+    decoder must be refused with a message that says what to change. The render itself is
+    replaced by a recorder (the next test renders for real)."""
+    app = sd_on_a_cpu_server
+    assert app.FAST_PREVIEW_DEFAULT  # no GPU here
+    measured_like(app, monkeypatch, cpu)
+    jobs = []
+
+    def recorded(job, progress=None):
+        jobs.append(job)
+        raise ValueError("prepared")
+
+    monkeypatch.setattr(app, "render", recorded)
+    with pytest.raises(AppError, match="^prepared$"):
+        client.predict(**page_defaults_request(app, tab))
+    options = dict(jobs[-1].options)
+    assert options["fast_preview"] is True and options["n_paths"] == support.DEFAULTS.paths
+    assert jobs[-1].decoded_frames * jobs[-1].seconds_per_frame <= support.LIMITS.decode_seconds
+    with pytest.raises(AppError, match=r"sd-vae decodes a frame in about .* tick fast preview"):
+        client.predict(**page_defaults_request(app, tab), fast_preview=False)
+    assert len(jobs) == 1
+
+
+def test_an_example_photo_through_sd_vae_at_the_defaults_gives_a_video(sd_on_a_cpu_server, client, monkeypatch):
+    app = sd_on_a_cpu_server
+    measured_like(app, monkeypatch, "float32-only")
+    video, *_, diagnostics = client.predict(**page_defaults_request(app, "/interpolate"))
+    assert os.path.getsize(video) > 0 and diagnostics["decoder"] == "fast"
+    assert diagnostics["frames"] == support.DEFAULTS.frames and diagnostics["n_paths"] == support.DEFAULTS.paths

@@ -142,6 +142,22 @@ def test_chunk_size_sets_the_decoder_batch_and_endpoints_decode_once(vae, images
     assert np.abs(result.frames.astype(int) - default.frames).max() <= 1
 
 
+@pytest.mark.parametrize("method", ["linear", "slerp"])
+def test_a_deterministic_method_s_paths_are_decoded_once(vae, images, method):
+    """Its paths are one curve: the decoder sees the interior once (in the same batches), the
+    frames are repeated, and the progress still counts every path's frames to the total."""
+    counting, calls = CountingVAE(vae), []
+    result = lb.compare(counting, *images, {method: lb.registry.get(method), "ou": lb.registry.get("ou")},
+                        frames=12, n_paths=3, chunk_size=6, progress=lambda *call: calls.append(call[:2]))[method]
+    # Endpoints alone; then the deterministic method: 10 frames, 6 a call; then ou: 2 frames x 3 paths a call.
+    assert counting.batches == [1, 1, 6, 4] + [6] * 5
+    assert result.frames.shape[0] == 3 and (result.frames == result.frames[:1]).all()
+    assert np.abs(result.frames[0].astype(int) - quantised_decode(vae, result.latents[0])).max() <= 1
+    assert calls[-1] == (2 + 2 * 10 * 3, 2 + 2 * 10 * 3) and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert lb.pipeline.decoded_paths(lb.registry.get(method), 3) == 1
+    assert lb.pipeline.decoded_paths(lb.registry.get("ou"), 3) == 3
+
+
 def test_chunk_size_scales_with_image_area(vae):
     small = pipeline.chunk_size_for(vae)
     assert small > 1
