@@ -74,6 +74,8 @@ LISTED_REPOS = frozenset(repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values
 # Typed repos this process downloaded (not in the cache before): the only ones it may trim.
 DOWNLOADED: set[str] = set()
 ZERO_GPU = support.on_zero_gpu()
+# The queue's one slot for heavy work (renders, Hub downloads), whichever tab asks.
+RENDER_SLOT = "render"
 # Where the Hub models decode on the CPU, fast preview starts ticked so that every tab's
 # defaults fit the decode-time bound: SD's decoder takes 1.8 s a 256 px frame on 2 cores with
 # native bfloat16 (6 s without), so 64 frames x 2 paths would be refused; TAESD's takes 0.1 to 0.4 s.
@@ -720,7 +722,8 @@ class RepoField:
                                     "safetensors, at most 1 GB")
         self.status = gr.Markdown(visible=ANY_REPO)
         if ANY_REPO:
-            self.text.submit(fetch_repo, self.text, [model, self.status], api_visibility="private", preprocess=False)
+            self.text.submit(fetch_repo, self.text, [model, self.status], api_visibility="private", preprocess=False,
+                             concurrency_id=RENDER_SLOT)
 
 
 def image_input(label: str):
@@ -824,10 +827,14 @@ def connect(body, image_names: list[str], column, outputs: list, latent_map=None
     method_name = "methods" if method_panel.multiselect else "method"
     handler = endpoint(body, ["model"] + image_names + [method_name] + [API_NAMES.get(n, n) for n in main + ADVANCED]
                        + list(extra))
-    runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False)]
+    # Every render of every tab (and the repo field's download) shares one queue slot: each
+    # event function would otherwise get its own, and four tabs would render at once.
+    runs = [run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False,
+                      concurrency_id=RENDER_SLOT)]
     for example in examples:  # one click on an example: fill the images, then run
         if example is not None:
-            runs.append(example.then(handler, inputs, outputs, api_visibility="private", preprocess=False))
+            runs.append(example.then(handler, inputs, outputs, api_visibility="private", preprocess=False,
+                                     concurrency_id=RENDER_SLOT))
     if latent_map is not None:
         for event in runs:
             event.success(show_latent_map, model, latent_map, api_visibility="private", queue=False,

@@ -263,3 +263,38 @@ def test_keyframe_particle_work_counts_every_segment(client, four):
                        r"limit"):
         client.predict(model=MODEL, images=gallery(four), method="langevin", particles=256, max_particles=256,
                        steps=900, pcn_moves=5, **KEYS, api_name="/keyframes")
+
+
+def test_renders_of_different_tabs_take_turns(app_server, examples, monkeypatch):
+    """One render at a time in all: the tabs' events share one queue slot (each event function
+    would otherwise have its own, and four tabs could render at once)."""
+    import threading
+    import time
+
+    app, url = app_server
+    spans, lock = [], threading.Lock()
+
+    def slow_render(job, progress=None):
+        start = time.monotonic()
+        time.sleep(1.0)
+        with lock:
+            spans.append((start, time.monotonic()))
+        raise ValueError("rendered")
+
+    monkeypatch.setattr(app, "render", slow_render)
+    def pair():
+        return [dict(file) for file in examples[:2]]
+
+    clients = [Client(url, verbose=False, analytics_enabled=False) for _ in range(3)]
+    a, b = pair()
+    jobs = [clients[0].submit(model=MODEL, image_a=a, image_b=b, method="ou", **SMALL, api_name="/interpolate")]
+    jobs.append(clients[1].submit(model=MODEL, image=pair()[0], method="gp", **SMALL, api_name="/random_walk"))
+    a, b = pair()
+    jobs.append(clients[2].submit(model=MODEL, image_a=a, image_b=b, methods=["linear", "ou"], **SMALL,
+                                  api_name="/compare"))
+    for job in jobs:
+        with pytest.raises(AppError, match="rendered"):
+            job.result(timeout=60)
+    spans.sort()
+    assert len(spans) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
