@@ -94,6 +94,8 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     save("transparent.png", Image.fromarray(rgba, "RGBA"))
     files["scans.jpg"] = folder / "scans.jpg"
     files["scans.jpg"].write_bytes(many_scan_jpeg(good, 300))
+    files["scans-junk.jpg"] = folder / "scans-junk.jpg"
+    files["scans-junk.jpg"].write_bytes(junk_after_first_scan(many_scan_jpeg(good, 300)))
     save("float.tif", Image.fromarray(noise(channels=1).astype(np.float32)))  # 0-255 as floats
     save("int32.tif", Image.fromarray(noise(channels=1).astype(np.int32)))
     save("negative.tif", Image.fromarray(noise(channels=1).astype(np.float32) - 100))
@@ -118,6 +120,18 @@ def many_scan_jpeg(image: Image.Image, scans: int) -> bytes:
     count = sum(s[0] == 0xDA for s in segments)
     end = segments[-1][1]
     return data[:end] + data[smallest[1]:smallest[2]] * (scans - count) + data[end:]
+
+
+def junk_after_first_scan(data: bytes) -> bytes:
+    """``data`` with one byte that is not a marker after the segment that follows its first
+    scan: libjpeg skips it with a warning and decodes every scan, so a scan counter must not
+    stop there."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_decode import jpeg_segments
+
+    segments = jpeg_segments(data)
+    after = segments[next(i for i, s in enumerate(segments) if s[0] == 0xDA) + 1][2]
+    return data[:after] + b"\x01" + data[after:]
 
 
 def hub_cache(folder: Path, repo: str, files: dict[str, bytes]) -> Path:
@@ -188,6 +202,7 @@ CASES = [
     image_case("int32.tif", None),
     # Decoding is bounded: scans are counted from the markers before any decoding.
     image_case("scans.jpg", r"is a JPEG of 300 scans, more than 100 .* save it again as an ordinary JPEG", cli=True),
+    image_case("scans-junk.jpg", r"is a JPEG of 300 scans, more than 100"),
     image_case("negative.tif", r"has negative samples .* save it as an 8- or 16-bit image"),
     image_case("postscript.eps", BAD_IMAGE),
     # Sizes.

@@ -190,7 +190,13 @@ def count_jpeg_scans(source) -> int:
         return 0
     while i + 4 <= end:
         if data[i] != 0xFF:
-            return scans  # not a marker where one must be: let the decoder report it
+            # Not a marker where one must be: libjpeg skips such bytes ("extraneous bytes
+            # before marker") and decodes on, so the count must go on too (one junk byte after
+            # the first scan used to hide 40,000 more).
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return scans
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill bytes before a marker
             i += 1
