@@ -945,7 +945,8 @@ def launch(**options):
 
     budget = Middleware(support.UploadBudget, root=lambda: demo.GRADIO_CACHE, budget=support.LIMITS.cache_bytes,
                         most_per_request=support.LIMITS.upload_request_bytes, keep=kept_files)
-    return demo.launch(max_file_size=support.LIMITS.upload, app_kwargs={"middleware": [budget]}, **options)
+    bodies = Middleware(support.EventBodies, most=support.LIMITS.event_request_bytes)
+    return demo.launch(max_file_size=support.LIMITS.upload, app_kwargs={"middleware": [budget, bodies]}, **options)
 
 
 def main(argv=None):

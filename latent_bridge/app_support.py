@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -32,7 +34,7 @@ __all__ = [
     "decode_seconds_per_frame", "scale_decode_seconds", "gpu_seconds", "particle_work", "method_kwargs",
     "method_defaults", "check_resolution", "Job", "render", "on_zero_gpu",
     "smoothness_line", "start_values", "shown_params", "WALK_OVERRIDES", "COMPARE_OVERRIDES", "SMOOTH_CORRELATION", "check_seed", "check_choice", "check_methods",
-    "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget",
+    "check_sampler_memory", "session_folder", "inside", "folder_size", "tidy_cache", "UploadBudget", "EventBodies", "names_a_url",
     "check_keyframe_request", "KEYFRAME_DEFAULTS", "ALLOW_ANY_REPO_VARIABLE", "MODEL_FOLDERS_VARIABLE", "model_folders", "allow_any_repo", "check_typed_repo", "typed_repo_id",
     "typed_repo_kind", "trim_typed_repos", "cached_before",
 ]
@@ -61,6 +63,7 @@ class Limits:
     cache_bytes: disk the app's files may take (uploads and outputs together): past it, uploads
     evict the oldest files, and are refused when nothing old enough is left to evict;
     upload_request_bytes: one upload request (several files at most ``upload`` each);
+    event_request_bytes: the body of any other POST (an event's values; ``EventBodies``);
     keys: images of a path through keyframes (its frames, all segments and holds, count as
     ``frames``); resolution: the longer side of a photo through a Hub VAE, in pixels (within
     it, the decode-time limit decides what a device can afford);
@@ -86,6 +89,7 @@ class Limits:
     particle_memory: int = 1 << 30
     cache_bytes: int = 2 << 30
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
+    event_request_bytes: int = 64 * 1024
     keys: int = 8
     resolution: tuple[int, int] = (256, 1024)
     repo_bytes: int = 10**9
@@ -336,10 +340,7 @@ class UploadBudget:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
             refusal = await _to_thread(self._refusal, dict(scope.get("headers") or []))
             if refusal is not None:
-                status, text = refusal
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-                await send({"type": "http.response.body", "body": text.encode()})
+                await _answer(send, *refusal)
                 return
         await self.app(scope, receive, send)
 
@@ -356,6 +357,86 @@ class UploadBudget:
             return 507, ("the server's upload space is full (its files are kept for a while for the "
                          "visitors who made them): try again in a few minutes")
         return None
+
+
+class EventBodies:
+    """ASGI middleware in front of every other POST route (the events: ``queue/join``,
+    ``run/...``, ``call/...``), which Gradio reads whole and keeps per session:
+
+    - a body above ``most`` bytes is refused (413): a page's request is a few kilobytes (files
+      travel through the upload route, by reference), and Gradio keeps each session's input
+      values in memory, so without a bound a client sending 20 MB strings under fresh session
+      hashes grew the server by 900 MB a round;
+    - a file given by URL (a FileData whose ``path`` is ``http(s)://...``) is refused (400):
+      Gradio would download it before any handler of ours runs, with no size or time bound,
+      into its cache, outside the upload budget;
+    - a multipart body is refused (415): files reach the app through the upload route only
+      (Gradio's ``process_recording`` route would otherwise take them and run ffmpeg)."""
+
+    def __init__(self, app, *, most: int):
+        self.app, self.most = app, most
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"].rstrip("/").endswith("/upload")):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-type", b"").decode("latin-1").lower().startswith("multipart/"):
+            await _answer(send, 415, "files are sent through the upload route only")
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.most:
+                await _answer(send, 413, f"a request may carry at most {self.most // 1024} KB of values "
+                                         "(upload images as files)")
+                return
+        if names_a_url(body):
+            await _answer(send, 400, "a file must be uploaded, not given as a URL")
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+_URL = re.compile(r"\s*https?:", re.IGNORECASE)
+
+
+def names_a_url(body: bytes) -> bool:
+    """Whether a JSON request body holds a file given by URL: a dict whose ``path`` is an
+    http(s) address, at any depth. A body that is not JSON is left to Gradio to refuse."""
+    try:
+        pending = [json.loads(body)]
+    except (ValueError, RecursionError):
+        return False
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            path = value.get("path")
+            if isinstance(path, str) and _URL.match(path):
+                return True
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+async def _answer(send, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": text.encode()})
 
 
 async def _to_thread(function, *args):

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from .checks import check_whole
+from .checks import check_whole, shown
 from .kernels import KERNEL_NAMES, KERNELS, Exponential, Kernel, kernel_from_params
 from .priors import Gaussian
 from .registry import Param, register
@@ -183,7 +183,7 @@ class Sampler:
                                          why=" (the segment's two keys included)")
         n_paths = check_whole("n_paths", n_paths, 1)
         if not isinstance(loop, bool):
-            raise ValueError(f"loop must be true or false; got {loop!r}")
+            raise ValueError(f"loop must be true or false; got {shown(loop)!r}")
         shape = keys.shape[1:]
         flat = keys.detach().reshape(keys.shape[0], -1).to("cpu")
         chain = torch.cat([flat, flat[:1]]) if loop else flat
@@ -795,7 +795,7 @@ EASINGS = ("linear", "smooth")
 def check_easing(easing) -> str:
     """``easing`` if it is one of ``EASINGS``, else a ValueError listing them."""
     if not isinstance(easing, str) or easing not in EASINGS:
-        raise ValueError(f"easing must be one of {', '.join(EASINGS)}; got {easing!r}")
+        raise ValueError(f"easing must be one of {', '.join(EASINGS)}; got {shown(easing)!r}")
     return easing
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["whole_number", "check_whole"]
+__all__ = ["whole_number", "check_whole", "shown"]
 
 
 def whole_number(value: Any, loose: bool = True) -> int | None:
@@ -36,8 +36,11 @@ def whole_number(value: Any, loose: bool = True) -> int | None:
     return None
 
 
-def _shown(value: Any) -> Any:
-    """A value short enough to quote in a message (long strings and containers by type)."""
+def shown(value: Any) -> Any:
+    """A value short enough to quote in a message: long strings, numbers of over 40 digits and
+    containers by their type (a client's 5 MB string must not come back in the error)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and abs(int(value)).bit_length() > 133:
+        return type(value).__name__
     if isinstance(value, (bool, int, float, np.integer, np.floating)) or (isinstance(value, str) and len(value) <= 40):
         return value
     return type(value).__name__
@@ -56,7 +59,7 @@ def check_whole(name: str, value: Any, low: int, high: int | None = None, *, loo
     out_of_range = number is not None and (number < low or (high is not None and number > high))
     if number is None or (out_of_range and not limit):
         allowed = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name} must be a whole number {allowed}{why}; got {_shown(value)!r}")
+        raise ValueError(f"{name} must be a whole number {allowed}{why}; got {shown(value)!r}")
     if number < low:
         raise ValueError(f"{name} must be at least {low}; got {number}")
     if high is not None and number > high:

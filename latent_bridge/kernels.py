@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from .checks import shown
 from .registry import Param
 
 __all__ = [
@@ -225,7 +226,7 @@ def kernel_from_params(kernel: str, **params) -> Kernel:
     CLI hold them. Missing parameters take their defaults; one the chosen kernel does not
     use is an error (a UI filters its controls with ``Param.when`` before calling)."""
     if not isinstance(kernel, str) or kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(KERNEL_NAMES)}; got {kernel!r}")
+        raise ValueError(f"kernel must be one of {', '.join(KERNEL_NAMES)}; got {shown(kernel)!r}")
     named = KERNELS[kernel]
     own = {p.name: p for p in named.params}
     unused = sorted(set(params) - set(own))

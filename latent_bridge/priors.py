@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_whole
+from .checks import check_whole, shown
 
 __all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "Gaussian", "GaussianMixture", "FITTED_KINDS", "fit",
            "for_model"]
@@ -270,7 +270,7 @@ def fit(latents, kind: str = "mixture", components: int = 8) -> Prior:
     (``components`` diagonal Gaussians, ``GaussianMixture.fit``), ``"diagonal"`` or
     ``"gaussian"`` (full covariance, ``Gaussian.fit``)."""
     if kind not in FITTED_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {shown(kind)!r}")
     if kind == "diagonal":
         return DiagonalGaussian.fit(latents)
     if kind == "gaussian":
@@ -292,7 +292,7 @@ def for_model(vae, kind: str = "mixture", components: int = 8) -> Prior:
     ``poses``); for others a ValueError says to use the standard-normal prior."""
     check_whole("components", components, 1)
     if kind not in FITTED_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(FITTED_KINDS)}; got {shown(kind)!r}")
     if not callable(getattr(vae, "training_latents", None)):
         raise ValueError(f"for_model needs a VAE (lb.models.load); got {type(vae).__name__}")
     key = (kind, components if kind == "mixture" else 0)

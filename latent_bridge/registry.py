@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .checks import whole_number
+from .checks import shown, whole_number
 
 __all__ = ["Param", "register", "get", "available", "all_params"]
 
@@ -74,11 +74,11 @@ class Param:
                 except ValueError:
                     pass
             if isinstance(value, bool) or value not in self.choices:
-                raise ValueError(f"{self.name} must be {self.range_text()}; got {value!r}")
+                raise ValueError(f"{self.name} must be {self.range_text()}; got {shown(value)!r}")
             return value
         if self.kind == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"{self.name} must be true or false; got {value!r}")
+                raise ValueError(f"{self.name} must be true or false; got {shown(value)!r}")
             return value
         number = None
         if not isinstance(value, bool) and (text or not isinstance(value, str)):
@@ -87,18 +87,18 @@ class Param:
             except (TypeError, ValueError, OverflowError):
                 pass
         if number is None:
-            raise ValueError(f"{self.name} must be a number in {self.range_text()}; got {value!r}")
+            raise ValueError(f"{self.name} must be a number in {self.range_text()}; got {shown(value)!r}")
         if not math.isfinite(number):
-            raise ValueError(f"{self.name} must be a finite number in {self.range_text()}; got {value!r}")
+            raise ValueError(f"{self.name} must be a finite number in {self.range_text()}; got {shown(value)!r}")
         if self.kind == "int":
             whole = whole_number(value)
             if whole is None:
-                raise ValueError(f"{self.name} must be a whole number in {self.range_text()}; got {value!r}")
+                raise ValueError(f"{self.name} must be a whole number in {self.range_text()}; got {shown(value)!r}")
             number = whole
         too_low = self.low is not None and (number < self.low or (number == self.low and not self.low_inclusive))
         too_high = self.high is not None and (number > self.high or (number == self.high and not self.high_inclusive))
         if too_low or too_high:
-            raise ValueError(f"{self.name} must be in {self.range_text()}; got {value!r}")
+            raise ValueError(f"{self.name} must be in {self.range_text()}; got {shown(value)!r}")
         return number
 
 

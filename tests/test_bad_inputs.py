@@ -240,6 +240,10 @@ CASES = [
          r"frames .* would take 67.2 min, above its limit of 2 min: decode at most 57 frames in all",
          lib="decode", args={"decoded_frames": 240 * 8, "seconds_per_frame": 2.1, "model": "sd-vae"}),
     # Method parameters.
+    # A client's huge string is named by its type, never echoed (a 5 MB value came back whole).
+    Case("huge-string-not-echoed", r"kernel must be one of exponential, periodic, matern, locally-periodic; "
+         r"got 'str'$", args={"method": "gp", "kernel": "x" * 30_000},
+         api=("/interpolate", {"method": "gp", "kernel": "x" * 30_000})),
     Case("T-0", r"T must be in \[1e-06, inf\)", args={"method": "ou", "T": 0.0}, api=("/interpolate", {"T": 0})),
     Case("T-negative", r"T must be in \[1e-06, inf\)", args={"method": "gp", "T": -1.0},
          api=("/compare", {"T": -1.0}), cli=["compare", "good.png", "other.png", "--T", "-1", "--out", "c.png"]),
@@ -823,16 +827,44 @@ def test_private_ui_events_bound_their_work_and_never_answer_500(app_server):
             width = len(dependency["inputs"])
             for values in HOSTILE_VALUES:
                 data = (values * width)[:width]
+                body = json.dumps({"fn_index": index, "data": data, "session_hash": "hostile"})
                 start = time.perf_counter()
-                answer = http.post("gradio_api/run/predict", json={"fn_index": index, "data": data,
-                                                                    "session_hash": "hostile"})
+                answer = http.post("gradio_api/run/predict", content=body,
+                                   headers={"content-type": "application/json"})
                 took = time.perf_counter() - start
-                assert answer.status_code == 200, (dependency.get("api_name"), data, answer.text[:300])
+                # Above the size of any page's request, the body is refused before Gradio reads it.
+                expected = 413 if len(body) > app.support.LIMITS.event_request_bytes else 200
+                assert answer.status_code == expected, (dependency.get("api_name"), data, answer.text[:300])
                 assert took < 5, (dependency.get("api_name"), data, took)
     assert process.memory_info().rss - rss < 200 * 2**20
     # The live line says what is wrong with too many frames instead of computing.
     line = app.support.smoothness_line(["ou"], {"T": 1.0}, 10**7)
     assert "frames must be at most 240 on this server" in line
+
+
+def test_event_bodies_are_bounded_and_name_no_url_or_file(app_server, inputs):
+    """A file given by URL would be downloaded by Gradio itself (no size or time bound, outside
+    the upload budget), a huge body kept in memory per session, a multipart body taken by a
+    recording route: each is refused before Gradio reads it, and the next request works."""
+    import httpx
+
+    app, url = app_server
+    data = raw_request(app, inputs, url=url)
+    limit = app.support.LIMITS.event_request_bytes
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for address in ("http://127.0.0.1:9/big.bin", " HTTPS://example.org/x.png"):
+            hostile = [data[0], {"path": address, "meta": {"_type": "gradio.FileData"}}] + data[2:]
+            for route in ("gradio_api/call/interpolate", "gradio_api/queue/join"):
+                answer = http.post(route, json={"data": hostile, "fn_index": 0, "session_hash": "h"})
+                assert answer.status_code == 400 and "uploaded, not given as a URL" in answer.text
+        answer = http.post("gradio_api/call/interpolate", json={"data": data[:-1] + ["x" * (2 * limit)]})
+        assert answer.status_code == 413 and "at most 64 KB" in answer.text
+        answer = http.post("gradio_api/process_recording", files={"files": ("a.webm", b"0" * 1000, "video/webm")})
+        assert answer.status_code == 415
+    assert "event: complete" in call_raw(url, "interpolate", data)
+    assert app.support.names_a_url(b'{"data": [[{"a": {"path": "http://x"}}]]}')
+    assert not app.support.names_a_url(b'{"data": [{"path": "/tmp/gradio/x.png"}, "http://x"]}')
+    assert not app.support.names_a_url(b"[" * 100_000)  # not JSON (too deep): Gradio refuses it
 
 
 def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, monkeypatch):
