@@ -49,10 +49,9 @@ class Limits:
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is put out;
     particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
     largest round of particles, integration steps and refinement sweeps; particle_work:
-    2 x max_particles x steps x (1 + pcn_moves) x latent size x paths, what one Langevin run
-    costs at most (its rounds double the particles up to max_particles; one particle system a
-    path) (10 to 35 ns per unit on 2 CPU cores, the most with pCN
-    sweeps at n = 4096: the limit is 5 to 18 s of work);
+    what one Langevin request costs at most (``particle_work``: its particles, its steps' own
+    cost and its prior's, one particle system a path, each keyframes segment a run) at 10 to
+    35 ns per unit on 2 CPU cores: the limit is 5 to 18 s of work;
     decode_seconds: the frames decoded (frames x paths x methods, a deterministic method's paths
     once) x the model's measured decode time per frame (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
     256 px) cannot hold the only worker for minutes;
@@ -563,10 +562,9 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
     empty value falls back to the registry default. Particles, steps and pCN moves are checked
-    against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler,
-    2 x max_particles x steps x (1 + pcn_moves) x latent size x paths (one particle system a
-    path), against ``LIMITS.particle_work``, times ``runs`` (the segments of a path through
-    keyframes, each its own run). Other values are
+    against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler
+    (``particle_work``: one particle system a path, ``runs`` the segments of a path through
+    keyframes, each its own run) against ``LIMITS.particle_work``. Other values are
     checked by the sampler itself when it is built.
     """
     kwargs = {}
@@ -584,17 +582,40 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     return kwargs
 
 
+# What a Langevin step costs besides its particles, in work units (at most about 35 ns each),
+# before the prior factor: measured at one particle on 2 CPU cores, 0.35 ms a step with the
+# standard normal prior, 0.94 ms with a mixture of 8 components (counted: 25,000 x 1.25 units,
+# 1.1 ms), up to 1.7 ms a pCN sweep step with 64 components (counted: 25,000 x 3, 2.6 ms).
+# Leaving it out let 1-particle runs of 2,000 steps x 21 sweeps through 8 keyframes pass as
+# 9 % of the limit and take 370 s.
+STEP_WORK = 25_000
+
+
+def prior_factor(kwargs: dict[str, Any], latent_size: int) -> float:
+    """How much a prior's energy gradient multiplies a particle's cost: 1 + components / 32 for
+    a mixture (measured: 24, 31 and 73 ns a particle and latent number a step with the standard
+    normal, 8 and 64 components), 1 + latent size / 32 for the fitted full Gaussian (a matrix
+    product per particle, counted as that many components), 1 otherwise."""
+    prior = kwargs.get("prior")
+    if prior == "mixture":
+        return 1 + kwargs.get("components", 8) / 32
+    if prior == "fitted":
+        return 1 + latent_size / 32
+    return 1.0
+
+
 def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> int:
     """What a particle sampler with these parameters costs at most, in units of
-    ``LIMITS.particle_work``: 2 x max_particles x steps x (1 + pcn_moves) x latent size x paths
-    x runs (each path is its own particle system); 0 for samplers without particles."""
+    ``LIMITS.particle_work``: steps x (1 + pcn_moves) x paths x runs x prior factor x
+    (2 x max_particles x latent size + ``STEP_WORK``), each path its own particle system, each
+    run (a keyframes segment) its own integration; 0 for samplers without particles."""
     if "particles" not in kwargs:
         return 0
     # A particle sampler runs rounds of doubling particles up to max_particles: about twice
     # the largest round in all, per run (a path through keyframes runs once per segment).
-    sweeps = 1 + kwargs.get("pcn_moves", 0)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    return particles * kwargs.get("steps", 1) * sweeps * latent_size * paths * runs
+    rounds = kwargs.get("steps", 1) * (1 + kwargs.get("pcn_moves", 0)) * paths * runs
+    return int(rounds * prior_factor(kwargs, latent_size) * (particles * latent_size + STEP_WORK))
 
 
 def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> None:
@@ -603,15 +624,19 @@ def _check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
     work = particle_work(kwargs, latent_size, runs, paths)
     if work > LIMITS.particle_work:
-        most = LIMITS.particle_work // (2 * steps * sweeps * latent_size * paths * runs)
+        factor = prior_factor(kwargs, latent_size)
+        per_step = LIMITS.particle_work / (steps * sweeps * paths * runs * factor)
+        most = int((per_step - STEP_WORK) // (2 * latent_size))
         lower = (f"lower max_particles (at most {most} here), paths, steps or pcn_moves" if most >= 1 else
                  "lower paths, steps or pcn_moves (at these, even one particle is too much)")
         segments = f" x {runs} segments" if runs > 1 else ""
+        prior = f" x {factor:g} (the prior)" if factor != 1 else ""
         raise ValueError(
-            f"2 x max_particles x steps x (1 + pcn_moves) x latent size x paths"
-            f"{' x segments' if runs > 1 else ''} = "
-            f"{particles} x {steps} x {sweeps} x {latent_size} x {paths}{segments} = {work:.2g}, above this "
-            f"server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model with a smaller latent")
+            f"Langevin work: steps x (1 + pcn_moves) x paths{' x segments' if runs > 1 else ''}"
+            f"{' x prior factor' if prior else ''} x (2 x max_particles x latent size + {STEP_WORK} a step) = "
+            f"{steps} x {sweeps} x {paths}{segments}{prior} x ({particles} x {latent_size} + {STEP_WORK}) = "
+            f"{work:.2g}, above this server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model "
+            "with a smaller latent")
 
 
 def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...], paths: int = 1) -> None:

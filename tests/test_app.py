@@ -256,13 +256,13 @@ def test_keyframe_requests_are_bounded_before_any_work(client, four, images, ove
 
 
 def test_keyframe_particle_work_counts_every_segment(client, four):
-    # Rounds up to 256 particles (2 x 256 counted) x 900 steps x 6 sweeps x 64 numbers x 2 paths
-    # (one particle system a path) = 3.5e8 per segment, within the limit of 5e8 on its own; the 4
-    # segments of a loop make 1.4e9: above it.
-    with pytest.raises(AppError, match=r"= 512 x 900 x 6 x 64 x 2 x 4 segments = 1.4e\+09, above this server's "
-                       r"limit"):
+    # 600 steps x 6 sweeps x 2 paths (one particle system a path) x (rounds up to 256 particles,
+    # 2 x 256 counted, x 64 numbers + 25,000 a step) = 4.2e8 per segment, within the limit of 5e8
+    # on its own; the 4 segments of a loop make 1.7e9: above it.
+    with pytest.raises(AppError, match=r"= 600 x 6 x 2 x 4 segments x \(512 x 64 \+ 25000\) = 1.7e\+09, above "
+                       r"this server's limit"):
         client.predict(model=MODEL, images=gallery(four), method="langevin", particles=256, max_particles=256,
-                       steps=900, pcn_moves=5, **KEYS, api_name="/keyframes")
+                       steps=600, pcn_moves=5, **KEYS, api_name="/keyframes")
 
 
 def test_renders_of_different_tabs_take_turns(app_server, examples, monkeypatch):

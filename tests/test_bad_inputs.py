@@ -335,16 +335,16 @@ CASES = [
          args={"method": "langevin", "pcn_moves": 10**6},
          api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
     # Each bound alone is allowed, together at SD latent size they would take minutes.
-    Case("langevin-work-at-sd-latent-size", r"2 x max_particles x steps x \(1 \+ pcn_moves\) x latent size x paths = "
-         r"512 x 2000 x 21 x 16384 x 1 .* lower paths, steps or pcn_moves \(at these, even one particle",
+    Case("langevin-work-at-sd-latent-size", r"steps x \(1 \+ pcn_moves\) x paths x \(2 x max_particles x latent size \+ 25000 a step\) = "
+         r"2000 x 21 x 1 x \(512 x 16384 \+ 25000\) .* lower paths, steps or pcn_moves \(at these, even one particle",
          lib="kwargs", args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000,
                              "pcn_moves": 20, "latent_shape": (4, 64, 64)}, needs="langevin"),
     Case("langevin-work-names-the-particles-that-fit", r"= 1e\+09, above this server's limit of 5e\+08: "
-         r"lower max_particles \(at most 122 here\)", lib="kwargs",
+         r"lower max_particles \(at most 119 here\)", lib="kwargs",
          args={"method": "langevin", "particles": 250, "max_particles": 250, "steps": 500, "pcn_moves": 0,
                "latent_shape": (4, 32, 32)}, needs="langevin"),
     Case("langevin-work-within-the-limit", None, lib="kwargs",
-         args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 6,
+         args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 3,
                "latent_shape": (64,)}, needs="langevin"),
     # The defaults (one round of 2,048 particles a path) fit a 64-number latent, even for 8 paths.
     Case("langevin-defaults-at-poses-size", None, lib="kwargs", args={"method": "langevin", "latent_shape": (64,)},
@@ -352,8 +352,13 @@ CASES = [
     Case("langevin-defaults-8-paths-at-poses-size", None, lib="kwargs",
          args={"method": "langevin", "latent_shape": (64,), "paths": 8}, needs="langevin"),
     # Each path is its own particle system: the work counts the paths.
-    Case("langevin-work-counts-the-paths", r"x latent size x paths = 4096 x 200 x 1 x 128 x 8 = 8\.4e\+08, above "
-         r"this server's limit of 5e\+08: lower max_particles \(at most 1220 here\), paths", lib="kwargs",
+    # A step costs something with one particle too, and a mixture prior's components count.
+    Case("langevin-work-counts-the-steps-and-the-prior", r"x prior factor x \(2 x max_particles x latent size \+ "
+         r"25000 a step\) = 2000 x 21 x 1 x 3 \(the prior\) x \(2 x 64 \+ 25000\) = 3\.2e\+09", lib="kwargs",
+         args={"method": "langevin", "particles": 1, "max_particles": 1, "steps": 2000, "pcn_moves": 20,
+               "prior": "mixture", "components": 64, "latent_shape": (64,)}, needs="langevin"),
+    Case("langevin-work-counts-the-paths", r"= 200 x 1 x 8 x \(4096 x 128 \+ 25000\) = 8\.8e\+08, above "
+         r"this server's limit of 5e\+08: lower max_particles \(at most 1123 here\), paths", lib="kwargs",
          args={"method": "langevin", "latent_shape": (128,), "paths": 8}, needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
