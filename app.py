@@ -140,8 +140,7 @@ def check_model(value) -> str:
         return support.check_choice("model", value, MODELS)
     listed = f"model must be one of {', '.join(MODELS)}, or a Hub repo id"
     if not isinstance(value, str) or "/" not in value:
-        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
-        raise ValueError(f"{listed} ('org/name'); got {shown!r}")
+        raise ValueError(f"{listed} ('org/name'); got {lb.checks.shown(value, 80)!r}")
     try:
         support.typed_repo_id(value)
     except ValueError as error:

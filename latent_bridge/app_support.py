@@ -53,8 +53,9 @@ class Limits:
     cost and its prior's, one particle system a path, each keyframes segment a run) at 10 to
     35 ns per unit on 2 CPU cores: the limit is 5 to 18 s of work;
     decode_seconds: the frames decoded (frames x paths x methods, a deterministic method's paths
-    once) x the model's measured decode time per frame (``decode_seconds_per_frame``), so a slow decoder (SD's KL-VAE on a CPU: 2 s a frame at
-    256 px) cannot hold the only worker for minutes;
+    once) x the model's measured decode time per frame (``decode_seconds_per_frame``), so a
+    slow decoder (SD's KL-VAE on a CPU: 2 s a frame at 256 px) cannot hold the only worker
+    for minutes;
     fps: video frame rate; upload: Gradio's max_file_size;
     particle_memory: bytes a particle sampler may hold at once (``memory_bytes``: its
     particles' frames, paths x particles x frames x latent size x 4 bytes with a copy while
@@ -133,8 +134,7 @@ def check_choice(name: str, value: Any, choices) -> str:
     (a list, a dict, a number) is refused the same way, never used as a key or a path."""
     choices = list(choices)
     if not isinstance(value, str) or value not in choices:
-        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {shown!r}")
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {checks.shown(value, 80)!r}")
     return value
 
 
@@ -501,7 +501,8 @@ def check_decode_time(decoded_frames: int, seconds_per_frame: float, model: str 
         most = int(LIMITS.decode_seconds // seconds_per_frame)
         raise ValueError(
             f"{model} decodes a frame in about {seconds_per_frame:.2g} s on this server, so these "
-            f"{decoded_frames} frames (frames x paths x methods; linear and slerp decode one path) would take {seconds / 60:.1f} min, above "
+            f"{decoded_frames} frames (frames x paths x methods; linear and slerp decode one path) "
+            f"would take {seconds / 60:.1f} min, above "
             f"its limit of {LIMITS.decode_seconds / 60:g} min: decode at most {most} frames in all "
             "(lower frames, paths or methods), lower the resolution, tick fast preview, or pick a "
             "faster model (taesd decodes about 10x faster than sd-vae)")

@@ -36,12 +36,13 @@ def whole_number(value: Any, loose: bool = True) -> int | None:
     return None
 
 
-def shown(value: Any) -> Any:
-    """A value short enough to quote in a message: long strings, numbers of over 40 digits and
-    containers by their type (a client's 5 MB string must not come back in the error)."""
+def shown(value: Any, most: int = 40) -> Any:
+    """A value short enough to quote in a message: strings of over ``most`` characters, numbers
+    of over 40 digits and containers by their type (a client's 5 MB string must not come back
+    in the error)."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and abs(int(value)).bit_length() > 133:
         return type(value).__name__
-    if isinstance(value, (bool, int, float, np.integer, np.floating)) or (isinstance(value, str) and len(value) <= 40):
+    if isinstance(value, (bool, int, float, np.integer, np.floating)) or (isinstance(value, str) and len(value) <= most):
         return value
     return type(value).__name__
 
