@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
+    "familiarity",
     "plots", "train", "publish", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}

@@ -36,7 +36,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import latent_bridge as lb
-from latent_bridge.app_support import DEFAULTS, SMOOTH_CORRELATION
+from latent_bridge.app.limits import DEFAULTS, SMOOTH_CORRELATION
 
 FORMATS = (".mp4", ".gif", ".png", ".zip")
 COMPARE_FORMATS = (".mp4", ".png")

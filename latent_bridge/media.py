@@ -197,11 +197,21 @@ def _scale_for(height: int, minimum: int) -> int:
     return max(1, math.ceil(minimum / height))
 
 
-def _enlarge(images: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of ``(..., H, W, 3)`` by an integer factor."""
+def _enlarge(images: np.ndarray, factor: int, smooth: bool = False) -> np.ndarray:
+    """Enlargement of uint8 ``(..., H, W, 3)`` by an integer factor: nearest neighbour (every
+    pixel a sharp square), or with ``smooth`` bicubic (edges look drawn, not blocky; a display
+    choice: the frames themselves stay as decoded)."""
     if factor == 1:
         return images
-    return np.repeat(np.repeat(images, factor, axis=-3), factor, axis=-2)
+    if not smooth:
+        return np.repeat(np.repeat(images, factor, axis=-3), factor, axis=-2)
+    *lead, height, width, channels = images.shape
+    flat = torch.from_numpy(np.ascontiguousarray(images)).reshape(-1, height, width, channels)
+    flat = flat.permute(0, 3, 1, 2).float()
+    big = torch.cat([torch.nn.functional.interpolate(part, scale_factor=factor, mode="bicubic", align_corners=False)
+                     for part in flat.split(64)]) if len(flat) else flat
+    big = big.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return big.reshape(*lead, height * factor, width * factor, channels).numpy()
 
 
 def _join(images: list[np.ndarray], axis: int) -> np.ndarray:
@@ -251,9 +261,9 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=GAP_VALUE)
 
 
-def _side_by_side(chunk: np.ndarray, factor: int) -> np.ndarray:
+def _side_by_side(chunk: np.ndarray, factor: int, smooth: bool = False) -> np.ndarray:
     """``(n_paths, c, H, W, 3)`` -> ``(c, H*f, n_paths*W*f + gaps, 3)``."""
-    return _join([_enlarge(path, factor) for path in chunk], axis=-2)
+    return _join([_enlarge(path, factor, smooth) for path in chunk], axis=-2)
 
 
 @lru_cache(maxsize=8)
@@ -327,7 +337,7 @@ def _write_mp4(frames: Iterable[np.ndarray], path, fps: float) -> Path:
     return path
 
 
-def _video_frames(frames: _Frames, layout: str) -> Iterator[np.ndarray]:
+def _video_frames(frames: _Frames, layout: str, smooth: bool = False) -> Iterator[np.ndarray]:
     """Laid-out, enlarged frames ``(c, H', W', 3)`` for ``write_video``."""
     if layout == "side-by-side":
         factor = None
@@ -335,7 +345,7 @@ def _video_frames(frames: _Frames, layout: str) -> Iterator[np.ndarray]:
             if factor is None:  # a stream's sizes are known from its first chunk
                 check_output_size("video", chunk.shape[0], chunk.shape[2])
                 factor = _scale_for(chunk.shape[2], MIN_VIDEO_HEIGHT)
-            yield _side_by_side(chunk, factor)
+            yield _side_by_side(chunk, factor, smooth)
         return
     if frames.n_paths is None:
         raise ValueError("layout='sequential' needs a Result or a frame array (an iterator of "
@@ -343,31 +353,33 @@ def _video_frames(frames: _Frames, layout: str) -> Iterator[np.ndarray]:
     factor = _scale_for(frames.image_side, MIN_VIDEO_HEIGHT)
     for index in range(frames.n_paths):
         for chunk in frames.path(index).iter_chunks():
-            yield _enlarge(chunk[0], factor)
+            yield _enlarge(chunk[0], factor, smooth)
 
 
-def write_video(result_or_chunks, path, fps: float = 12, layout: str = "side-by-side") -> Path:
+def write_video(result_or_chunks, path, fps: float = 12, layout: str = "side-by-side", smooth: bool = False) -> Path:
     """Write an H.264 mp4 (yuv420p, sizes padded to even) that browsers play.
 
     result_or_chunks: a Result, a uint8 array ``(n_paths, frames, H, W, 3)``, or an iterable of
         uint8 chunks ``(n_paths, c, H, W, 3)`` along time (streamed; never all in memory).
     layout: "side-by-side" (paths left to right, 2-px gaps; ``frames`` video frames) or
         "sequential" (path after path; ``n_paths * frames`` video frames).
-    Frames under 256 px high are enlarged by an integer nearest-neighbour factor.
+    Frames under 256 px high are enlarged by an integer factor: nearest neighbour, or bicubic
+    with ``smooth`` (for display: small models' frames look drawn rather than blocky).
     Returns the path written.
     """
     _check_layout(layout)
     _check_fps(fps)
-    return _write_mp4(_video_frames(_frames(result_or_chunks, stream_ok=True), layout), path, fps)
+    return _write_mp4(_video_frames(_frames(result_or_chunks, stream_ok=True), layout, smooth), path, fps)
 
 
-def write_gif(result, path, fps: float = 12) -> Path:
+def write_gif(result, path, fps: float = 12, smooth: bool = False) -> Path:
     """Write a GIF that loops forever, paths side by side.
 
     result: a Result or a uint8 array ``(n_paths, frames, H, W, 3)`` / ``(frames, H, W, 3)``.
     A closed walk (last latent equal to the first) drops its last frame so the loop has no
     stutter. At most 120 frames (evenly sampled, the playing time kept); frames under 128 px
-    high are enlarged (nearest neighbour) while the GIF stays within 1024 px wide.
+    high are enlarged (nearest neighbour; bicubic with ``smooth``) while the GIF stays within
+    1024 px wide.
     Returns the path written.
     """
     _check_fps(fps)
@@ -380,7 +392,7 @@ def write_gif(result, path, fps: float = 12) -> Path:
     factor = _scale_for(height, GIF_MIN_HEIGHT)
     while factor > 1 and n_paths * width * factor > GIF_MAX_WIDTH:
         factor -= 1
-    images = [Image.fromarray(frame) for frame in _side_by_side(frames, factor)]
+    images = [Image.fromarray(frame) for frame in _side_by_side(frames, factor, smooth)]
     path = Path(path)
     # GIF delays are in hundredths of a second; sampled frames last `step` times longer.
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], loop=0,
@@ -441,18 +453,19 @@ def _grid_rows(rows: list[np.ndarray]) -> np.ndarray:
     return _join([_join(list(row), axis=-2) for row in rows], axis=-3)
 
 
-def frame_grid(result, columns: int = 8) -> Image.Image:
+def frame_grid(result, columns: int = 8, smooth: bool = False) -> Image.Image:
     """PIL image: one row per path, ``columns`` evenly sampled frames (first and last included)
-    left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour)."""
+    left to right, 2-px white gaps; tiles under 96 px high are enlarged (nearest neighbour;
+    bicubic with ``smooth``)."""
     source = _frames(result)
-    return _grid(source, _sample_indices(source.n_frames, columns))
+    return _grid(source, _sample_indices(source.n_frames, columns), smooth=smooth)
 
 
-def _grid(source: _Frames, indices: np.ndarray, marked: np.ndarray | None = None) -> Image.Image:
+def _grid(source: _Frames, indices: np.ndarray, marked: np.ndarray | None = None, smooth: bool = False) -> Image.Image:
     """A row per path of the frames at sorted ``indices``, enlarged to MIN_TILE_HEIGHT; the
     tiles of the columns in the boolean ``marked`` (one per index) framed in KEY_COLOUR."""
     check_output_size("grid", source.n_paths, source.image_side)  # before anything is decoded
-    frames = _enlarge(source.frames_at(indices), _scale_for(source.image_side, MIN_TILE_HEIGHT))
+    frames = _enlarge(source.frames_at(indices), _scale_for(source.image_side, MIN_TILE_HEIGHT), smooth)
     if marked is not None and marked.any():
         frames = frames.copy()
         edge = max(2, frames.shape[2] // 32)
@@ -463,7 +476,7 @@ def _grid(source: _Frames, indices: np.ndarray, marked: np.ndarray | None = None
     return Image.fromarray(_grid_rows(list(frames)))
 
 
-def keyframe_grid(result, between: int = 2, key_frames=None) -> Image.Image:
+def keyframe_grid(result, between: int = 2, key_frames=None, smooth: bool = False) -> Image.Image:
     """PIL image of a path through keyframes: one row per path, each key image (framed in
     KEY_COLOUR) then ``between`` evenly spaced frames on the way to the next key, ending on the
     last key (for a loop, the first again). key_frames: the keys' frame indices, by default
@@ -481,7 +494,7 @@ def keyframe_grid(result, between: int = 2, key_frames=None) -> Image.Image:
         raise ValueError(f"between must be a whole number from 0 to 16; got {between!r}")
     indices = [np.linspace(a, b, between + 2)[:-1].round().astype(int) for a, b in zip(keys[:-1], keys[1:])]
     indices = np.unique(np.concatenate(indices + [keys[-1:]]))
-    return _grid(source, indices, np.isin(indices, keys))
+    return _grid(source, indices, np.isin(indices, keys), smooth)
 
 
 def save_png(image: Image.Image, path) -> Path:
@@ -503,7 +516,7 @@ def _first_paths(results) -> list[_Frames]:
     return [source.path(0) for source in sources.values()]
 
 
-def comparison_video(results: dict, path, fps: float = 12) -> Path:
+def comparison_video(results: dict, path, fps: float = 12, smooth: bool = False) -> Path:
     """H.264 mp4 of several methods side by side: the first path of each, its method name
     written below it (a player's title badge covers the top left). results: {name: Result},
     all with the same number of frames."""
@@ -515,7 +528,7 @@ def comparison_video(results: dict, path, fps: float = 12) -> Path:
         # Same chunk length for every method, so the chunks line up in time.
         for pieces in zip(*(source.iter_chunks(16) for source in first_paths)):
             factor = factor or _scale_for(pieces[0].shape[2], MIN_VIDEO_HEIGHT)
-            tiles = [_enlarge(piece[0], factor) for piece in pieces]
+            tiles = [_enlarge(piece[0], factor, smooth) for piece in pieces]
             if labels is None:
                 labels = [_label_strip(name, tile.shape[2]) for name, tile in zip(results, tiles)]
             yield _join([np.concatenate([tile, np.broadcast_to(label, (len(tile), *label.shape))],
@@ -524,13 +537,13 @@ def comparison_video(results: dict, path, fps: float = 12) -> Path:
     return _write_mp4(frames(), path, fps)
 
 
-def comparison_grid(results: dict, columns: int = 8) -> Image.Image:
+def comparison_grid(results: dict, columns: int = 8, smooth: bool = False) -> Image.Image:
     """PIL image: one row per method (its first path at ``columns`` evenly sampled frames), the
     method name written left of each row. results: {name: Result}, same number of frames."""
     first_paths = _first_paths(results)
     indices = _sample_indices(first_paths[0].n_frames, columns)
     rows = [source.frames_at(indices)[0] for source in first_paths]
-    rows = [_enlarge(row, _scale_for(row.shape[1], MIN_TILE_HEIGHT)) for row in rows]
+    rows = [_enlarge(row, _scale_for(row.shape[1], MIN_TILE_HEIGHT), smooth) for row in rows]
     strips = [_grid_rows([row]) for row in rows]
     font = _font(LABEL_FONT_SIZE)
     label_width = 16 + max(int(font.getlength(name)) for name in results)

@@ -17,6 +17,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import latent_bridge as lb  # noqa: E402
+from latent_bridge.app import controls, costs, handlers, limits  # noqa: E402
+from latent_bridge.app import models as app_models  # noqa: E402
 
 MODEL = "poses"
 FRAMES = 8
@@ -65,7 +67,7 @@ def test_api_lists_exactly_the_four_tab_endpoints(client):
 
 
 def test_interpolate_returns_video_gif_grid_and_plot(client, examples):
-    video, gif, grid, profile, _, diagnostics = client.predict(
+    video, (gif, frames_zip), grid, profile, _, summary, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], method="ou", **SMALL,
         api_name="/interpolate")
     count, size, codec = read_video(video)
@@ -76,13 +78,16 @@ def test_interpolate_returns_video_gif_grid_and_plot(client, examples):
     assert lb.models.load_cached(MODEL).image_size <= side
     assert size == (2 * side + lb.media.GAP, side)
     assert Image.open(gif).n_frames == FRAMES
+    assert frames_zip.endswith(".zip")
     assert is_png(grid)
     assert profile is not None and profile.get("plot")
     assert isinstance(diagnostics, dict)
+    # The model's own examples: a summary in words and no notice.
+    assert "2 path(s) of" in summary and "does not look like" not in summary and "do not look like" not in summary
 
 
 def test_random_walk_loops_back_to_its_first_frame(client, examples):
-    video, gif, grid, profile, _ = client.predict(
+    video, files, grid, profile, _, _ = client.predict(
         model=MODEL, image=examples[0], method="gp", kernel="periodic", **{**SMALL, "t": 4.0},
         period=4.0, api_name="/random_walk")
     count, _, codec = read_video(video)
@@ -96,7 +101,7 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
 
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):
     methods = ["linear", "ou"]
-    video, grid, profile, path_metrics, diagnostics = client.predict(
+    video, grid, profile, path_metrics, _, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], methods=methods, **SMALL,
         api_name="/compare")
     assert path_metrics.get("plot")
@@ -148,36 +153,34 @@ def test_a_repo_id_offline_is_refused_with_one_message(client, examples):
                        api_name="/random_walk")
 
 
-def test_default_settings_give_smooth_videos_for_every_method(app_module):
+def test_default_settings_give_smooth_videos_for_every_method():
     # The line under the controls: each tab's starting values reach the 0.95 target.
-    support = app_module.support
-    for method in app_module.REGISTRY:
-        for overrides in ({}, support.WALK_OVERRIDES.get(method, {}), support.COMPARE_OVERRIDES):
-            values = support.start_values([method], overrides)
-            sampler = lb.registry.get(method, **support.method_kwargs(method, values))
+    for method in lb.registry.available():
+        for overrides in ({}, controls.WALK_OVERRIDES.get(method, {}), controls.COMPARE_OVERRIDES):
+            values = controls.start_values([method], overrides)
+            sampler = lb.registry.get(method, **controls.method_kwargs(method, values))
             if not hasattr(sampler, "covariance") and sampler.stochastic:
                 continue  # no closed form to measure (reported as such on the page)
-            correlation = lb.bridges.adjacent_correlation(sampler, support.DEFAULTS.frames)
-            assert correlation >= support.SMOOTH_CORRELATION, (method, overrides, correlation)
+            correlation = lb.bridges.adjacent_correlation(sampler, limits.DEFAULTS.frames)
+            assert correlation >= limits.SMOOTH_CORRELATION, (method, overrides, correlation)
 
 
-def test_smoothness_line_judges_only_what_it_could_measure(app_module):
-    support = app_module.support
-    assert support.smoothness_line(["ou-sde"], {"T": 0.5}, 64).endswith("(at least 0.95: smooth motion).")
-    langevin = support.smoothness_line(["langevin"], {}, 64)
-    assert "langevin: no closed form" in langevin and "smooth motion" not in langevin
-    rough = support.smoothness_line(["langevin", "ou"], {"T": 5.0}, 8)
-    assert "ou: **0.4" in rough and "flickers" in rough  # about e^{-T/(frames-1)} = 0.49, pinned ends lower
-    assert "alpha must be in (0, 2]" in support.smoothness_line(["gp"], {"alpha": 9}, 64)
+def test_smoothness_line_judges_only_what_it_could_measure():
+    assert controls.smoothness_line(["ou-sde"], {"T": 0.5}, 64).endswith(": smooth motion.")
+    langevin = controls.smoothness_line(["langevin"], {}, 64)
+    assert "langevin: measured after a run" in langevin and "smooth motion" not in langevin
+    rough = controls.smoothness_line(["langevin", "ou"], {"T": 5.0}, 8)
+    assert "ou **0.4" in rough and "flickers" in rough  # about e^{-T/(frames-1)} = 0.49, pinned ends lower
+    assert "alpha must be in (0, 2]" in controls.smoothness_line(["gp"], {"alpha": 9}, 64)
 
 
-def test_decode_time_is_measured_once_per_model_and_bounds_the_request(app_module):
-    support = app_module.support
+def test_decode_time_is_measured_once_per_model_and_bounds_the_request():
+    support = costs
     vae = lb.models.load_cached(MODEL)
     seconds = support.decode_seconds_per_frame(vae)
     assert 0 < seconds < 1 and support.decode_seconds_per_frame(vae) == seconds  # remembered
-    support.check_decode_time(support.LIMITS.frames * support.LIMITS.paths, seconds, MODEL)  # fits
-    most = int(support.LIMITS.decode_seconds // 2.0)
+    support.check_decode_time(limits.LIMITS.frames * limits.LIMITS.paths, seconds, MODEL)  # fits
+    most = int(limits.LIMITS.decode_seconds // 2.0)
     support.check_decode_time(most, 2.0)
     with pytest.raises(ValueError, match=f"decode at most {most} frames in all"):
         support.check_decode_time(most + 1, 2.0)
@@ -185,11 +188,11 @@ def test_decode_time_is_measured_once_per_model_and_bounds_the_request(app_modul
 
 def test_interpolate_on_a_2d_model_also_draws_the_latent_map(client, app_module):
     digits = [handle_file(str(p)) for p in lb.models.load_cached("digits").example_images()[:2]]
-    *_, latent_map, _ = client.predict(model="digits", image_a=digits[0], image_b=digits[1], method="ou",
+    *_, latent_map, _, _ = client.predict(model="digits", image_a=digits[0], image_b=digits[1], method="ou",
                                        **SMALL, api_name="/interpolate")
     assert latent_map is not None and latent_map.get("plot")
     # A model whose latent is not 2-D has none (the poses request above returned None there).
-    assert not app_module.has_latent_map(lb.models.load_cached("poses"))
+    assert not app_models.has_latent_map(lb.models.load_cached("poses"))
 
 
 # --- Keyframes ----------------------------------------------------------------------------------
@@ -210,7 +213,7 @@ def four():
 def test_keyframes_returns_video_gif_grid_profile_and_the_frames_as_pngs(client, four):
     import zipfile
 
-    video, gif, grid, profile, frames_zip, diagnostics = client.predict(
+    video, (gif, frames_zip), grid, profile, _, diagnostics = client.predict(
         model=MODEL, images=gallery(four), method="gp", **KEYS, api_name="/keyframes")
     # 4 segments of 6 frames (5 steps each), the first frame, one more at each of the 4 images.
     frames = 4 * 5 + 1 + 4
@@ -281,7 +284,7 @@ def test_renders_of_different_tabs_take_turns(app_server, examples, monkeypatch)
             spans.append((start, time.monotonic()))
         raise ValueError("rendered")
 
-    monkeypatch.setattr(app, "render", slow_render)
+    monkeypatch.setattr(handlers, "render", slow_render)
     def pair():
         return [dict(file) for file in examples[:2]]
 

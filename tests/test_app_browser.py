@@ -151,7 +151,7 @@ def stand_in_hub(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     import latent_bridge as lb
-    from latent_bridge import app_support as support
+    from latent_bridge.app import hub_repos as support
     from tiny_hub import StandInHub, put_in_cache, saved_files, tiny_kl
 
     files = saved_files(tiny_kl(), tmp_path / "kl")

@@ -15,7 +15,9 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from latent_bridge import app_support as support  # noqa: E402
+from latent_bridge.app import hub_repos as support  # noqa: E402
+from latent_bridge.app import handlers, limits, ui  # noqa: E402
+from latent_bridge.app import models as app_models  # noqa: E402
 
 from tiny_hub import StandInHub, put_in_cache, saved_files, small_vae_files, tiny_kl, tiny_small_vae  # noqa: E402
 
@@ -64,22 +66,22 @@ def interpolate(client, model, images):
 
 
 def test_a_typed_latent_bridge_repo_runs_after_the_checks(client, hub, images):
-    video, _, grid, _, _, diagnostics = interpolate(client, "org/tiny-lb", images)
+    video, _, grid, _, _, _, diagnostics = interpolate(client, "org/tiny-lb", images)
     assert os.path.getsize(video) > 0 and Image.open(grid).size[0] >= 16
     assert ("org/tiny-lb", None, True) in hub[1].calls  # the file list, with sizes, was asked for
 
 
 def test_a_typed_repo_with_a_2d_latent_gets_its_latent_map(client, images, app_server):
     app = app_server[0]
-    assert app.show_latent_map("org/tiny-map")["visible"] is False  # unknown until loaded
-    *_, latent_map, _ = interpolate(client, "org/tiny-map", images)
+    assert handlers.show_latent_map("org/tiny-map")["visible"] is False  # unknown until loaded
+    *_, latent_map, _, _ = interpolate(client, "org/tiny-map", images)
     assert latent_map is not None
-    assert app.show_latent_map("org/tiny-map")["visible"] is True
-    assert app.show_latent_map("org/tiny-lb")["visible"] is False  # 3-D: no map
+    assert handlers.show_latent_map("org/tiny-map")["visible"] is True
+    assert handlers.show_latent_map("org/tiny-lb")["visible"] is False  # 3-D: no map
 
 
 def test_a_typed_diffusers_repo_runs_at_the_chosen_resolution(client, images):
-    _, _, grid, _, _, _ = interpolate(client, "org/tiny-kl", images)
+    _, _, grid, _, _, _, _ = interpolate(client, "org/tiny-kl", images)
     assert Image.open(grid).size[1] >= 256
 
 
@@ -117,7 +119,7 @@ def test_an_unreachable_hub_gives_one_message(client, images, monkeypatch):
 
 
 def test_the_variable_turns_the_field_off(client, images, monkeypatch, app_server):
-    monkeypatch.setattr(app_server[0], "ANY_REPO", False)
+    monkeypatch.setattr(app_models, "ANY_REPO", False)
     with pytest.raises(AppError, match="model must be one of digits"):
         interpolate(client, "org/tiny-lb", images)
     assert not support.allow_any_repo({support.ALLOW_ANY_REPO_VARIABLE: "0"})
@@ -126,14 +128,12 @@ def test_the_variable_turns_the_field_off(client, images, monkeypatch, app_serve
 
 def test_loading_a_repo_makes_it_the_choice_and_the_controls_follow_its_kind(hub, app_server):
     app = app_server[0]
-    update, status = app.fetch_repo(" org/tiny-kl ", progress=lambda *a, **k: None)
+    update, status = ui.fetch_repo(" org/tiny-kl ", progress=lambda *a, **k: None)
     assert update["value"] == "org/tiny-kl" and ("org/tiny-kl (Hub repo)", "org/tiny-kl") in update["choices"]
     assert "diffusers AutoencoderKL" in status
-    hub_controls = app.HubControls.__new__(app.HubControls)
-    hub_controls.photos = None
-    assert hub_controls.show("org/tiny-kl")[0]["visible"] is True  # resolution and fast preview
-    app.fetch_repo("org/tiny-lb", progress=lambda *a, **k: None)
-    assert hub_controls.show("org/tiny-lb")[0]["visible"] is False  # our VAEs have one size
+    assert app_models.is_photo_model("org/tiny-kl")  # resolution and fast preview show
+    ui.fetch_repo("org/tiny-lb", progress=lambda *a, **k: None)
+    assert not app_models.is_photo_model("org/tiny-lb")  # our VAEs have one size
 
 
 def test_typed_repos_are_trimmed_from_the_cache_least_recently_used_first(tmp_path):
@@ -166,22 +166,22 @@ def test_only_repos_the_app_downloaded_count_as_its_own(tmp_path):
 def test_the_operator_lists_trained_folders_by_name(tmp_path):
     for name in ("cats", "dogs"):
         small_vae_files(tiny_small_vae(), tmp_path / name)
-    environ = {support.MODEL_FOLDERS_VARIABLE: os.pathsep.join([str(tmp_path / "cats"), f" {tmp_path / 'dogs'} "])}
-    found = support.model_folders(environ)
+    environ = {app_models.MODEL_FOLDERS_VARIABLE: os.pathsep.join([str(tmp_path / "cats"), f" {tmp_path / 'dogs'} "])}
+    found = app_models.model_folders(environ)
     assert list(found) == ["cats", "dogs"] and found["cats"] == (tmp_path / "cats", "a tiny test VAE")
     with pytest.raises(ValueError, match="two models would be called 'cats'"):
-        support.model_folders(environ, taken=["cats"])
+        app_models.model_folders(environ, taken=["cats"])
     with pytest.raises(ValueError, match="not a checkpoint folder"):
-        support.model_folders({support.MODEL_FOLDERS_VARIABLE: str(tmp_path)})
-    assert support.model_folders({}) == {}
+        app_models.model_folders({app_models.MODEL_FOLDERS_VARIABLE: str(tmp_path)})
+    assert app_models.model_folders({}) == {}
 
 
 def test_a_listed_folder_runs_through_the_api_by_its_name(client, images, tmp_path, monkeypatch, app_server):
     app = app_server[0]
     small_vae_files(tiny_small_vae(), tmp_path / "cats")
-    monkeypatch.setitem(app.LOCAL_FOLDERS, "cats", tmp_path / "cats")
-    monkeypatch.setitem(app.MODELS, "cats", ("a tiny test VAE", "embedded"))
-    video, _, grid, _, _, _ = interpolate(client, "cats", images)
+    monkeypatch.setitem(app_models.LOCAL_FOLDERS, "cats", tmp_path / "cats")
+    monkeypatch.setitem(app_models.MODELS, "cats", ("a tiny test VAE", "embedded"))
+    video, _, grid, _, _, _, _ = interpolate(client, "cats", images)
     assert os.path.getsize(video) > 0 and Image.open(grid).size[0] >= 16
     # The folder's name is the only way in: its path is not a model name.
     with pytest.raises(AppError, match="repo id"):
@@ -211,7 +211,7 @@ def sd_on_a_cpu_server(tmp_path, monkeypatch, app_server):
 
 def page_defaults_request(app, tab: str) -> dict:
     """What a click on the first example photos sends with sd-vae chosen (the rest: defaults)."""
-    photos = [handle_file(str(p)) for p in app.PHOTOS]
+    photos = [handle_file(str(p)) for p in ui.PHOTOS]
     images = {"/interpolate": dict(image_a=photos[0], image_b=photos[1]), "/random_walk": dict(image=photos[0]),
               "/compare": dict(image_a=photos[0], image_b=photos[1]),
               "/keyframes": dict(images=[{"image": p, "caption": None} for p in photos[:4]])}[tab]
@@ -221,8 +221,8 @@ def page_defaults_request(app, tab: str) -> dict:
 def measured_like(app, monkeypatch, cpu: str) -> None:
     """The CPU's real decode times in place of the tiny models'."""
     full, fast = CPU_DECODE_SECONDS[cpu]
-    monkeypatch.setitem(app._MEASURED, ("sd-vae", False), full)
-    monkeypatch.setitem(app._MEASURED, ("sd-vae", True), fast)
+    monkeypatch.setitem(app_models.MEASURED, ("sd-vae", False), full)
+    monkeypatch.setitem(app_models.MEASURED, ("sd-vae", True), fast)
 
 
 @pytest.mark.parametrize("cpu", CPU_DECODE_SECONDS)
@@ -234,7 +234,7 @@ def test_sd_vae_at_every_tab_s_defaults_fits_a_cpu_server(sd_on_a_cpu_server, cl
     decoder must be refused with a message that says what to change. The render itself is
     replaced by a recorder (the next test renders for real)."""
     app = sd_on_a_cpu_server
-    assert app.FAST_PREVIEW_DEFAULT  # no GPU here
+    assert app_models.FAST_PREVIEW_DEFAULT  # no GPU here
     measured_like(app, monkeypatch, cpu)
     jobs = []
 
@@ -242,12 +242,12 @@ def test_sd_vae_at_every_tab_s_defaults_fits_a_cpu_server(sd_on_a_cpu_server, cl
         jobs.append(job)
         raise ValueError("prepared")
 
-    monkeypatch.setattr(app, "render", recorded)
+    monkeypatch.setattr(handlers, "render", recorded)
     with pytest.raises(AppError, match="^prepared$"):
         client.predict(**page_defaults_request(app, tab))
     options = dict(jobs[-1].options)
-    assert options["fast_preview"] is True and options["n_paths"] == support.DEFAULTS.paths
-    assert jobs[-1].decoded_frames * jobs[-1].seconds_per_frame <= support.LIMITS.decode_seconds
+    assert options["fast_preview"] is True and options["n_paths"] == limits.DEFAULTS.paths
+    assert jobs[-1].decoded_frames * jobs[-1].seconds_per_frame <= limits.LIMITS.decode_seconds
     with pytest.raises(AppError, match=r"sd-vae decodes a frame in about .* tick fast preview"):
         client.predict(**page_defaults_request(app, tab), fast_preview=False)
     assert len(jobs) == 1
@@ -258,4 +258,4 @@ def test_an_example_photo_through_sd_vae_at_the_defaults_gives_a_video(sd_on_a_c
     measured_like(app, monkeypatch, "float32-only")
     video, *_, diagnostics = client.predict(**page_defaults_request(app, "/interpolate"))
     assert os.path.getsize(video) > 0 and diagnostics["decoder"] == "fast"
-    assert diagnostics["frames"] == support.DEFAULTS.frames and diagnostics["n_paths"] == support.DEFAULTS.paths
+    assert diagnostics["frames"] == limits.DEFAULTS.frames and diagnostics["n_paths"] == limits.DEFAULTS.paths

@@ -30,6 +30,8 @@ from PIL import Image  # noqa: E402
 
 import latent_bridge as lb  # noqa: E402
 import latent_bridge.cli  # noqa: E402
+from latent_bridge.app import controls, guards, handlers, jobs, limits, storage  # noqa: E402
+from latent_bridge.app import models as app_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "digits"  # embedded, 32 px, 2-D latent: the cheapest model to run end to end
@@ -453,30 +455,30 @@ def run_library(case: Case, inputs, vae, tmp_path):
             return lb.models.load(source, cache_dir=cache)
         return lb.models.load(source, allow_local_folder=False)
     if case.lib == "kwargs":  # a method's parameters as the app reads them from a request
-        from latent_bridge import app_support
+        from latent_bridge.app import controls
 
         method, latent_shape, paths = args.pop("method"), args.pop("latent_shape", None), args.pop("paths", 1)
-        return app_support.method_kwargs(method, args, latent_shape, paths=paths)
+        return controls.method_kwargs(method, args, latent_shape, paths=paths)
     if case.lib == "decode":  # the app's bound on decoding time
-        from latent_bridge import app_support
+        from latent_bridge.app import costs
 
-        return app_support.check_decode_time(**args)
+        return costs.check_decode_time(**args)
     if case.lib == "output":  # what the media writers can lay out
         return lb.media.check_output_size(**args)
     if case.lib in ("choice", "methods", "memory"):  # the app's reading of values sent to it
-        from latent_bridge import app_support
+        from latent_bridge.app import costs, limits
 
         if case.lib == "choice":
-            return app_support.check_choice(**args)
+            return limits.check_choice(**args)
         if case.lib == "methods":
-            return app_support.check_methods(args["value"], lb.registry.available())
+            return limits.check_methods(args["value"], lb.registry.available())
         sampler = lb.registry.get("langevin", particles=args["particles"], max_particles=args["max_particles"])
-        return app_support.check_sampler_memory(sampler, args["frames"], args["latent_shape"], args.get("paths", 1))
+        return costs.check_sampler_memory(sampler, args["frames"], args["latent_shape"], args.get("paths", 1))
     if case.lib == "request":  # what a server accepts: the app's limits
-        from latent_bridge import app_support
+        from latent_bridge.app import limits
 
         sizes = {"frames": SMALL["frames"], "paths": 1, **args}
-        return app_support.check_request(frames=sizes["frames"], paths=sizes["paths"], image_side=vae.image_size)
+        return limits.check_request(frames=sizes["frames"], paths=sizes["paths"], image_side=vae.image_size)
     method = args.pop("method", "linear")
     images = {key: inputs[args.pop(key, default)] for key, default in (("image_a", "good.png"),
                                                                         ("image_b", "other.png"))}
@@ -607,10 +609,10 @@ def test_api_refuses_to_read_a_server_file(app_server):
                  "http://169.254.169.254/latest/meta-data/"):
         data = [MODEL, {"path": path, "url": path, "meta": {"_type": "gradio.FileData"}}, None, "ou"]
         data += [SMALL[name] for name in ("T", "frames", "paths", "seed", "fps")]
-        data += [app.PARAMS[name].default for name in app.ADVANCED]
+        data += [controls.PARAMS[name].default for name in controls.ADVANCED]
         with httpx.Client(base_url=url, timeout=60) as http:
             posted = http.post("gradio_api/call/interpolate", json={"data": data})
-            if path.startswith("http"):  # refused before Gradio reads the request (app_support.EventBodies)
+            if path.startswith("http"):  # refused before Gradio reads the request (guards.EventBodies)
                 assert posted.status_code == 400 and "not given as a URL" in posted.text, (path, posted.text)
                 continue
             posted.raise_for_status()
@@ -631,7 +633,7 @@ def test_keyframes_api_refuses_a_gallery_naming_a_server_file(app_server, inputs
     def request(files):
         items = [{"image": {"path": f, "url": None, "meta": {"_type": "gradio.FileData"}}, "caption": None}
                  for f in files]
-        data = [MODEL, items, "gp", 2.0, 6, 1, 0, 8] + [app.PARAMS[name].default for name in app.ADVANCED]
+        data = [MODEL, items, "gp", 2.0, 6, 1, 0, 8] + [controls.PARAMS[name].default for name in controls.ADVANCED]
         return call_raw(url, "keyframes", data + [True, 0, "linear", 0, 256, False])
 
     with httpx.Client(base_url=url, timeout=60) as http:
@@ -725,10 +727,10 @@ def raw_request(app, inputs, **overrides) -> list:
             answer.raise_for_status()
             uploaded.append({"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}})
     values = {"model": MODEL, "image_a": uploaded[0], "image_b": uploaded[1], "method": "ou", **SMALL,
-              **{name: app.PARAMS[name].default for name in app.ADVANCED}}
+              **{name: controls.PARAMS[name].default for name in controls.ADVANCED}}
     values.update(overrides)
     values = {"resolution": 256, "fast_preview": False, **values}
-    names = ["model", "image_a", "image_b", "method"] + app.MAIN + app.ADVANCED + ["resolution", "fast_preview"]
+    names = ["model", "image_a", "image_b", "method"] + controls.MAIN + controls.ADVANCED + ["resolution", "fast_preview"]
     return [values[name] for name in names]
 
 
@@ -747,7 +749,7 @@ def test_heartbeat_with_a_crafted_session_deletes_nobody_s_files(app_server, cli
 
     app, url = app_server
     video, *_ = client.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
-    root = app.outputs_root()
+    root = handlers.outputs_root()
     before = files_under(root)
     assert Path(video).exists() and before
     for session in CRAFTED_SESSIONS:
@@ -755,7 +757,7 @@ def test_heartbeat_with_a_crafted_session_deletes_nobody_s_files(app_server, cli
     time.sleep(1.5)  # the unload handlers run in the background once the streams are dropped
     assert root.is_dir()
     assert before <= files_under(root), f"files of other sessions were deleted (one of {CRAFTED_SESSIONS})"
-    for image in app.example_images(MODEL):  # the examples still work
+    for image in app_models.example_images(MODEL):  # the examples still work
         assert Path(image).is_file()
 
 
@@ -782,27 +784,27 @@ def test_session_hash_never_becomes_a_folder(app_server, inputs, session, tmp_pa
     written = re.findall(r'"path": ?"([^"]+\.mp4)"', answer)
     assert written, answer[-500:]
     for path in written:
-        assert Path(path).resolve().is_relative_to(app.outputs_root().resolve()), path
+        assert Path(path).resolve().is_relative_to(handlers.outputs_root().resolve()), path
 
 
 def test_session_folders_are_inside_the_root_and_distinct(tmp_path):
-    from latent_bridge import app_support
+    from latent_bridge.app import storage
 
     names = ["..", ".", "", None, ["a"], {"b": 1}, "/etc", "a/b", "\x00", "é" * 100, "x" * 10_000]
-    folders = [app_support.session_folder(tmp_path, name) for name in names]
+    folders = [storage.session_folder(tmp_path, name) for name in names]
     for folder in folders:
         assert folder.parent == tmp_path.resolve() and len(folder.name) == 32
     # Different strings, different folders ("", None and non-strings all mean "no session").
     strings = [f for n, f in zip(names, folders) if isinstance(n, str) and n]
     assert len(set(strings)) == len(strings)
     with pytest.raises(ValueError, match="outside the app's own folder"):
-        app_support.inside(tmp_path, tmp_path / ".." / "x")
+        storage.inside(tmp_path, tmp_path / ".." / "x")
     with pytest.raises(ValueError, match="outside the app's own folder"):
-        app_support.inside(tmp_path, tmp_path)
+        storage.inside(tmp_path, tmp_path)
     link = tmp_path / "link"
     link.symlink_to("/etc")
     with pytest.raises(ValueError, match="outside the app's own folder"):
-        app_support.inside(tmp_path, link / "passwd")
+        storage.inside(tmp_path, link / "passwd")
 
 
 def ui_events(url: str) -> list[tuple[int, dict]]:
@@ -841,12 +843,12 @@ def test_private_ui_events_bound_their_work_and_never_answer_500(app_server):
                                    headers={"content-type": "application/json"})
                 took = time.perf_counter() - start
                 # Above the size of any page's request, the body is refused before Gradio reads it.
-                expected = 413 if len(body) > app.support.LIMITS.event_request_bytes else 200
+                expected = 413 if len(body) > limits.LIMITS.event_request_bytes else 200
                 assert answer.status_code == expected, (dependency.get("api_name"), data, answer.text[:300])
                 assert took < 5, (dependency.get("api_name"), data, took)
     assert process.memory_info().rss - rss < 200 * 2**20
     # The live line says what is wrong with too many frames instead of computing.
-    line = app.support.smoothness_line(["ou"], {"T": 1.0}, 10**7)
+    line = controls.smoothness_line(["ou"], {"T": 1.0}, 10**7)
     assert "frames must be at most 240 on this server" in line
 
 
@@ -858,7 +860,7 @@ def test_event_bodies_are_bounded_and_name_no_url_or_file(app_server, inputs):
 
     app, url = app_server
     data = raw_request(app, inputs, url=url)
-    limit = app.support.LIMITS.event_request_bytes
+    limit = limits.LIMITS.event_request_bytes
     with httpx.Client(base_url=url, timeout=60) as http:
         for address in ("http://127.0.0.1:9/big.bin", " HTTPS://example.org/x.png"):
             hostile = [data[0], {"path": address, "meta": {"_type": "gradio.FileData"}}] + data[2:]
@@ -870,9 +872,9 @@ def test_event_bodies_are_bounded_and_name_no_url_or_file(app_server, inputs):
         answer = http.post("gradio_api/process_recording", files={"files": ("a.webm", b"0" * 1000, "video/webm")})
         assert answer.status_code == 415
     assert "event: complete" in call_raw(url, "interpolate", data)
-    assert app.support.names_a_url(b'{"data": [[{"a": {"path": "http://x"}}]]}')
-    assert not app.support.names_a_url(b'{"data": [{"path": "/tmp/gradio/x.png"}, "http://x"]}')
-    assert not app.support.names_a_url(b"[" * 100_000)  # not JSON (too deep): Gradio refuses it
+    assert guards.names_a_url(b'{"data": [[{"a": {"path": "http://x"}}]]}')
+    assert not guards.names_a_url(b'{"data": [{"path": "/tmp/gradio/x.png"}, "http://x"]}')
+    assert not guards.names_a_url(b"[" * 100_000)  # not JSON (too deep): Gradio refuses it
 
 
 def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, monkeypatch):
@@ -897,8 +899,8 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, 
         finally:
             finished.set()
 
-    monkeypatch.setattr(app.support, "render", slow_render)
-    before = files_under(app.outputs_root())
+    monkeypatch.setattr(jobs, "render", slow_render)
+    before = files_under(handlers.outputs_root())
     data = raw_request(app, inputs, url=url)
     with httpx.Client(base_url=url, timeout=30) as http:
         event = http.post("gradio_api/call/interpolate", json={"data": data}).json()["event_id"]
@@ -909,7 +911,7 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, 
             # the client leaves: the stream is closed here, three chunks into the render
     assert finished.wait(30), "the abandoned render is still running"
     assert len(chunks) < 20, f"{len(chunks)} of 40 chunks ran after the client left"
-    assert files_under(app.outputs_root()) == before
+    assert files_under(handlers.outputs_root()) == before
     monkeypatch.undo()
     from gradio_client import Client
 
@@ -928,7 +930,7 @@ def test_leaving_the_page_removes_that_visitor_s_files(app_server, inputs):
     visitor = Client(url, verbose=False)
     video, *_ = visitor.predict(**api_request("/interpolate", {}, inputs), api_name="/interpolate")
     assert Path(video).exists()
-    folder = app.support.session_folder(app.outputs_root(), visitor.session_hash)
+    folder = storage.session_folder(handlers.outputs_root(), visitor.session_hash)
     assert folder.is_dir() and any(folder.rglob("*.mp4"))
     raw_get(url, f"/gradio_api/heartbeat/{visitor.session_hash}")
     for _ in range(50):
@@ -961,7 +963,7 @@ def test_the_cache_stays_within_its_disk_budget(tmp_path):
     first, never fresh ones nor the kept (example) files."""
     import time
 
-    from latent_bridge import app_support
+    from latent_bridge.app import storage
 
     now = time.time()
     old, fresh, kept = tmp_path / "a" / "old.bin", tmp_path / "b" / "fresh.bin", tmp_path / "c" / "example.png"
@@ -972,9 +974,9 @@ def test_the_cache_stays_within_its_disk_budget(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     os.utime(empty, (now - 120, now - 120))
-    assert app_support.tidy_cache(tmp_path, 10_000, keep={str(kept)}, now=now) == 3000
+    assert storage.tidy_cache(tmp_path, 10_000, keep={str(kept)}, now=now) == 3000
     assert not empty.exists()
-    assert app_support.tidy_cache(tmp_path, 1500, keep={str(kept)}, now=now) == 2000
+    assert storage.tidy_cache(tmp_path, 1500, keep={str(kept)}, now=now) == 2000
     assert not old.exists() and fresh.exists() and kept.exists()
 
 
@@ -1008,7 +1010,7 @@ def test_uploads_are_bounded_in_size_and_in_total(app_server, tmp_path, monkeypa
     with httpx.Client(base_url=url, timeout=30) as http_client:
         # A full cache of fresh files (none old enough to evict): uploads are refused with a
         # message. The middleware measures a folder of our own here, holding one fresh file.
-        middleware = app_support_budget(app)
+        middleware = upload_budget_layer(app)
         full = tmp_path / "cache"
         full.mkdir()
         (full / "fresh.bin").write_bytes(bytes(5000))
@@ -1025,10 +1027,10 @@ def test_uploads_are_bounded_in_size_and_in_total(app_server, tmp_path, monkeypa
         assert answer.status_code == 200
 
 
-def app_support_budget(app):
+def upload_budget_layer(app):
     """The running server's UploadBudget middleware."""
     layer = app.demo.server_app.middleware_stack
-    while layer is not None and not isinstance(layer, app.support.UploadBudget):
+    while layer is not None and not isinstance(layer, guards.UploadBudget):
         layer = getattr(layer, "app", None)
     assert layer is not None, "UploadBudget is not in front of the app"
     return layer

@@ -253,7 +253,7 @@ def test_slideshow_warning_names_the_frames_that_give_smooth_motion():
 
 
 def test_defaults_are_the_apps():
-    from latent_bridge.app_support import DEFAULTS
+    from latent_bridge.app.limits import DEFAULTS
 
     args = command.build_parser().parse_args(["interpolate", "a.png", "b.png"])
     assert (args.frames, args.paths, args.seed, args.fps) == (DEFAULTS.frames, DEFAULTS.paths, DEFAULTS.seed,

@@ -206,7 +206,7 @@ def test_walk_params_close_the_loop_in_one_place():
 PACKAGE = Path(lb.__file__).parent
 # The package's modules in data-flow order: each may import only modules before it.
 ORDER = ["checks", "checkpoints", "registry", "data", "models", "kernels", "priors", "bridges", "sde",
-         "metrics", "pipeline", "media", "plots", "train", "publish", "app_support", "reproduce", "cli"]
+         "metrics", "pipeline", "media", "plots", "train", "publish", "familiarity", "app", "reproduce", "cli"]
 
 
 def _top_module(path: Path) -> str:

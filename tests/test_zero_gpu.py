@@ -4,6 +4,7 @@ each call asks for. Every tab runs through HTTP and gradio_client, a Hub model (
 models under sd-vae's and taesd's repo ids, in a Hugging Face cache layout) with a 3:2 photo.
 """
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def zero(tmp_path_factory):
     patch.setenv("SPACES_ZERO_GPU", "true")
     patch.syspath_prepend(str(Path(__file__).parent / "zero_gpu"))
     patch.delitem(sys.modules, "spaces", raising=False)
+    for name in [name for name in sys.modules if name.startswith("latent_bridge.app")]:
+        patch.delitem(sys.modules, name)  # the app layer imported afresh, under the stand-in spaces
     lb.models.clear_cache()
     spec = importlib.util.spec_from_file_location("app_on_zero_gpu", ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
@@ -51,7 +54,7 @@ def last_render(spaces):
 
 def test_models_are_loaded_at_import(zero):
     module, _, _ = zero
-    assert module.ZERO_GPU
+    assert importlib.import_module("latent_bridge.app.zerogpu").ZERO_GPU
     loaded = {key[0] for key in lb.models._cache}
     assert {"digits", "fashion", "poses", "sd-vae", "taesd"} <= loaded
 
@@ -81,7 +84,7 @@ def test_a_3_to_2_photo_through_sd_vae_gives_a_3_to_2_video(zero):
     module, spaces, client = zero
     coffee = handle_file(str(ROOT / "assets" / "photos" / "coffee.jpg"))  # 600 x 400
     cat = handle_file(str(ROOT / "assets" / "photos" / "cat.jpg"))
-    video, _, grid, _, _, diagnostics = client.predict(
+    video, _, grid, _, _, _, diagnostics = client.predict(
         model="sd-vae", image_a=coffee, image_b=cat, method="ou", **{**SMALL, "paths": 1}, resolution=256,
         fast_preview=True, api_name="/interpolate")
     reader = imageio_ffmpeg.read_frames(video)
@@ -91,8 +94,8 @@ def test_a_3_to_2_photo_through_sd_vae_gives_a_3_to_2_video(zero):
     assert diagnostics["image_shape"] == [170, 256] and diagnostics["decoder"] == "fast"
     call = last_render(spaces)
     # The duration follows the request: frames x paths x the measured time a frame, with margin.
-    seconds = module._MEASURED[("sd-vae", True)]
-    assert call["duration"] == lb.app_support.gpu_seconds(6, seconds * (170 * 256) / (256 * 256))
+    seconds = importlib.import_module("latent_bridge.app.models").MEASURED[("sd-vae", True)]
+    assert call["duration"] == importlib.import_module("latent_bridge.app.costs").gpu_seconds(6, seconds * (170 * 256) / (256 * 256))
 
 
 def test_a_bad_request_is_refused_before_any_gpu_call(zero):

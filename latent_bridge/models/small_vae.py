@@ -12,6 +12,7 @@ the prior's scale as they come.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -139,6 +140,18 @@ class SmallVAE(nn.Module, PyTorchModelHubMixin, library_name="latent-bridge", ta
             found = load_file(str(path))["latents"].float() if path is not None and path.is_file() else None
             object.__setattr__(self, "_training_latents", found)
         return self._training_latents
+
+    def heldout_metrics(self) -> dict:
+        """What ``metrics.json`` beside the weights records of the held-out images (e.g.
+        ``heldout_mse``, ``heldout_mse_p99``); empty when there is no such file."""
+        path = self.folder / "metrics.json" if self.folder else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            found = json.loads(path.read_text())
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def example_images(self) -> list[Path]:
         """The example PNGs shipped with the checkpoint (held-out images), sorted by name."""

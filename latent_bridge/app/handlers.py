@@ -1,0 +1,305 @@
+"""The tabs' bodies: a request's values -> ``jobs.read_job`` -> ``render`` -> what the page
+shows. ``endpoint`` adapts each body to Gradio; it is the one place where a ValueError from the
+library or the checks becomes a message on the page (``gr.Error``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import shutil
+import uuid
+from pathlib import Path
+
+import gradio as gr
+from gradio.context import LocalContext
+
+import latent_bridge as lb
+
+from .. import registry
+from .controls import INTERNAL_NAMES, method_label
+from . import jobs
+from .jobs import Job, read_job
+from .limits import LIMITS, check_choice, check_keyframe_request, check_methods, check_whole
+from .models import MAP_MODELS, MODELS, PHOTO_MODELS, has_latent_map, in_local_cache, load_model
+from .storage import inside, session_folder, tidy_cache
+from .zerogpu import gpu
+
+REGISTRY = registry.available()
+# A random walk loops from one image: only random methods move.
+WALK_METHODS = [name for name in REGISTRY if registry.get(name).stochastic]
+# What the embedded models know, for the notice when an image is not of that kind.
+KNOWS = {"poses": "stick figures", "digits": "handwritten digits", "fashion": "grey pictures of clothes"}
+
+
+class Server:
+    """The running page, for the handlers: its cache folder and queue (set by ``ui.build_demo``)."""
+
+    demo = None
+
+
+def endpoint(body, names: list[str]):
+    """A Gradio handler for ``body(values, request, progress)`` whose signature lists
+    ``names`` (so the API page and gradio_client show ``frames``, ``kernel``... rather than
+    positional slots; the names come from the registry, hence a signature built at run time).
+
+    The events using it run with ``preprocess=False``: values arrive as sent and are checked by
+    ``jobs.read_job``, and an uploaded image arrives as its file, undecoded (gr.Image would open
+    it with Pillow first and answer a bad file with a generic "Could not preprocess input")."""
+
+    def handler(*args):
+        *values, request, progress = args
+        try:
+            return body({INTERNAL_NAMES.get(n, n): v for n, v in zip(names, values)}, request, progress)
+        except ValueError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Abandoned:
+            raise gr.Error("stopped: the page that asked for this was closed", print_exception=False) from None
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    handler.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, kind) for name in names]
+        + [inspect.Parameter("request", kind, annotation=gr.Request),
+           inspect.Parameter("progress", kind, default=gr.Progress(track_tqdm=True))])
+    handler.__annotations__ = {"request": gr.Request}  # Gradio finds the request by type hint
+    handler.__name__ = body.__name__
+    handler.__doc__ = body.__doc__
+    return handler
+
+
+# ------------------------------------------------------------------------------------------
+# Where results go, and work nobody waits for
+
+
+def outputs_root() -> Path:
+    """The app's own folder in Gradio's cache: every file the app writes or deletes is in it."""
+    root = Path(Server.demo.GRADIO_CACHE) / "latent-bridge"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def kept_files() -> set[str]:
+    """Files Gradio keeps in its cache for the page itself (the examples): never evicted."""
+    return {str(p) for block in Server.demo.blocks.values() for p in getattr(block, "keep_in_cache", ())}
+
+
+def output_dir(request) -> Path:
+    """A fresh folder for one request's files inside this session's folder (named by the
+    server, see ``storage.session_folder``): served as they are, removed when the visitor
+    leaves, by ``delete_cache`` after an hour, or sooner when the disk budget is reached."""
+    if tidy_cache(Server.demo.GRADIO_CACHE, LIMITS.cache_bytes, keep=kept_files()) > LIMITS.cache_bytes:
+        raise ValueError("the server's disk space for results is full: try again in a few minutes")
+    session = session_folder(outputs_root(), getattr(request, "session_hash", None))
+    folder = inside(outputs_root(), session / uuid.uuid4().hex[:12])
+    folder.mkdir(parents=True)
+    return folder
+
+
+def remove_session_files(request: gr.Request):
+    """On leaving the page: that session's folder, and no other (whatever the client sent)."""
+    shutil.rmtree(session_folder(outputs_root(), getattr(request, "session_hash", None)), ignore_errors=True)
+
+
+class Abandoned(Exception):
+    """The visitor who asked for this render has gone: stop instead of rendering for nobody."""
+
+
+def still_wanted() -> bool:
+    """False once Gradio has marked the running event dead (its client disconnected: Gradio's
+    queue sets ``alive = False`` on the session's jobs). True outside a queued event."""
+    event_id = LocalContext.event_id.get(None)
+    if event_id is None:
+        return True
+    for job in getattr(getattr(Server.demo, "_queue", None), "active_jobs", None) or ():
+        for event in job or ():
+            if getattr(event, "_id", None) == event_id:
+                return bool(getattr(event, "alive", True))
+    return True
+
+
+def reporter(progress):
+    """The pipeline's ``callback(done, total, message)`` feeding a gr.Progress bar; called at
+    each decoded chunk, it also stops work whose visitor has left."""
+
+    def report(done, total, message=""):
+        if not still_wanted():
+            raise Abandoned()
+        progress((done, total), desc=message or None)
+
+    return report
+
+
+def job_seconds(job: Job, progress=None) -> int:
+    """The GPU time to ask ZeroGPU for, from the request (``costs.gpu_seconds``)."""
+    return job.gpu_seconds
+
+
+@gpu(duration=job_seconds)
+def render(job: Job, progress=gr.Progress()):
+    """Encode, sample, decode: the heavy part. On ZeroGPU this runs in a GPU worker, which
+    receives ``job`` pickled (names, numbers, image tensors) and sends back the results
+    pickled (arrays and numbers: ``Result.detached``); progress goes through gr.Progress."""
+    return jobs.render(job, load_model(job.model), reporter(progress))
+
+
+# ------------------------------------------------------------------------------------------
+# What the page shows
+
+
+def notice(model: str, unfamiliar: list[tuple[str, str]]) -> str:
+    """Plain words for images the model cannot represent, naming what to do; "" when none."""
+    if not unfamiliar:
+        return ""
+    knows = KNOWS.get(model, f"the kind of images it was trained on ({MODELS.get(model, ('',))[0]})")
+    usable = [name for name in PHOTO_MODELS if name in MODELS and in_local_cache(name)]
+    fix = (f"pick {' or '.join(f'`{n}`' for n in usable)} in the model list" if usable else
+           "pick `sd-vae` or `taesd` in the model list (a download on first use)")
+    which = ", ".join(label for label, _ in unfamiliar)
+    why = "; ".join(f"{label}: {reason}" for label, reason in unfamiliar)
+    return (f"⚠️ **{which} {'does' if len(unfamiliar) == 1 else 'do'} not look like what `{model}` knows** "
+            f"(it only knows {knows}; {why}), so the video shows {knows}, not your picture: {fix}.")
+
+
+def summary(results: dict, unfamiliar_notice: str = "") -> str:
+    """A sentence or two of plain words on the results' diagnostics (the full numbers stay in
+    the diagnostics), after the notice when there is one."""
+    lines = [unfamiliar_notice] if unfamiliar_notice else []
+    for name, result in results.items():
+        d = result.diagnostics
+        parts = [f"**{method_label(name)}**: {d.get('n_paths', 1)} path(s) of {d.get('frames', '?')} frames"]
+        if "ssim_mean" in d:
+            parts.append(f"adjacent frames alike at {d['ssim_mean']:.2f} on average (SSIM, 1 = identical), "
+                         f"{d['ssim_min']:.2f} at the biggest jump")
+        if "norm_ratio_min" in d:
+            parts.append(f"latent length {d['norm_ratio_min']:.2f}-{d['norm_ratio_max']:.2f} x sqrt(n) "
+                         "(about 1: where the prior keeps its mass)")
+        lines.append("; ".join(parts) + ".")
+        lines.extend(f"⚠️ {text}" for text in d.get("warnings", []))
+    return "\n\n".join(lines)
+
+
+def warn(results: dict, unfamiliar_notice: str = "") -> None:
+    """The notice and a sampler's warnings as toasts on the page, beside the result; they stay
+    in the summary and the diagnostics for API clients."""
+    if unfamiliar_notice:
+        gr.Warning(unfamiliar_notice.replace("**", "").replace("`", ""), duration=None)
+    for name, result in results.items():
+        for text in result.diagnostics.get("warnings", []):
+            gr.Warning(f"{name}: {text}", duration=None)
+
+
+def run(job: Job, progress, model: str, unfamiliar) -> tuple[dict, str]:
+    """``render`` the job; its notice and warnings shown; returns (results, summary)."""
+    results = render(job, progress)
+    text = notice(model, unfamiliar)
+    warn(results, text)
+    return results, summary(results, text)
+
+
+def diagnostics(result) -> dict:
+    return lb.metrics.rounded(result.diagnostics)
+
+
+def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
+    """Video, [GIF, the native frames as PNGs (zip)], frame grid (through keyframes: with the
+    images framed), norm profile. Small models' frames are enlarged smoothly for display."""
+    files = [str(lb.media.write_gif(result, folder / f"{stem}.gif", fps=fps, smooth=True)),
+             str(lb.media.write_png_sequence(result, folder / f"{stem}-frames.zip"))]
+    grid = lb.media.frame_grid(result, smooth=True) if result.key_frames is None else \
+        lb.media.keyframe_grid(result, smooth=True)
+    return (str(lb.media.write_video(result, folder / f"{stem}.mp4", fps=fps, smooth=True)), files, grid,
+            lb.plots.norm_profile_plot(result))
+
+
+def interpolate(values, request, progress):
+    """Two images -> random paths from image A to image B.
+
+    Returns the video (mp4), the files (GIF and the frames as PNGs in a zip), the frame grid
+    (one row per path), the norm-along-the-path plot, the latent map (2-D models only, else
+    None), a summary in words, which starts with a notice when an image is not of the kind the
+    model knows, and the diagnostics (dict)."""
+    method = check_choice("method", values["method"], REGISTRY)
+    job, fps, vae, odd = read_job("interpolate", values, [method], [values["image_a"], values["image_b"]],
+                                  ["image A", "image B"])
+    folder = output_dir(request)
+    results, text = run(job, progress, job.model, odd)
+    result = results[method]
+    latent_map = lb.plots.latent_map_plot(attach_data(result, vae)) if has_latent_map(vae) else None
+    return (*path_outputs(result, folder, "interpolation", fps), latent_map, text, diagnostics(result))
+
+
+def attach_data(result, vae):
+    """A detached result with its model's encoded training set again (for the latent map)."""
+    return dataclasses.replace(result, data_latents=vae.training_latents())
+
+
+def random_walk(values, request, progress):
+    """One image -> looping random walks that leave it and come back.
+
+    Returns the video (mp4), the files (GIF and frames zip), the frame grid, the norm plot, a
+    summary in words (with a notice for an image the model does not know) and the diagnostics."""
+    method = check_choice("method", values["method"], WALK_METHODS)
+    job, fps, _, odd = read_job("random_walk", values, [method], [values["image"]], ["image"])
+    folder = output_dir(request)
+    results, text = run(job, progress, job.model, odd)
+    return (*path_outputs(results[method], folder, "walk", fps), text, diagnostics(results[method]))
+
+
+def compare(values, request, progress):
+    """Two images, several methods, the same seed -> one video with the methods side by side.
+
+    Returns the labelled video (mp4), the frame grid (one block per method), the norm plot, the
+    path-metrics plot, a summary in words and the diagnostics per method (dict)."""
+    methods = check_methods(values["methods"], REGISTRY)
+    job, fps, _, odd = read_job("compare", values, methods, [values["image_a"], values["image_b"]],
+                                ["image A", "image B"])
+    folder = output_dir(request)
+    results, text = run(job, progress, job.model, odd)
+    return (
+        str(lb.media.comparison_video(results, folder / "comparison.mp4", fps=fps, smooth=True)),
+        lb.media.comparison_grid(results, smooth=True),
+        lb.plots.norm_profile_plot(results),
+        lb.plots.metrics_plot(results),
+        text,
+        {name: diagnostics(result) for name, result in results.items()},
+    )
+
+
+def keyframe_uploads(gallery) -> list:
+    """The uploaded files of the images gallery, in order (Gradio's file data, undecoded). 2 to
+    ``LIMITS.keys`` images, else a ValueError saying so."""
+    items = [] if gallery is None else gallery
+    if not isinstance(items, list):
+        raise ValueError(f"images must be a list of 2 to {LIMITS.keys} images; got {type(items).__name__}")
+    if not 2 <= len(items) <= LIMITS.keys:
+        raise ValueError(f"upload or pick 2 to {LIMITS.keys} images, in order; got {len(items)}")
+    return [item.get("image") if isinstance(item, dict) else None for item in items]
+
+
+def keyframes(values, request, progress):
+    """2 to 8 images -> random paths through them in order (a loop when ``loop``).
+
+    Returns the video (mp4), the files (GIF and the frames as PNGs in a zip), the grid with the
+    images framed, the norm plot, a summary in words and the diagnostics (dict)."""
+    method = check_choice("method", values["method"], REGISTRY)
+    uploads = keyframe_uploads(values["images"])
+    easing = check_choice("easing", values["easing"], lb.bridges.EASINGS)
+    fps = check_whole("fps", values["fps"], 1, LIMITS.fps)
+    loop = values["loop"]
+    frames_per_segment, hold, frames = check_keyframe_request(
+        n_keys=len(uploads), frames_per_segment=values["frames_per_segment"], loop=loop, hold=values["hold"],
+        seconds=values["seconds"], fps=fps)
+    # Each segment of a chained sampler is its own run: the particle work counts them all.
+    job, fps, _, odd = read_job("keyframes", values, [method], uploads, [f"image {i + 1}" for i in range(len(uploads))],
+                                frames=frames, runs=len(uploads) - 1 + loop,
+                                task_options=dict(frames_per_segment=frames_per_segment, loop=loop, hold=hold,
+                                                  easing=easing))
+    folder = output_dir(request)
+    results, text = run(job, progress, job.model, odd)
+    return (*path_outputs(results[method], folder, "keyframes", fps), text, diagnostics(results[method]))
+
+
+def show_latent_map(model_name):
+    """After a run: the latent map shows for 2-D models only. Decided from a set made at start
+    (this event is unqueued: it must never load a model)."""
+    return gr.update(visible=isinstance(model_name, str) and model_name in MAP_MODELS)
