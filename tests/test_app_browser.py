@@ -1,8 +1,9 @@
 """The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-For each tab: open the page, click the first example (which runs the tab), wait until the
-video has data to play, save a screenshot, and check that no error toast appeared. On the
-Keyframes tab, an image is also removed. Needs
+At a laptop's 1366 x 768, for each tab: the images, examples and run button show before any
+scrolling; a click on the first example runs the tab and the video appears in view; screenshots
+before and after; no error toast. Also: a photo through the stick-figure model gets its notice,
+a photo model runs photos, an image is removed from the Keyframes gallery, the repo id field. Needs
 /usr/bin/chromium (`.ci/run` installs it); skipped without it.
 
 Screenshots go to a temporary folder; ``LATENT_BRIDGE_SCREENSHOTS=docs/screenshots python -m
@@ -25,11 +26,15 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 TABS = [  # (tab label, element id prefix of the tab's components, screenshot name)
-    ("Interpolate", "interpolate", "interpolate.png"),
-    ("Random walk", "walk", "random_walk.png"),
-    ("Compare", "compare", "compare.png"),
-    ("Keyframes", "keyframes", "keyframes.png"),
+    ("Interpolate", "interpolate", "interpolate"),
+    ("Random walk", "walk", "random_walk"),
+    ("Compare", "compare", "compare"),
+    ("Keyframes", "keyframes", "keyframes"),
 ]
+# A laptop's screen: each tab's images, examples and button must show without scrolling.
+SCREEN = {"width": 1366, "height": 768}
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
 # Rendering on two shared cores: the first run also loads the model and warms up ffmpeg.
 RUN_TIMEOUT_MS = 60_000
 
@@ -37,22 +42,32 @@ RUN_TIMEOUT_MS = 60_000
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
     folder = os.environ.get("LATENT_BRIDGE_SCREENSHOTS")
-    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    folder = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def page(app_server):
+def browser(app_server):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(app_server[1])
-        page.wait_for_selector("#interpolate-run")
-        yield page
+        yield browser, app_server[1]
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page at 1366 x 768, as a visitor's laptop shows it."""
+    browser, url = browser
+    page = browser.new_page(viewport=SCREEN)
+    page.goto(url)
+    page.wait_for_selector("#interpolate-run")
+    yield page
+    page.close()
 
 
 def video_ready(page, prefix: str) -> None:
@@ -62,20 +77,45 @@ def video_ready(page, prefix: str) -> None:
         """(id) => { const v = document.querySelector(`#${id} video`);
                      return v !== null && v.readyState >= 2; }""",
         arg=f"{prefix}-video", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(  # the plot arrives with the video; let the progress overlay go
+        """(id) => !document.querySelector(`#${id} .progress-text`)""", arg=f"{prefix}-video")
+
+
+def in_first_screen(page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= SCREEN["height"]
 
 
 @pytest.mark.parametrize("tab, prefix, shot", TABS)
-def test_example_click_plays_a_video_without_error(page, screenshots, tab, prefix, shot):
+def test_each_tab_fits_one_screen_and_its_example_plays(page, screenshots, tab, prefix, shot):
+    """Before any scrolling: the images, the examples and the run button are in view; one click
+    on an example runs the tab, and the video appears in view, beside the inputs."""
     page.get_by_role("tab", name=tab).click()
-    examples = page.locator(f"#{prefix}-examples button")
-    examples.first.wait_for()
-    examples.first.click()
+    page.locator(f"#{prefix}-run").wait_for()
+    assert page.evaluate("() => window.scrollY") == 0
+    images = "#keyframes-images" if prefix == "keyframes" else f"#tab-{prefix} [data-testid=\"image\"]"
+    for selector in (f"#{prefix}-run", f"#{prefix}-examples", images):
+        assert in_first_screen(page, selector), (selector, page.locator(selector).first.bounding_box())
+    page.screenshot(path=str(screenshots / f"{shot}_before.png"))
+    page.locator(f"#{prefix}-examples button").first.click()
     video_ready(page, prefix)
-    page.wait_for_function(  # the plot arrives with the video; let the progress overlay go
-        """(id) => !document.querySelector(`#${id} .progress-text`)""", arg=f"{prefix}-video")
-    screenshots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(screenshots / shot), full_page=True)
+    assert in_first_screen(page, f"#{prefix}-video video")
+    page.screenshot(path=str(screenshots / f"{shot}.png"))
     assert page.locator('[data-testid="toast-body"]').count() == 0
+
+
+def test_a_photo_through_the_stick_figure_model_says_so(page, screenshots):
+    """A visitor's colour photo, uploaded as both images with the small default model: the
+    result comes with a notice naming what the model knows and what to pick, in view."""
+    for name in ("image_a", "image_b"):
+        page.locator(f"#interpolate-{name} input[type=file]").set_input_files(str(PHOTOS[1]))
+    page.locator("#interpolate-run").click()
+    video_ready(page, "interpolate")
+    summary = page.locator("#interpolate-summary")
+    assert "do not look like what poses knows" in summary.inner_text()
+    assert "pick sd-vae or taesd" in summary.inner_text()
+    assert in_first_screen(page, "#interpolate-summary")
+    page.screenshot(path=str(screenshots / "photo_notice.png"))
 
 
 def thumbnail_names(page) -> list[str]:
@@ -87,14 +127,17 @@ def thumbnail_names(page) -> list[str]:
 def test_keyframe_images_go(page):
     """After the example has filled it: a thumbnail's x removes that image, the others keep their order."""
     page.get_by_role("tab", name="Keyframes").click()
-    if page.locator("#keyframes-images .gallery-item img").count() == 0:  # run alone: fill it first
-        page.locator("#keyframes-examples button").first.click()
+    page.locator("#keyframes-examples button").first.click()
     page.wait_for_function("() => document.querySelectorAll('#keyframes-images .gallery-item img').length == 4")
     after = thumbnail_names(page)
     page.locator('#keyframes-images [aria-label="Delete image"]').last.click()
     page.wait_for_function("() => document.querySelectorAll('#keyframes-images .gallery-item img').length == 3")
     assert thumbnail_names(page) == after[:3]
     assert page.locator('[data-testid="toast-body"]').count() == 0
+
+
+def open_models_panel(page) -> None:
+    page.locator("#interpolate-models .label-wrap").first.click()
 
 
 @pytest.fixture
@@ -114,35 +157,30 @@ def tiny_sd_vae(tmp_path, monkeypatch):
     lb.models.clear_cache()  # the tiny models must not serve later tests as "sd-vae"
 
 
-def test_a_hub_model_shows_its_controls_and_runs_an_example_photo(page, screenshots, tiny_sd_vae):
-    """Choosing sd-vae shows the resolution, the fast preview and the example photos; a photo
-    example fills both images and runs (tiny random weights: the frames are noise)."""
-    page.reload()  # a fresh page: the screenshot shows the controls, not an earlier result
-    page.wait_for_selector("#interpolate-run")
-    page.get_by_role("tab", name="Interpolate").click()
+def test_a_photo_model_shows_its_controls_and_runs_a_photo(page, screenshots, tiny_sd_vae):
+    """Choosing sd-vae shows the resolution and the fast preview; two photos run (tiny random
+    weights: the frames are noise) with no notice: a photo model knows photos."""
+    open_models_panel(page)
     assert not page.locator("#interpolate-hub").is_visible()
     dropdown = page.locator("#interpolate-model input")
     dropdown.click()
     dropdown.fill("sd-vae")
-    page.get_by_role("option", name="sd-vae (Hub, downloaded on first use)").click()
+    page.get_by_role("option", name="sd-vae (photos, downloaded on first use)").click()
     page.locator("#interpolate-hub").wait_for(state="visible")
-    photos = page.locator("#interpolate-photos-examples button")
-    photos.first.wait_for(state="visible")
     assert page.get_by_label("resolution").first.is_visible()
     assert page.get_by_label("fast preview").first.is_visible()
-    screenshots.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(screenshots / "hub_model.png"), full_page=True)
     panel = page.locator("#tab-interpolate")
     for label, value in (("frames", "8"), ("paths", "1")):  # a short run: the tiny KL-VAE decodes at 256 px
         box = panel.get_by_label(label, exact=True).first
         box.fill(value)
         box.press("Tab")
-    photos.first.click()
+    for name, photo in (("image_a", PHOTOS[0]), ("image_b", PHOTOS[1])):
+        page.locator(f"#interpolate-{name} input[type=file]").set_input_files(str(photo))
+    page.locator("#interpolate-run").click()
     video_ready(page, "interpolate")
+    page.screenshot(path=str(screenshots / "hub_model.png"))
     assert page.locator('[data-testid="toast-body"]').count() == 0
-    page.locator("#interpolate-model input").click()  # back to the default for the tests after
-    page.get_by_role("option", name="poses", exact=True).click()
-    page.locator("#interpolate-hub").wait_for(state="hidden")
+    assert "look like" not in page.locator("#interpolate-summary").inner_text()
 
 
 @pytest.fixture
@@ -167,8 +205,7 @@ def stand_in_hub(tmp_path, monkeypatch):
 def test_the_repo_id_field_refuses_a_path_and_loads_a_checked_repo(page, stand_in_hub):
     """Typed in the browser: a path gets the app's message in a toast; a repo id the (stand-in)
     Hub lists loads and becomes the chosen model, with the Hub controls shown."""
-    page.reload()
-    page.wait_for_selector("#interpolate-run")
+    open_models_panel(page)
     field = page.locator("#tab-interpolate").get_by_label("or a Hub repo id")
     field.fill("../../etc/passwd")
     field.press("Enter")
@@ -177,6 +214,7 @@ def test_the_repo_id_field_refuses_a_path_and_loads_a_checked_repo(page, stand_i
     assert "repo id" in toast.first.inner_text()
     page.reload()
     page.wait_for_selector("#interpolate-run")
+    open_models_panel(page)
     field = page.locator("#tab-interpolate").get_by_label("or a Hub repo id")
     field.fill("org/tiny-kl")
     page.locator("#tab-interpolate [data-testid=\"submit-button\"]").click()

@@ -153,36 +153,44 @@ def notice(model: str, unfamiliar: list[tuple[str, str]]) -> str:
     knows = KNOWS.get(model, f"the kind of images it was trained on ({MODELS.get(model, ('',))[0]})")
     usable = [name for name in PHOTO_MODELS if name in MODELS and in_local_cache(name)]
     fix = (f"pick {' or '.join(f'`{n}`' for n in usable)} in the model list" if usable else
-           "pick `sd-vae` or `taesd` in the model list (a download on first use)")
+           "pick `sd-vae` or `taesd` in the model list (downloaded on first use)")
     which = ", ".join(label for label, _ in unfamiliar)
-    why = "; ".join(f"{label}: {reason}" for label, reason in unfamiliar)
-    return (f"⚠️ **{which} {'does' if len(unfamiliar) == 1 else 'do'} not look like what `{model}` knows** "
-            f"(it only knows {knows}; {why}), so the video shows {knows}, not your picture: {fix}.")
+    reasons = list(dict.fromkeys(part for _, reason in unfamiliar for part in reason.split("; ")))
+    verb = "does" if len(unfamiliar) == 1 else "do"
+    return (f"⚠️ **{which} {verb} not look like what `{model}` knows** ({knows}): the video shows {knows}, "
+            f"not your picture; {fix}. Why: {'; '.join(reasons)}.")
 
 
 def summary(results: dict, unfamiliar_notice: str = "") -> str:
     """A sentence or two of plain words on the results' diagnostics (the full numbers stay in
-    the diagnostics), after the notice when there is one."""
+    the details), after the notice when there is one."""
     lines = [unfamiliar_notice] if unfamiliar_notice else []
-    for name, result in results.items():
-        d = result.diagnostics
-        parts = [f"**{method_label(name)}**: {d.get('n_paths', 1)} path(s) of {d.get('frames', '?')} frames"]
+    first = next(iter(results.values())).diagnostics
+    head = f"{first.get('n_paths', 1)} path(s) of {first.get('frames', '?')} frames"
+    if len(results) == 1:
+        d = first
+        parts = [head]
         if "ssim_mean" in d:
-            parts.append(f"adjacent frames alike at {d['ssim_mean']:.2f} on average (SSIM, 1 = identical), "
+            parts.append(f"adjacent frames alike at {d['ssim_mean']:.2f} (SSIM, 1 = identical), "
                          f"{d['ssim_min']:.2f} at the biggest jump")
         if "norm_ratio_min" in d:
             parts.append(f"latent length {d['norm_ratio_min']:.2f}-{d['norm_ratio_max']:.2f} x sqrt(n) "
-                         "(about 1: where the prior keeps its mass)")
+                         "(near 1 where the prior keeps its mass)")
         lines.append("; ".join(parts) + ".")
-        lines.extend(f"⚠️ {text}" for text in d.get("warnings", []))
+    else:
+        each = [f"{name} {r.diagnostics['ssim_mean']:.2f} / {r.diagnostics['norm_ratio_min']:.2f}-"
+                f"{r.diagnostics['norm_ratio_max']:.2f}" for name, r in results.items()
+                if "ssim_mean" in r.diagnostics and "norm_ratio_min" in r.diagnostics]
+        lines.append(f"{head} each. Adjacent frames alike (SSIM, 1 = identical) / latent length x sqrt(n): "
+                     + "; ".join(each) + ".")
+    for name, result in results.items():
+        lines.extend(f"⚠️ {name}: {text}" for text in result.diagnostics.get("warnings", []))
     return "\n\n".join(lines)
 
 
-def warn(results: dict, unfamiliar_notice: str = "") -> None:
-    """The notice and a sampler's warnings as toasts on the page, beside the result; they stay
-    in the summary and the diagnostics for API clients."""
-    if unfamiliar_notice:
-        gr.Warning(unfamiliar_notice.replace("**", "").replace("`", ""), duration=None)
+def warn(results: dict) -> None:
+    """A sampler's warnings as toasts on the page, beside the result; they stay in the summary
+    and the diagnostics for API clients. (The notice on the images heads the summary, in view.)"""
     for name, result in results.items():
         for text in result.diagnostics.get("warnings", []):
             gr.Warning(f"{name}: {text}", duration=None)
@@ -192,7 +200,7 @@ def run(job: Job, progress, model: str, unfamiliar) -> tuple[dict, str]:
     """``render`` the job; its notice and warnings shown; returns (results, summary)."""
     results = render(job, progress)
     text = notice(model, unfamiliar)
-    warn(results, text)
+    warn(results)
     return results, summary(results, text)
 
 

@@ -27,6 +27,9 @@ COMPARE_METHODS = [name for name in ("linear", "slerp", "ou", "gp") if name in R
 # The queue's one slot for heavy work (renders, Hub downloads), whichever tab asks.
 RENDER_SLOT = "render"
 HOW_TO = ROOT / "docs" / "app.md"
+FIGURES = [(ROOT / "docs" / "figures" / "pose_walks.gif", "four random walks from one pose, each back where it began"),
+           (ROOT / "docs" / "figures" / "sphere.png", "the latent's length along rough bridges: long T keeps to the "
+                                                      "sphere where the prior's mass is, short T sags like the line")]
 CSS = """
 .gradio-container {padding-top: 4px !important}
 #header h1 {margin: 0; font-size: 1.5rem}
@@ -224,7 +227,8 @@ def results(prefix: str, video_label: str, files=True, plots=("norm along the pa
     summary = gr.Markdown(elem_id=f"{prefix}-summary")
     video = gr.Video(label=video_label, autoplay=True, loop=True, interactive=False, height=330,
                      elem_id=f"{prefix}-video")
-    grid = gr.Image(label="frames", format="png", interactive=False, buttons=["download", "fullscreen"])
+    grid = gr.Image(label="frames", show_label=False, format="png", interactive=False,
+                    buttons=["download", "fullscreen"])
     with gr.Row():
         shown = [gr.Plot(format="png", show_label=False, elem_id=f"{prefix}-plot-{i}") for i in range(len(plots))]
     downloads = gr.File(label="downloads: GIF, frames as PNGs (native size)", file_count="multiple", height=90) \
@@ -300,7 +304,14 @@ def build_demo() -> gr.Blocks:
                         main=["T", "frames_per_segment", "paths", "seed", "fps"])
 
         with gr.Tab("How it works", elem_id="tab-about"):
-            gr.Markdown(how_to())
+            with gr.Row():
+                with gr.Column(scale=3):
+                    gr.Markdown(how_to())
+                with gr.Column(scale=2):
+                    for picture, caption in FIGURES:
+                        if picture.is_file():
+                            gr.Image(str(picture), label=caption, format="png", interactive=False,
+                                     buttons=["fullscreen"])
 
         demo.unload(handlers.remove_session_files)
 
