@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 
 import latent_bridge as lb  # noqa: E402
 import latent_bridge.cli  # noqa: E402
-from latent_bridge.app import controls, guards, handlers, jobs, limits, storage  # noqa: E402
+from latent_bridge.app import cache, controls, guards, handlers, jobs, limits, storage  # noqa: E402
 from latent_bridge.app import models as app_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -959,11 +959,9 @@ def test_every_accepted_seed_gives_its_own_paths():
 
 
 def test_the_cache_stays_within_its_disk_budget(tmp_path):
-    """tidy_cache: empty folders older than a minute go; over budget, the oldest files go
-    first, never fresh ones nor the kept (example) files."""
+    """CacheIndex: its first reservation walks the cache (empty folders older than a minute go);
+    over budget, the oldest files go first, never fresh ones nor the kept (example) files."""
     import time
-
-    from latent_bridge.app import storage
 
     now = time.time()
     old, fresh, kept = tmp_path / "a" / "old.bin", tmp_path / "b" / "fresh.bin", tmp_path / "c" / "example.png"
@@ -974,10 +972,16 @@ def test_the_cache_stays_within_its_disk_budget(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     os.utime(empty, (now - 120, now - 120))
-    assert storage.tidy_cache(tmp_path, 10_000, keep={str(kept)}, now=now) == 3000
-    assert not empty.exists()
-    assert storage.tidy_cache(tmp_path, 1500, keep={str(kept)}, now=now) == 2000
+    index = cache.CacheIndex(lambda: tmp_path, budget=3500, most_files=100, visitor_bytes=10**6,
+                             visitor_files=100, keep=lambda: {str(kept)})
+    index.release(index.reserve("a visitor", 500, 1))
+    assert index.usage() == (3000, 3) and not empty.exists()
+    index.reserve("a visitor", 1000, 1)
+    assert index.usage() == (3000, 3)
     assert not old.exists() and fresh.exists() and kept.exists()
+    with pytest.raises(cache.Refused) as refused:
+        index.reserve("a visitor", 1000, 1)
+    assert refused.value.status == 507
 
 
 def test_uploads_are_bounded_in_size_and_in_total(app_server, tmp_path, monkeypatch):
@@ -1009,13 +1013,13 @@ def test_uploads_are_bounded_in_size_and_in_total(app_server, tmp_path, monkeypa
     assert status == 413 and "at most 84 MB" in text
     with httpx.Client(base_url=url, timeout=30) as http_client:
         # A full cache of fresh files (none old enough to evict): uploads are refused with a
-        # message. The middleware measures a folder of our own here, holding one fresh file.
+        # message. The middleware's index covers a folder of our own here, holding one fresh file.
         middleware = upload_budget_layer(app)
         full = tmp_path / "cache"
         full.mkdir()
         (full / "fresh.bin").write_bytes(bytes(5000))
-        monkeypatch.setattr(middleware, "root", lambda: full)
-        monkeypatch.setattr(middleware, "budget", 5100)
+        monkeypatch.setattr(middleware, "index", cache.CacheIndex(lambda: full, budget=5100, most_files=100,
+                                                                  visitor_bytes=10**6, visitor_files=100))
         small = tmp_path / "small.png"
         Image.fromarray(noise()).save(small)
         with small.open("rb") as f:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,7 +23,11 @@ from . import jobs
 from .jobs import Job, read_job
 from .limits import LIMITS, check_choice, check_keyframe_request, check_methods, check_whole
 from .models import MAP_MODELS, MODELS, PHOTO_MODELS, has_latent_map, in_local_cache, load_model
-from .storage import inside, session_folder, tidy_cache
+from . import cache
+from .cache import Refused
+from .guards import FINISHED, GONE
+from .storage import inside, session_folder
+from .visitors import ACTIVITY, visitor_of_request
 from .zerogpu import gpu
 
 REGISTRY = registry.available()
@@ -86,13 +91,33 @@ def kept_files() -> set[str]:
 def output_dir(request) -> Path:
     """A fresh folder for one request's files inside this session's folder (named by the
     server, see ``storage.session_folder``): served as they are, removed when the visitor
-    leaves, by ``delete_cache`` after an hour, or sooner when the disk budget is reached."""
-    if tidy_cache(Server.demo.GRADIO_CACHE, LIMITS.cache_bytes, keep=kept_files()) > LIMITS.cache_bytes:
-        raise ValueError("the server's disk space for results is full: try again in a few minutes")
+    leaves, by ``delete_cache`` after an hour, or sooner to make room (``cache.CacheIndex``).
+    Room for the results is reserved in the cache's index first (the visitor's share, then the
+    cache's budget); the files are measured when the event ends. Work nobody waits for stops
+    here, before any is done."""
+    if not still_wanted():
+        raise Abandoned()
     session = session_folder(outputs_root(), getattr(request, "session_hash", None))
     folder = inside(outputs_root(), session / uuid.uuid4().hex[:12])
+    if cache.CURRENT is not None:
+        try:
+            cache.CURRENT.reserve(visitor_of_request(request), LIMITS.result_bytes, LIMITS.result_files,
+                                 folder=folder, done=finished(request))
+        except Refused as refusal:
+            raise ValueError(refusal.text if refusal.status == 429 else
+                             "the server's disk space for results is full: try again in a few minutes") from None
     folder.mkdir(parents=True)
     return folder
+
+
+def finished(request):
+    """A function telling whether the event behind ``request`` has ended: a queued event leaves
+    Gradio's queue when its results are sent; a direct call ends with its HTTP request."""
+    event_id = LocalContext.event_id.get(None)
+    if event_id is not None:
+        return lambda: event_id not in getattr(getattr(Server.demo, "_queue", None), "event_ids_to_events", {})
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    return scope.setdefault(FINISHED, threading.Event()).is_set if isinstance(scope, dict) else (lambda: True)
 
 
 def remove_session_files(request: gr.Request):
@@ -105,15 +130,24 @@ class Abandoned(Exception):
 
 
 def still_wanted() -> bool:
-    """False once Gradio has marked the running event dead (its client disconnected: Gradio's
-    queue sets ``alive = False`` on the session's jobs). True outside a queued event."""
+    """False once nobody can receive the running event's results: Gradio marked it dead (its
+    client disconnected: the queue sets ``alive = False`` on the session's jobs), no stream has
+    been open for its session or event since it joined (``POST /call/...`` never read), or, for
+    a direct call (``/run/...``), the client hung up (``guards.EventBodies`` marks it). True
+    outside an event."""
+    request = LocalContext.request.get(None)
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    gone = scope.get(GONE) if isinstance(scope, dict) else None
+    if gone is not None and gone.is_set():
+        return False
     event_id = LocalContext.event_id.get(None)
     if event_id is None:
         return True
     for job in getattr(getattr(Server.demo, "_queue", None), "active_jobs", None) or ():
         for event in job or ():
             if getattr(event, "_id", None) == event_id:
-                return bool(getattr(event, "alive", True))
+                return bool(getattr(event, "alive", True)) and ACTIVITY.listened(
+                    event.session_hash, event_id, getattr(event, "enqueue_time", 0.0))
     return True
 
 

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from gradio.context import LocalContext
 
 import latent_bridge as lb
 
 from .. import pipeline, registry
+from . import cache
 from .costs import check_decode_time, check_sampler_memory, gpu_seconds, particle_work
 from .controls import method_kwargs
 from .limits import DEFAULTS, LIMITS, check_request, check_resolution, check_whole
 from .models import FAST_PREVIEW_DEFAULT, check_model, load_model, seconds_per_frame
+from .visitors import visitor_of_request
 
 TASKS = ("interpolate", "random_walk", "compare", "keyframes")
 
@@ -80,9 +85,20 @@ def read_images(uploads: list, vae, labels: list[str]):
         path = upload.get("path") if isinstance(upload, dict) else None
         if not path or not isinstance(path, str):
             raise ValueError(f"{label}: upload an image or click an example")
+        if not readable(path):  # the words lb.data uses for a file that is not an image
+            raise ValueError(f"{label}: could not read the image {Path(path).name or path!r}: not a valid image file")
         paths.append(path)
     shaped, images = pipeline.prepare_images(vae, paths, labels, max_pixels=LIMITS.image_pixels)
     return shaped, images, paths
+
+
+def readable(path: str) -> bool:
+    """Whether the visitor of the running event may have ``path`` read (``CacheIndex.readable_by``:
+    in the cache, only their own uploads and the examples)."""
+    index = cache.CURRENT
+    if index is None:
+        return True
+    return index.readable_by(visitor_of_request(LocalContext.request.get(None)), path)
 
 
 def unfamiliar(vae, images: list, paths: list[str], labels: list[str]) -> list[tuple[str, str]]:

@@ -43,7 +43,19 @@ class Limits:
     repo_bytes: what a Hub repo typed by a visitor may download (its weights, config and data
     files, from the Hub's file list before any download); repo_id_chars: the longest text
     accepted in the repo id field; typed_repos_bytes: the disk the typed repos may take in the
-    Hugging Face cache together (past it, the least recently used are deleted).
+    Hugging Face cache together (past it, the least recently used are deleted);
+    cache_files: files the app's cache may hold (uploads and outputs: each costs an inode and a
+    place in the index whatever its size).
+
+    Each visitor's share (``visitors``; a visitor is a client address): visitor_uploads: upload
+    requests in flight at once; upload_files: files in one upload request (a Keyframes gallery
+    sends at most ``keys``); visitor_bytes, visitor_files: what their uploads and results may
+    hold in the cache (past it their own oldest files go first); visitor_jobs: their renders
+    queued or running; visitor_requests: their HTTP requests open at once (event streams
+    included); result_bytes, result_files: what a render reserves in the cache before it runs
+    (its files are measured when it ends). Past a share: HTTP 429 with a message.
+    header_seconds: the time a connection has to send a request's headers; address_connections:
+    connections open at once from one socket address (off a Space: there the proxy is the peer).
     """
 
     frames: int = 240
@@ -68,6 +80,17 @@ class Limits:
     repo_bytes: int = 10**9
     repo_id_chars: int = 200
     typed_repos_bytes: int = 10 * 10**9
+    cache_files: int = 20_000
+    visitor_uploads: int = 2
+    upload_files: int = 16
+    visitor_bytes: int = 256 << 20
+    visitor_files: int = 200
+    visitor_jobs: int = 2
+    visitor_requests: int = 32
+    result_bytes: int = 64 << 20
+    result_files: int = 8
+    header_seconds: float = 10.0
+    address_connections: int = 64
 
 
 LIMITS = Limits()

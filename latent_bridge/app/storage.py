@@ -51,16 +51,9 @@ def folder_size(root: str | os.PathLike) -> int:
     return total
 
 
-def tidy_cache(root: str | os.PathLike, budget: int, min_age: float = 600.0, keep=frozenset(),
-               now: float | None = None) -> int:
-    """Keep the files under ``root`` within ``budget`` bytes; returns the bytes left.
-
-    Removes empty folders older than a minute (what Gradio's ``delete_cache`` leaves behind),
-    then, while over budget, deletes the oldest files first, only those older than ``min_age``
-    seconds (a visitor's fresh upload or result stays) and not in ``keep`` (example images).
-    """
-    now = time.time() if now is None else now
-    base = Path(os.path.realpath(root))
+def walk(base: Path, now: float) -> list[tuple[float, int, str]]:
+    """(mtime, bytes, path) of every file under ``base``; removes the empty folders older than a
+    minute on the way (what Gradio's ``delete_cache`` leaves behind)."""
     files = []
     for folder, subfolders, names in os.walk(base, topdown=False):
         for name in names:
@@ -76,16 +69,4 @@ def tidy_cache(root: str | os.PathLike, budget: int, min_age: float = 600.0, kee
                     os.rmdir(folder)
             except OSError:
                 pass
-    total = sum(size for _, size, _ in files)
-    keep = {os.path.realpath(p) for p in keep}
-    for mtime, size, path in sorted(files):
-        if total <= budget:
-            break
-        if now - mtime < min_age or path in keep:
-            continue
-        try:
-            os.unlink(inside(base, path))
-            total -= size
-        except (OSError, ValueError):
-            continue
-    return total
+    return files

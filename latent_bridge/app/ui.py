@@ -14,10 +14,14 @@ import latent_bridge as lb
 
 from . import handlers, hub_repos
 from .controls import ADVANCED, API_NAMES, MAIN, MethodPanel
-from .guards import EventBodies, UploadBudget
+from . import cache
+from .cache import CacheIndex
+from .connections import bound_connections
+from .guards import EventBodies, UploadBudget, Visitors
 from .handlers import REGISTRY, WALK_METHODS, endpoint
 from .controls import COMPARE_OVERRIDES, WALK_OVERRIDES
 from .limits import DEFAULTS, KEYFRAME_DEFAULTS, LIMITS
+from .visitors import ACTIVITY
 from .models import (ANY_REPO, DEFAULT_MODEL, FAST_PREVIEW_DEFAULT, MODELS, PHOTO_MODELS, ZERO_GPU,
                      example_images, in_local_cache, is_photo_model, load_all_on_zero_gpu, load_model)
 
@@ -324,11 +328,26 @@ def build_demo() -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **options):
-    """Serve ``demo`` with the app's own limits: the upload size, the disk budget of the cache
-    guarded in front of Gradio's upload route (``guards.UploadBudget``), event body sizes."""
+    """Serve ``demo`` with the app's own limits: the upload size; in front of Gradio's routes
+    the visitors' shares (``guards.Visitors``), the upload route with the cache's index
+    (``guards.UploadBudget``, ``cache.CacheIndex``) and the events' bodies and queue
+    (``guards.EventBodies``); at the connections, the time to send headers and the
+    connections per address (``connections.bound_connections``)."""
     from starlette.middleware import Middleware
 
-    budget = Middleware(UploadBudget, root=lambda: demo.GRADIO_CACHE, budget=LIMITS.cache_bytes,
-                        most_per_request=LIMITS.upload_request_bytes, keep=handlers.kept_files)
-    bodies = Middleware(EventBodies, most=LIMITS.event_request_bytes)
-    return demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [budget, bodies]}, css=CSS, **options)
+    index = CacheIndex(lambda: demo.GRADIO_CACHE, budget=LIMITS.cache_bytes, most_files=LIMITS.cache_files,
+                       visitor_bytes=LIMITS.visitor_bytes, visitor_files=LIMITS.visitor_files,
+                       keep=handlers.kept_files, holds=ACTIVITY.holds_a_page)
+    cache.CURRENT = index
+    visitors = Middleware(Visitors, most_requests=LIMITS.visitor_requests)
+    budget = Middleware(UploadBudget, index=index, most_per_request=LIMITS.upload_request_bytes,
+                        most_files=LIMITS.upload_files, most_uploads=LIMITS.visitor_uploads)
+    bodies = Middleware(EventBodies, most=LIMITS.event_request_bytes, most_jobs=LIMITS.visitor_jobs,
+                        queue=lambda: demo._queue, unqueued=lambda i: i in demo.fns and demo.fns[i].queue is False)
+    wait = not options.pop("prevent_thread_lock", False)
+    result = demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [visitors, budget, bodies]}, css=CSS,
+                         prevent_thread_lock=True, **options)
+    bound_connections(demo.server, LIMITS.header_seconds, LIMITS.address_connections)
+    if wait:
+        demo.block_thread()
+    return result
