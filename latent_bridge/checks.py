@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["whole_number", "check_whole", "shown"]
+__all__ = ["whole_number", "check_whole", "shown", "quoted"]
 
 
 def whole_number(value: Any, loose: bool = True) -> int | None:
@@ -45,6 +45,16 @@ def shown(value: Any, most: int = 40) -> Any:
     if isinstance(value, (bool, int, float, np.integer, np.floating)) or (isinstance(value, str) and len(value) <= most):
         return value
     return type(value).__name__
+
+
+def quoted(value: Any, most: int = 40) -> str:
+    """A text someone gave, quoted for a message: ``repr`` (so control characters such as a
+    terminal's ESC come out escaped, never raw), cut after ``most`` characters with the length
+    said ("'org/aaaa...' ... (151 characters)")."""
+    text = str(value)
+    if len(text) <= most:
+        return repr(text)
+    return f"{text[:most]!r}... ({len(text)} characters)"
 
 
 def check_whole(name: str, value: Any, low: int, high: int | None = None, *, loose: bool = False,

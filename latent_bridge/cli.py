@@ -490,7 +490,9 @@ def _check_sequence_folder(path: Path) -> None:
 def _check_inputs(images: list[Path]) -> None:
     for image in images:
         if not image.is_file():
-            raise ValueError(f"no such image file: {image}" if not image.exists() else f"not a file: {image}")
+            # repr: a name with a terminal's escape bytes must not reach the terminal raw
+            raise ValueError(f"no such image file: {str(image)!r}" if not image.exists() else
+                             f"not a file: {str(image)!r}")
 
 
 def _frames_for_smooth(sampler, frames: int) -> int | None:

@@ -184,7 +184,9 @@ def test_keyframes_help_names_its_own_flags(capsys):
         (("interpolate", "A", "B", "--layout", "diagonal"), "invalid choice: 'diagonal'"),
         (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
         (("compare", "A", "B", "--paths", "2"), "unrecognized arguments: --paths"),
-        (("interpolate", "A", "missing.png"), "no such image file: missing.png"),
+        (("interpolate", "A", "missing.png"), "no such image file: 'missing.png'"),
+        # A terminal's escape byte in a name comes out escaped, never raw.
+        (("interpolate", "A", "missing\x1b[2J.png"), "no such image file: 'missing\\x1b[2J.png'"),
         (("walk", "A", "--method", "gp", "--kernel", "periodic", "--T", "-1"), "T must be in [1e-06, inf)"),
     ],
 )

@@ -27,7 +27,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latent_bridge.app import cache, connections, controls, handlers, jobs, visitors
+import latent_bridge as lb
+from latent_bridge import checks
+from latent_bridge.app import cache, connections, controls, handlers, hub_repos, jobs, visitors
+from latent_bridge.data import images
 from servers import serving
 
 OTHER = {"X-Forwarded-For": "198.51.100.2"}
@@ -352,3 +355,34 @@ def png_with_chunks(chunks: int, data_chunk: bytes = b"") -> bytes:
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
     image = chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + bytes(8) for _ in range(8))))
     return b"\x89PNG\r\n\x1a\n" + header + chunk(b"tEXt", b"k\x00v") * chunks + image + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("data, message", [
+    (png_with_chunks(images.MAX_PNG_CHUNKS + 1), r"is a PNG of more than 4096 chunks .* save it again"),
+    (b"P2\n8 8\n255\n" + b" ".join(b"128" for _ in range(64)), r"is a plain-text PBM/PGM/PPM: save it as a PNG"),
+])
+def test_images_dear_to_decode_are_refused_before_decoding(data, message):
+    """Pillow pays per PNG chunk and per number of a plain-text PGM/PPM: refused from the
+    structure, in milliseconds; the same image with few chunks is read."""
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=message):
+        images.load_image(data, 32)
+    assert time.perf_counter() - start < 0.5
+    assert images.load_image(png_with_chunks(images.MAX_PNG_CHUNKS - 3), 32).shape == (3, 32, 32)
+
+
+def test_long_values_are_quoted_cut_and_escaped():
+    """A typed repo id of 151 characters is quoted to its first 40 with its length; control
+    characters come out escaped."""
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    class Offline:  # the Hub as it answers offline: no request leaves
+        def model_info(self, *args, **kwargs):
+            raise OfflineModeIsEnabled("offline")
+
+    typed = "a" * 75 + "/" + "b" * 75
+    assert hub_repos.typed_repo_id(typed) == typed  # a well-formed id: the Hub's answer quotes it
+    with pytest.raises(ValueError) as refused:
+        lb.models.check_remote(typed, api=Offline())
+    assert "a" * 41 not in str(refused.value) and "(151 characters)" in str(refused.value)
+    assert checks.quoted("x\x1b[2J") == "'x\\x1b[2J'"

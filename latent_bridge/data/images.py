@@ -25,8 +25,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..checks import check_whole
 
-__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MIN_SIDE", "count_jpeg_scans", "fit_shape", "load_image",
-           "to_uint8"]
+__all__ = ["FORMATS", "MAX_JPEG_SCANS", "MAX_PIXELS", "MAX_PNG_CHUNKS", "MIN_SIDE", "count_jpeg_scans",
+           "count_png_chunks", "fit_shape", "load_image", "to_uint8"]
 
 # A 64-megapixel photo decodes to ~200 MB of RGB. Below Pillow's default limit (89 megapixels),
 # so Pillow neither warns about nor refuses an image of a size accepted here.
@@ -39,6 +39,10 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")  # JPEG includes 
 # scan count: 20,000 tiny scans in a 0.7 MB file held a CPU for 18 s. Encoders write 1 scan
 # (baseline) or about 10 (progressive); libjpeg-turbo's own tools suggest a limit of 500.
 MAX_JPEG_SCANS = 100
+# Pillow reads a PNG chunk by chunk, each at a cost of its own: 800,000 empty chunks in a 10 MB
+# file took 2.0 s, image data in 1-byte chunks 1.6 s. Encoders write a few metadata chunks and
+# image data in chunks of 8 to 64 KB (libpng: 8 KB, so 10 MB is about 1,300 of them).
+MAX_PNG_CHUNKS = 4096
 
 # What Pillow raises on files it cannot parse or decode: format errors, truncation, bad headers.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error, IndexError, ValueError)
@@ -157,6 +161,13 @@ def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
         raise ValueError(f"the image {label} is too large to decode safely ({error}); downscale it first") from None
     except _DECODE_ERRORS:
         raise ValueError(f"could not read the image {label}: not a valid image file") from None
+    if image.format == "PNG" and count_png_chunks(data, MAX_PNG_CHUNKS + 1) > MAX_PNG_CHUNKS:
+        image.close()
+        raise ValueError(f"the image {label} is a PNG of more than {MAX_PNG_CHUNKS} chunks (ordinary PNGs have "
+                         "a few to about 1,300): save it again as an ordinary PNG")
+    if image.format == "PPM" and _read_head(data, 2) in (b"P1", b"P2", b"P3"):
+        image.close()  # numbers as text: decoding costs a parse per pixel (1.5 s for 10 MB)
+        raise ValueError(f"the image {label} is a plain-text PBM/PGM/PPM: save it as a PNG or a binary PPM")
     if image.format in ("JPEG", "MPO"):
         scans = count_jpeg_scans(data)
         if scans > MAX_JPEG_SCANS:
@@ -166,6 +177,43 @@ def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
                 "to about 10, and each scan costs a pass over the whole image): save it again as an "
                 "ordinary JPEG or a PNG")
     return image, label
+
+
+def _read_head(source, size: int) -> bytes:
+    """The first ``size`` bytes of a path or a binary file object (rewound)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return f.read(size)
+    position = source.tell()
+    source.seek(0)
+    head = source.read(size)
+    source.seek(position)
+    return head
+
+
+def count_png_chunks(source, most: int | None = None) -> int:
+    """The number of chunks of a PNG file, from the chunks' lengths only (a seek per chunk,
+    nothing decoded): a path or a binary file object (rewound). Stops at IEND, at the end of
+    the data, or once ``most`` are counted."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return count_png_chunks(f, most)
+    position = source.tell()
+    try:
+        source.seek(8)  # the signature
+        count = 0
+        while most is None or count < most:
+            head = source.read(8)
+            if len(head) < 8:
+                break
+            count += 1
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IEND":
+                break
+            source.seek(length + 4, io.SEEK_CUR)  # the data and its CRC
+        return count
+    finally:
+        source.seek(position)
 
 
 def count_jpeg_scans(source) -> int:

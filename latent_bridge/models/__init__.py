@@ -20,6 +20,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..checkpoints import CHECKPOINTS_DIR
+from ..checks import quoted
 from .base import VAE, check_images, check_latents
 from .device import Precision, cpu_has_native_bfloat16, pick_device, pick_precision
 from . import hub
@@ -99,11 +100,11 @@ def _load_repo(repo_id: str, *, subfolder=None, revision=None, cache_dir=None, *
     if kind == "latent-bridge":
         folder = hub.fetch(repo_id, SMALL_VAE_FILES, subfolder, revision, cache_dir)
         if not (folder / "model.safetensors").is_file():
-            raise ValueError(f"{repo_id!r} has no safetensors weights (model.safetensors); latent-bridge loads "
+            raise ValueError(f"{quoted(repo_id)} has no safetensors weights (model.safetensors); latent-bridge loads "
                              "safetensors only and never pickle files, which can run code when read")
         return _load_small_vae(folder, repo_id, **options)
     if kind is None:
-        raise ValueError(f"{repo_id!r} holds neither a diffusers VAE (config.json without _class_name) nor a "
+        raise ValueError(f"{quoted(repo_id)} holds neither a diffusers VAE (config.json without _class_name) nor a "
                          f"latent-bridge VAE (whose config.json has {', '.join(SMALL_VAE_KEYS[:4])}); supported "
                          f"diffusers classes are {', '.join(hub.SUPPORTED_CLASSES)}")
     hub.check_class(config, repo_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import check_whole
+from ..checks import check_whole, quoted
 from ..data.images import fit_shape
 from .base import check_images, check_latents
 from .device import Precision, pick_device, pick_precision
@@ -77,7 +77,7 @@ def resolve_repo_id(repo_id: str) -> str:
         raise ValueError(f"repo id must be a string such as 'org/name'; got {type(repo_id).__name__}")
     if "://" in repo_id or repo_id.startswith(("huggingface.co/", "hf.co/", "www.")):
         raise ValueError(
-            f"give the Hub repo id ('org/name'), not a URL; got {repo_id!r} "
+            f"give the Hub repo id ('org/name'), not a URL; got {quoted(repo_id)} "
             "(for https://huggingface.co/madebyollin/taesd the id is 'madebyollin/taesd')"
         )
     try:
@@ -87,7 +87,7 @@ def resolve_repo_id(repo_id: str) -> str:
         valid = False
     if not valid:
         raise ValueError(
-            f"not a valid Hub repo id: {repo_id!r}; a repo id is 'org/name' made of letters, digits, "
+            f"not a valid Hub repo id: {quoted(repo_id)}; a repo id is 'org/name' made of letters, digits, "
             "'-', '_' and '.' (no spaces, no '..' or '--', at most 96 characters each part)"
         )
     return repo_id
@@ -141,21 +141,21 @@ def fetch(repo_id: str, files: list[str], subfolder: str | None = None, revision
                                    allow_patterns=[prefix + name for name in files])
     except (RepositoryNotFoundError, GatedRepoError):
         raise ModelUnavailableError(
-            f"the Hub has no model {repo_id!r}, or it is private or gated: check the repo id; for a "
+            f"the Hub has no model {quoted(repo_id)}, or it is private or gated: check the repo id; for a "
             "private or gated repo log in first (`hf auth login`)"
         ) from None
     except RevisionNotFoundError:
-        raise ValueError(f"repo {repo_id!r} has no revision {revision!r}") from None
+        raise ValueError(f"repo {quoted(repo_id)} has no revision {revision!r}") from None
     except IncompleteSnapshotError:
         raise ModelUnavailableError(
-            f"the cached copy of {repo_id!r} is incomplete and the Hub cannot be reached to finish it: "
+            f"the cached copy of {quoted(repo_id)} is incomplete and the Hub cannot be reached to finish it: "
             f"connect and run `{fetch_command}`"
         ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
         offline = isinstance(error, OfflineModeIsEnabled) or isinstance(error.__cause__, OfflineModeIsEnabled)
         why = ("HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached")
         raise ModelUnavailableError(
-            f"model {repo_id!r} is not in the local Hugging Face cache and {why}: connect to the "
+            f"model {quoted(repo_id)} is not in the local Hugging Face cache and {why}: connect to the "
             f"internet{' and unset HF_HUB_OFFLINE' if offline else ''}, or download it beforehand "
             f"while connected with `{fetch_command}` ({type(error).__name__})"
         ) from None

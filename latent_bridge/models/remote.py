@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from ..checks import quoted
 from .hub import (
     DIFFUSERS_FILES, PICKLE_SUFFIXES, WEIGHTS_INDEX_NAME, WEIGHTS_NAME, ModelUnavailableError, resolve_repo_id,
 )
@@ -92,15 +93,15 @@ def _ask_hub(api, repo_id: str, revision: str | None, timeout: float):
     try:
         return api.model_info(repo_id, revision=revision, files_metadata=True, timeout=timeout)
     except (RepositoryNotFoundError, GatedRepoError):
-        raise ModelUnavailableError(f"the Hub has no public model {repo_id!r} (or it is private or gated): "
+        raise ModelUnavailableError(f"the Hub has no public model {quoted(repo_id)} (or it is private or gated): "
                                     "check the repo id") from None
     except RevisionNotFoundError:
-        raise ValueError(f"repo {repo_id!r} has no revision {revision!r}") from None
+        raise ValueError(f"repo {quoted(repo_id)} has no revision {revision!r}") from None
     except OfflineModeIsEnabled:
-        raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hub is switched off here (HF_HUB_OFFLINE is "
+        raise ModelUnavailableError(f"cannot check {quoted(repo_id)}: the Hub is switched off here (HF_HUB_OFFLINE is "
                                     "set); use one of the listed models") from None
     except network_errors() as error:
-        raise ModelUnavailableError(f"cannot check {repo_id!r}: the Hugging Face Hub could not be reached "
+        raise ModelUnavailableError(f"cannot check {quoted(repo_id)}: the Hugging Face Hub could not be reached "
                                     f"({type(error).__name__}); try again later or use one of the listed "
                                     "models") from None
 
@@ -137,22 +138,22 @@ def check_remote(repo_id: str, *, revision: str | None = None, api=None, max_byt
     else:
         pickles = sorted(name for name in names if name.endswith(PICKLE_SUFFIXES))
         if pickles:
-            raise ValueError(f"{repo_id!r} has weights only in pickle files ({', '.join(pickles[:3])}), which can run "
+            raise ValueError(f"{quoted(repo_id)} has weights only in pickle files ({', '.join(pickles[:3])}), which can run "
                              "code when read: latent-bridge loads safetensors only")
-        raise ValueError(f"{repo_id!r} holds no VAE latent-bridge can load: it needs config.json with "
+        raise ValueError(f"{quoted(repo_id)} holds no VAE latent-bridge can load: it needs config.json with "
                          f"{WEIGHTS_NAME} (a diffusers AutoencoderKL or AutoencoderTiny) or model.safetensors "
                          "(a latent-bridge VAE), at its top or in vae/")
     files = _matching(sizes, DIFFUSERS_FILES if kind == "diffusers" else SMALL_VAE_FILES, prefix)
     if len(files) > MAX_REMOTE_FILES:
-        raise ValueError(f"{repo_id!r} would download {len(files)} files, more than {MAX_REMOTE_FILES}: not a VAE "
+        raise ValueError(f"{quoted(repo_id)} would download {len(files)} files, more than {MAX_REMOTE_FILES}: not a VAE "
                          "latent-bridge loads")
     unknown = sorted(name for name, size in files.items() if size is None)
     if unknown:
-        raise ValueError(f"the Hub gave no size for {', '.join(unknown[:3])} of {repo_id!r}: cannot bound the "
+        raise ValueError(f"the Hub gave no size for {', '.join(unknown[:3])} of {quoted(repo_id)}: cannot bound the "
                          "download, so it is refused")
     total = sum(files.values())
     if total > max_bytes:
-        raise ValueError(f"{repo_id!r} would download {total / 1e6:,.0f} MB, above this limit of "
+        raise ValueError(f"{quoted(repo_id)} would download {total / 1e6:,.0f} MB, above this limit of "
                          f"{max_bytes / 1e6:,.0f} MB: pick a smaller VAE")
     commit = getattr(info, "sha", None) or revision
     return RemoteModel(repo_id=repo_id, commit=commit, kind=kind, subfolder=subfolder,
