@@ -17,9 +17,15 @@ and drives its public API with ``gradio_client`` on the embedded models, small f
 4. hostile mix (``--hostile`` clients, 12 by default): each client cycles through valid
    requests, invalid ones (bad values and types), crafted heartbeats (``heartbeat/..``), raw
    calls naming a session hash that is a path, floods of the private UI events with 10^7
-   frames, a JPEG of 20,000 scans, and renders abandoned mid-way (the stream dropped); valid
-   requests must all succeed (target 0 failures); p50/p95 of the valid ones, server RSS and
-   cache size before and after.
+   frames, a JPEG of 20,000 scans, renders abandoned mid-way (the stream dropped), and the
+   attacks of issue 26: ``run/upload`` with a render's fn_index, direct ``run/interpolate``,
+   upload floods, 1,000 tiny files a request, renders posted and never read, connections
+   that never finish their headers, ``file=<URL>``, another visitor's cached file; valid
+   requests must all succeed (target 0 failures) and every attack must be refused; p50/p95
+   of the valid ones, server RSS before and after, the cache's peak against its budget.
+
+The server runs as on a Space (``SPACE_ID`` set) and every client names its own address in
+``X-Forwarded-For``, as the Space's proxy does, so each gets a visitor's share.
 
 The server's RSS (and with its children, the ffmpeg encoders) is sampled every 50 ms
 throughout. Prints a table; exits 1 when a target is missed.
@@ -48,10 +54,22 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: `python benchmarks/load_ap
 sys.path.insert(0, str(ROOT / "tests"))
 
 import latent_bridge as lb  # noqa: E402
+from latent_bridge.app.limits import LIMITS  # noqa: E402
 from servers import free_port  # noqa: E402
 
 TABS = ("/interpolate", "/random_walk", "/compare")
 RSS_GROWTH_TARGET = 0.10
+_ADDRESSES = itertools.count(1)
+
+
+def address() -> dict:
+    """Headers naming a new visitor, as a Space's proxy does."""
+    n = next(_ADDRESSES)
+    return {"X-Forwarded-For": f"10.{n // 250}.{n % 250}.1"}
+
+
+def client(url: str, headers: dict | None = None) -> Client:
+    return Client(url, verbose=False, analytics_enabled=False, headers=headers or address())
 
 
 def start_server(cache: Path) -> tuple[subprocess.Popen, str]:
@@ -59,14 +77,16 @@ def start_server(cache: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(cache),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "SPACE_ID": "latent-bridge/load-test"}
+    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would stall the server once full
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"app.py exited with {server.returncode}: {server.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"app.py exited with {server.returncode}: {log.read()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return server, url
@@ -77,20 +97,25 @@ def start_server(cache: Path) -> tuple[subprocess.Popen, str]:
 
 
 class MemorySampler(threading.Thread):
-    """RSS of a process (and of it with its children) every ``interval`` seconds, in bytes."""
+    """RSS of a process (and of it with its children) every ``interval`` seconds, in bytes;
+    and the size of ``cache`` (a folder) every 20 intervals."""
 
-    def __init__(self, pid: int, interval: float = 0.05):
+    def __init__(self, pid: int, interval: float = 0.05, cache: Path | None = None):
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.interval = interval
-        self.peak = self.peak_with_children = 0
+        self.interval, self.cache = interval, cache
+        self.peak = self.peak_with_children = self.cache_peak = 0
         self._done = threading.Event()
 
     def rss(self) -> int:
         return self.process.memory_info().rss
 
     def run(self):
-        while not self._done.is_set():
+        for tick in itertools.count():
+            if self._done.is_set():
+                break
+            if self.cache is not None and tick % 20 == 0:
+                self.cache_peak = max(self.cache_peak, folder_size(self.cache))
             try:
                 own = self.rss()
                 children = sum(c.memory_info().rss for c in self.process.children(recursive=True))
@@ -122,7 +147,7 @@ def embedded_models() -> dict[str, list[str]]:
 
 def request(tab: str, model: str, images: list[str], frames: int, seed: int) -> dict:
     """A valid request to ``tab``: small, and different per seed."""
-    period = lb.kernels.PARAM_DEFAULTS["period"]
+    period = lb.kernels.Periodic.period  # the default period: T = period closes the loop
     common = dict(model=model, frames=frames, paths=1, seed=seed, fps=12, api_name=tab)
     a, b = images[seed % len(images)], images[(seed + 1) % len(images)]
     if tab == "/random_walk":
@@ -153,11 +178,11 @@ def concurrency(url: str, models: dict, clients: int, requests: int, frames: int
     plan = list(itertools.islice(itertools.cycle(itertools.product(TABS, models)), clients * requests))
 
     def one_client(index: int) -> list:
-        client = Client(url, verbose=False, analytics_enabled=False)
+        visitor = client(url)
         out = []
         for k in range(requests):
             tab, model = plan[index * requests + k]
-            out.append(timed(client, request(tab, model, models[model], frames, seed=index * requests + k)))
+            out.append(timed(visitor, request(tab, model, models[model], frames, seed=index * requests + k)))
         return out
 
     start = time.perf_counter()
@@ -170,10 +195,10 @@ def concurrency(url: str, models: dict, clients: int, requests: int, frames: int
 
 
 def burst(url: str, models: dict, size: int, frames: int) -> dict:
-    """``size`` jobs submitted at once from one client; counts successes, busy answers, others."""
-    client = Client(url, verbose=False, analytics_enabled=False)
+    """``size`` jobs submitted at once, each by its own visitor (one visitor may queue 2);
+    counts successes, busy answers, others."""
     model = next(iter(models))
-    jobs = [client.submit(**request("/interpolate", model, models[model], frames, seed=i)) for i in range(size)]
+    jobs = [client(url).submit(**request("/interpolate", model, models[model], frames, seed=i)) for i in range(size)]
     done, busy, other = 0, [], []
     for job in jobs:
         try:
@@ -182,17 +207,17 @@ def burst(url: str, models: dict, size: int, frames: int) -> dict:
         except Exception as error:  # sort the refusals from real failures
             text = f"{type(error).__name__}: {error}"
             (busy if "queue is full" in text.lower() else other).append(text)
-    after, error = timed(client, request("/interpolate", model, models[model], frames, seed=size))
+    after, error = timed(client(url), request("/interpolate", model, models[model], frames, seed=size))
     return dict(size=size, done=done, busy=busy, other=other, after_ok=error is None, after_error=error)
 
 
 def sequential(url: str, models: dict, count: int, frames: int, sampler: MemorySampler) -> dict:
-    client = Client(url, verbose=False, analytics_enabled=False)
+    visitor = client(url)
     plan = itertools.cycle(itertools.product(TABS, models))
     rss, failures = [], []
     for i in range(count):
         tab, model = next(plan)
-        _, error = timed(client, request(tab, model, models[model], frames, seed=i))
+        _, error = timed(visitor, request(tab, model, models[model], frames, seed=i))
         if error:
             failures.append(error)
         rss.append(sampler.rss())
@@ -201,18 +226,21 @@ def sequential(url: str, models: dict, count: int, frames: int, sampler: MemoryS
     return dict(count=count, failures=failures, first=first, last=last, growth=last / first - 1)
 
 
-def upload(url: str, path: str) -> dict:
+def upload(url: str, path: str, headers: dict) -> dict:
     import httpx
 
     with open(path, "rb") as f:
-        answer = httpx.post(url + "gradio_api/upload", files={"files": (Path(path).name, f)}, timeout=60)
+        answer = httpx.post(url + "gradio_api/upload", files={"files": (Path(path).name, f)}, headers=headers,
+                            timeout=60)
     answer.raise_for_status()
     return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
-def raw_data(url: str, names: list[str], defaults: dict, model: str, images: list[str], **values) -> list:
-    """Positional data of an /interpolate call, its two images uploaded first."""
-    given = {**defaults, "model": model, "image_a": upload(url, images[0]), "image_b": upload(url, images[1]),
+def raw_data(url: str, names: list[str], defaults: dict, model: str, images: list[str], headers: dict,
+             **values) -> list:
+    """Positional data of an /interpolate call, its two images uploaded first (by ``headers``' visitor)."""
+    given = {**defaults, "model": model, "image_a": upload(url, images[0], headers),
+             "image_b": upload(url, images[1], headers),
              "method": "ou", "t": 0.5, "frames": 8, "paths": 1, "seed": 0, "fps": 12, **values}
     return [given[name] for name in names]
 
@@ -235,7 +263,9 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
 
     import httpx
 
-    info = Client(url, verbose=False, analytics_enabled=False).view_api(return_format="dict", print_info=False)
+    import attacks
+
+    info = client(url).view_api(return_format="dict", print_info=False)
     parameters = info["named_endpoints"]["/interpolate"]["parameters"]
     names = [p["parameter_name"] for p in parameters]
     defaults = {p["parameter_name"]: p.get("parameter_default") for p in parameters}
@@ -244,6 +274,16 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
     scans = many_scans_jpeg(work)
     model = "digits" if "digits" in models else next(iter(models))
     host = urlparse(url)
+    render = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "interpolate")
+    uploaded = {}  # a visitor's request, its images uploaded once (a flooded share refuses more)
+
+    def data_for(headers: dict) -> list:
+        key = headers["X-Forwarded-For"]
+        if key not in uploaded:
+            uploaded[key] = raw_data(url, names, defaults, model, models[model], headers)
+        return list(uploaded[key])
+
+    target = attacks.App(url, render, data_for)
 
     def heartbeat(session: str):
         connection = http.client.HTTPConnection(host.hostname, host.port, timeout=1)
@@ -256,9 +296,9 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
         finally:
             connection.close()
 
-    def call_raw(data, session=None, drop_after=None):
+    def call_raw(data, headers, session=None, drop_after=None):
         body = {"data": data} if session is None else {"data": data, "session_hash": session}
-        with httpx.Client(base_url=url, timeout=120) as http:
+        with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
             event = http.post("gradio_api/call/interpolate", json=body).json()["event_id"]
             with http.stream("GET", f"gradio_api/call/interpolate/{event}") as stream:
                 if drop_after is not None:
@@ -268,10 +308,13 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
                     pass
 
     actions = actions or ["valid", "invalid", "heartbeat", "session-path", "ui-flood", "jpeg-scans", "valid",
-                          "disconnect"]
+                          "disconnect", "run-upload", "run-direct", "valid", "upload-flood", "tiny-files",
+                          "call-unread", "valid", "slowloris", "file-url", "others-path"]
 
     def one_client(index: int) -> list:
-        client = Client(url, verbose=False, analytics_enabled=False)
+        # Two visitors a client: the attacker, and a valid one that must be served meanwhile.
+        headers = address()
+        attacker, visitor = client(url, headers), client(url)
         out = []
         for k in range(requests):
             action = actions[(index + k) % len(actions)]
@@ -280,25 +323,29 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
             start = time.perf_counter()
             error = None
             try:
-                if action == "valid":
-                    client.predict(**request(tab, model, models[model], frames, seed))
+                if action in attacks.ATTACKS:
+                    error = attacks.ATTACKS[action](target, headers)
+                elif action == "others-path":
+                    error = attacks.others_path(target, headers, address())
+                elif action == "valid":
+                    visitor.predict(**request(tab, model, models[model], frames, seed))
                 elif action == "invalid":
                     bad = request("/interpolate", model, models[model], frames, seed)
                     bad.update(((("frames", 10**7), ("model", ["x"]), ("seed", 2**64), ("t", -1))[seed % 4],))
                     try:
-                        client.predict(**bad)
+                        attacker.predict(**bad)
                         error = "an invalid request succeeded"
                     except Exception:  # refused, as it must be
                         pass
                 elif action == "heartbeat":
-                    for session in ("..", ".", client.session_hash + "x"):
+                    for session in ("..", ".", attacker.session_hash + "x"):
                         heartbeat(session)
                 elif action == "session-path":
                     # Each its own session: two streams of one session hash share its messages.
-                    call_raw(raw_data(url, names, defaults, model, models[model]),
+                    call_raw(raw_data(url, names, defaults, model, models[model], headers), headers,
                              session=f"{('/var/tmp/lb-attack', '../../lb-attack')[seed % 2]}-{seed}")
                 elif action == "ui-flood":
-                    with httpx.Client(base_url=url, timeout=30) as http:
+                    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
                         for fn_index, width in ui:
                             data = (["ou", 10**7] * width)[:width]
                             http.post("gradio_api/run/predict", json={"fn_index": fn_index, "data": data,
@@ -307,13 +354,13 @@ def hostile(url: str, models: dict, clients: int, requests: int, frames: int, wo
                     bad = request("/interpolate", model, models[model], frames, seed)
                     bad["image_a"] = handle_file(scans)
                     try:
-                        client.predict(**bad)
+                        attacker.predict(**bad)
                         error = "a 20,000-scan JPEG was accepted"
                     except Exception:
                         pass
                 elif action == "disconnect":
-                    call_raw(raw_data(url, names, defaults, model, models[model], frames=240, paths=8),
-                             drop_after=0.3)
+                    call_raw(raw_data(url, names, defaults, model, models[model], headers, frames=240, paths=8),
+                             headers, drop_after=0.3)
             except Exception as failure:  # a benchmark counts failures of any kind
                 error = f"{type(failure).__name__}: {failure}"
             out.append((action, time.perf_counter() - start, error))
@@ -352,11 +399,11 @@ def main() -> int:
     models = embedded_models()
     with tempfile.TemporaryDirectory() as cache:
         server, url = start_server(Path(cache))
-        sampler = MemorySampler(server.pid)
+        sampler = MemorySampler(server.pid, cache=Path(cache))
         sampler.start()
         try:
             idle = sampler.rss()
-            warm = Client(url, verbose=False, analytics_enabled=False)
+            warm = client(url)
             for model in models:  # load every model once, so the phases measure serving
                 timed(warm, request("/interpolate", model, models[model], args.frames, seed=0))
             warm_rss = sampler.rss()
@@ -390,6 +437,8 @@ def main() -> int:
             ("  attacks that got through", len(mix["attack_errors"]) + len(mix["escaped"])),
             ("  server RSS before / after (MB)", f"{mix['rss_before'] / mb:.0f} / {mix['rss_after'] / mb:.0f}"),
             ("  cache before / after (MB)", f"{mix['disk_before'] / mb:.1f} / {mix['disk_after'] / mb:.1f}"),
+            ("  cache peak (sampled every second) / budget (MB)",
+             f"{sampler.cache_peak / mb:.0f} / {LIMITS.cache_bytes / mb:.0f}"),
             ("  wall clock (s)", f"{mix['wall']:.1f}"),
         ]
     if args.skip_load:
@@ -397,7 +446,8 @@ def main() -> int:
             print(f"{key:<50}  {value}")
         for error in (mix["failures"] + mix["attack_errors"])[:5]:
             print("failure:", error[:300])
-        return 0 if not (mix["failures"] or mix["attack_errors"] or mix["escaped"]) else 1
+        return 0 if not (mix["failures"] or mix["attack_errors"] or mix["escaped"]) and \
+            sampler.cache_peak <= LIMITS.cache_bytes else 1
     lat = load["latencies"]
     rows = rows + [
         ("models", ", ".join(models)),
@@ -429,7 +479,7 @@ def main() -> int:
         for error in (mix["failures"] + mix["attack_errors"])[:5]:
             print("failure:", error[:300])
         ok = ok and not (mix["failures"] or mix["attack_errors"] or mix["escaped"])
-    return 0 if ok else 1
+    return 0 if ok and sampler.cache_peak <= LIMITS.cache_bytes else 1
 
 
 if __name__ == "__main__":

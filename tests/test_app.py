@@ -288,7 +288,10 @@ def test_renders_of_different_tabs_take_turns(app_server, examples, monkeypatch)
     def pair():
         return [dict(file) for file in examples[:2]]
 
-    clients = [Client(url, verbose=False, analytics_enabled=False) for _ in range(3)]
+    # Three visitors (one may queue two renders): as on a Space, each named by the proxy's header.
+    monkeypatch.setenv("SPACE_ID", "latent-bridge/tests")
+    clients = [Client(url, verbose=False, analytics_enabled=False, headers={"X-Forwarded-For": f"10.0.0.{i}"})
+               for i in range(3)]
     a, b = pair()
     jobs = [clients[0].submit(model=MODEL, image_a=a, image_b=b, method="ou", **SMALL, api_name="/interpolate")]
     jobs.append(clients[1].submit(model=MODEL, image=pair()[0], method="gp", **SMALL, api_name="/random_walk"))
