@@ -39,14 +39,26 @@ def visitor_of(headers, client) -> str:
     return str(host or "unknown")
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
 def visitor_of_request(request) -> str:
     """The visitor of a Starlette / FastAPI request, or of a ``gr.Request``."""
-    inner = getattr(request, "request", None) or request
-    scope = getattr(inner, "scope", None) or {}
+    scope = getattr(getattr(request, "request", None) or request, "scope", None) or {}
+    return visitor_of(scope.get("headers") or list(_header_pairs(request)), _client(request))
+
+
+def socket_address(request) -> str | None:
+    """The address the request's connection came from (on a Space: the proxy's, or the
+    loopback's for the app's own calls)."""
+    client = _client(request)
+    return client[0] if client else None
+
+
+def _client(request):
+    scope = getattr(getattr(request, "request", None) or request, "scope", None) or {}
     client = scope.get("client") or getattr(getattr(request, "client", None), "host", None)
-    if isinstance(client, str):
-        client = (client, 0)
-    return visitor_of(scope.get("headers") or list(_header_pairs(request)), client)
+    return (client, 0) if isinstance(client, str) else client
 
 
 def _header_pairs(request):
@@ -87,7 +99,11 @@ class Activity:
                 del counter[key]
 
     def seen(self, visitor: str) -> None:
-        self.last_seen[visitor] = time.monotonic()
+        now = self.last_seen[visitor] = time.monotonic()
+        if len(self.last_seen) > 10_000:  # forget visitors quiet for an hour (the dict stays small)
+            with self.lock:
+                for key in [k for k, when in self.last_seen.items() if now - when > 3600]:
+                    self.last_seen.pop(key, None)
 
     def holds_a_page(self, visitor: str, grace: float = 120.0) -> bool:
         """Whether ``visitor`` has a page open, or sent a request within ``grace`` seconds (an
