@@ -60,14 +60,16 @@ class EventBodies:
       Gradio would download it before any handler of ours runs, with no size or time bound,
       into its cache, outside the upload budget;
     - a multipart body is refused (415): files reach the app through the upload route only
-      (Gradio's ``process_recording`` route would otherwise take them and run ffmpeg)."""
+      (Gradio's ``process_recording`` route would otherwise take them and run ffmpeg).
 
-    def __init__(self, app, *, most: int):
-        self.app, self.most = app, most
+    others: paths with a guard of their own (the MCP route: ``mcp_guard.McpCalls``)."""
+
+    def __init__(self, app, *, most: int, others=()):
+        self.app, self.most, self.others = app, most, frozenset(others)
 
     async def __call__(self, scope, receive, send):
         if (scope["type"] != "http" or scope["method"] != "POST"
-                or scope["path"].rstrip("/").endswith("/upload")):
+                or scope["path"].rstrip("/").endswith("/upload") or scope["path"] in self.others):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

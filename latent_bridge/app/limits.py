@@ -37,6 +37,8 @@ class Limits:
     evict the oldest files, and are refused when nothing old enough is left to evict;
     upload_request_bytes: one upload request (several files at most ``upload`` each);
     event_request_bytes: the body of any other POST (an event's values; ``EventBodies``);
+    mcp_request_bytes: the body of an MCP request (images travel in it as base64: two of 10 MB
+    are 27 MB; ``mcp_guard.McpCalls``);
     keys: images of a path through keyframes (its frames, all segments and holds, count as
     ``frames``); resolution: the longer side of a photo through a Hub VAE, in pixels (within
     it, the decode-time limit decides what a device can afford);
@@ -63,6 +65,7 @@ class Limits:
     cache_bytes: int = 2 << 30
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
     event_request_bytes: int = 64 * 1024
+    mcp_request_bytes: int = 28 * 2**20
     keys: int = 8
     resolution: tuple[int, int] = (256, 1024)
     repo_bytes: int = 10**9

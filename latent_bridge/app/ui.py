@@ -6,6 +6,7 @@ tab's images, examples and run button on the first screen, the result beside the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +16,7 @@ import latent_bridge as lb
 from . import handlers, hub_repos
 from .controls import ADVANCED, API_NAMES, MAIN, MethodPanel
 from .guards import EventBodies, UploadBudget
+from .mcp_guard import MCP_PATHS, McpCalls
 from .handlers import REGISTRY, WALK_METHODS, endpoint
 from .controls import COMPARE_OVERRIDES, WALK_OVERRIDES
 from .limits import DEFAULTS, KEYFRAME_DEFAULTS, LIMITS
@@ -200,7 +202,7 @@ class Tab:
         inputs = [self.model] + self.images + self.panel.inputs + list(extra.values())
         method_name = "methods" if self.panel.multiselect else "method"
         handler = endpoint(body, ["model"] + image_names + [method_name]
-                           + [API_NAMES.get(n, n) for n in main + ADVANCED] + list(extra))
+                           + [API_NAMES.get(n, n) for n in main + ADVANCED] + list(extra), self.panel.methods)
         # Every render of every tab (and the repo field's download) shares one queue slot: each
         # event function would otherwise get its own, and four tabs would render at once.
         runs = [self.run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False,
@@ -323,12 +325,25 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+MCP_VARIABLE = "LATENT_BRIDGE_MCP"
+
+
+def mcp_enabled(environ=os.environ) -> bool:
+    """Whether ``python app.py`` serves MCP at /gradio_api/mcp: on unless ``LATENT_BRIDGE_MCP``
+    is "0", "false", "no" or "off"."""
+    return environ.get(MCP_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def launch(demo: gr.Blocks, **options):
     """Serve ``demo`` with the app's own limits: the upload size, the disk budget of the cache
-    guarded in front of Gradio's upload route (``guards.UploadBudget``), event body sizes."""
+    guarded in front of Gradio's upload route (``guards.UploadBudget``), event body sizes; and
+    the public events as MCP tools (``mcp_enabled``), under the same bounds: a tool call goes
+    through the queue like the page's."""
     from starlette.middleware import Middleware
 
     budget = Middleware(UploadBudget, root=lambda: demo.GRADIO_CACHE, budget=LIMITS.cache_bytes,
                         most_per_request=LIMITS.upload_request_bytes, keep=handlers.kept_files)
-    bodies = Middleware(EventBodies, most=LIMITS.event_request_bytes)
-    return demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [budget, bodies]}, css=CSS, **options)
+    bodies = Middleware(EventBodies, most=LIMITS.event_request_bytes, others=MCP_PATHS)
+    mcp = Middleware(McpCalls, most=LIMITS.mcp_request_bytes)
+    options.setdefault("mcp_server", mcp_enabled())
+    return demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [budget, mcp, bodies]}, css=CSS, **options)
