@@ -1,4 +1,4 @@
-"""Train a small VAE: the embedded ones into ``latent_bridge/checkpoints/NAME``, where
+"""Train a small VAE: the embedded ones into ``checkpoints/NAME``, where
 ``lb.models.load`` reads them, or one on a folder of your own images (``train_folder``, the
 ``latent-bridge train`` command).
 
@@ -408,7 +408,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m latent_bridge.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(CONFIGS), help="which embedded model to train")
     parser.add_argument("--minutes", type=float, default=None, help="time budget (default: the model's own)")
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the embedded model's, latent_bridge/checkpoints/NAME)")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the embedded model's, checkpoints/NAME)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument("--preview-only", action="store_true",
                         help="skip training: draw the preview grid of the existing checkpoint "

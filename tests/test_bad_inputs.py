@@ -670,7 +670,7 @@ def test_api_refuses_a_file_route_outside_the_cache(app_server):
 
     _, url = app_server
     with httpx.Client(base_url=url, timeout=30) as http:
-        for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "latent_bridge" / "checkpoints" / MODEL / "config.json")):
+        for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "checkpoints" / MODEL / "config.json")):
             answer = http.get(f"gradio_api/file={path}")
             assert answer.status_code in (403, 404), (path, answer.status_code)
 

@@ -15,7 +15,7 @@ import latent_bridge as lb
 from latent_bridge import cli as command
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "latent_bridge" / "checkpoints" / "digits" / "examples").glob("*.png"))
+EXAMPLES = sorted((ROOT / "checkpoints" / "digits" / "examples").glob("*.png"))
 
 
 def cli(*args, cwd=None):

@@ -1,6 +1,6 @@
 """VAEs behind one protocol (``base.VAE``): our embedded checkpoints and Hub VAEs.
 
-    vae = lb.models.load("poses")                        # latent_bridge/checkpoints/poses, offline
+    vae = lb.models.load("poses")                        # checkpoints/poses, offline
     vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD,
                                                          # on CUDA if there is one, in bfloat16 on
                                                          # a CPU with native bfloat16 (device.py)
@@ -137,7 +137,7 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
         folder = CHECKPOINTS_DIR / source
         if not (folder / "config.json").is_file():
             raise ValueError(
-                f"the embedded model {source!r} is missing (latent_bridge/checkpoints/{source}); "
+                f"the embedded model {source!r} is missing (checkpoints/{source}); "
                 f"train it with `python -m latent_bridge.train {source}`"
             )
         return _load_small_vae(folder, source, **options)
