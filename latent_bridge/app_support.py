@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from . import bridges, checks, models, registry
-from .pipeline import check_seed, frames_per_segment_for, keyframe_count, walk_params
+from .bridges import SMOOTH_CORRELATION
+from .pipeline import DEFAULTS, check_seed, frames_per_segment_for, keyframe_count, walk_params
 
 __all__ = [
     "LIMITS", "Limits", "DEFAULTS", "check_request", "check_decode_time", "check_whole",
@@ -98,25 +99,6 @@ class Limits:
 
 
 LIMITS = Limits()
-
-# Adjacent frames correlating at least this much look like motion rather than a slideshow.
-SMOOTH_CORRELATION = 0.95
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """Main-panel defaults. 64 frames: a rough (OU-like) bridge's random part correlates about
-    0.954 between adjacent frames at 64 frames (0.94 at 48, 0.88 at 24) whatever T is, so this
-    is the smallest round count that gives a smooth video for every registered method."""
-
-    frames: int = 64
-    paths: int = 2
-    seed: int = 0
-    fps: int = 24
-    resolution: int = 256
-
-
-DEFAULTS = Defaults()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
