@@ -32,8 +32,8 @@ from . import bridges, sde  # noqa: E402, F401 - importing them registers the sa
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "checks", "checkpoints", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
-    "plots", "train", "publish", "cli",
+    "checks", "checkpoints", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline",
+    "metrics", "media", "plots", "train", "publish", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}
 

@@ -1,9 +1,10 @@
 """The latent-bridge command (also ``python -m latent_bridge``).
 
-    latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
-    latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
-    latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
-    latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
+    latent-bridge examples examples/   # the embedded models' example images, to try the rest on
+    latent-bridge interpolate examples/poses_0.png examples/poses_1.png --method ou --T 0.5 --out path.mp4
+    latent-bridge walk examples/poses_2.png --paths 3 --out walk.gif
+    latent-bridge compare examples/poses_0.png examples/poses_1.png --methods linear slerp ou gp --out compare.png
+    latent-bridge keyframes examples/poses_0.png examples/poses_3.png examples/poses_4.png --loop --out loop.mp4
     latent-bridge methods        # every method and its parameters
     latent-bridge models         # every model name
     latent-bridge train my_images/ --out my-vae --minutes 2   # a VAE of your own images
@@ -18,8 +19,10 @@ a trailing slash (``frames/``: a PNG per frame in it).
 Every argument is checked before a model is loaded or a sample drawn; bad input ends with one
 line on stderr, ``latent-bridge: error: ...``, and exit code 2. stdout stays empty unless
 ``--json`` asks for the outputs and diagnostics there; progress, notes and warnings (a frame
-count that makes a slideshow) go to stderr. Defaults (64 frames, 2 paths, seed 0, 24 fps)
-are the app's.
+count that makes a slideshow) go to stderr. Defaults (64 frames, 2 paths, seed 0, 24 fps) are
+the library's, which the app shares (``lb.pipeline.DEFAULTS``); so is the model taken without
+--model (``lb.models.best_local_model``: a photo VAE already in the local Hugging Face cache,
+else the embedded poses).
 """
 
 from __future__ import annotations
@@ -56,13 +59,19 @@ DESCRIPTION = """Random paths in the latent space of a VAE: between the latent c
 EPILOG = """'latent-bridge COMMAND --help' lists a command's options.
 
 examples:
-  latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
-  latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
-  latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
-  latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
+  latent-bridge examples examples/   # the embedded models' example images: digits_0.png ... poses_5.png
+  latent-bridge interpolate examples/poses_0.png examples/poses_1.png --method ou --T 0.5 --out path.mp4
+  latent-bridge walk examples/poses_2.png --paths 3 --out walk.gif
+  latent-bridge compare examples/poses_0.png examples/poses_1.png --methods linear slerp ou gp --out compare.png
+  latent-bridge keyframes examples/poses_0.png examples/poses_3.png examples/poses_4.png --loop --out loop.mp4
+  latent-bridge interpolate examples/digits_0.png examples/digits_1.png --model digits --out digits.gif
   latent-bridge methods        # every method, its flags, defaults and ranges
   latent-bridge models         # every model name
-  latent-bridge train my_images/ --out my-vae --minutes 2"""
+  latent-bridge train my_images/ --out my-vae --minutes 2   # a VAE of a folder of your own images
+
+Without --model a command takes the best model this machine has without a download: sd-vae
+when the local Hugging Face cache holds it (on a CPU only with taesd too), else taesd, else
+the embedded poses."""
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):

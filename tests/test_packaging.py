@@ -120,10 +120,12 @@ print(json.dumps(out))
     for name in ("digits", "fashion", "poses"):
         folder, shape = found[name]
         assert Path(folder) == site / "latent_bridge" / "checkpoints" / name and shape[:2] == [1, 4]
-    examples = site / "latent_bridge" / "checkpoints" / "digits" / "examples"
-    out = subprocess.run([site / "bin" / "latent-bridge", "interpolate", examples / "digits_0.png",
-                          examples / "digits_1.png", "--model", "digits", "--frames", "8", "--quiet",
-                          "--out", "path.gif"],
-                         capture_output=True, text=True, env=run_env, cwd=elsewhere, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert (elsewhere / "path.gif").stat().st_size > 0
+    # The installed command copies the examples out and runs on them, on the default model.
+    command = site / "bin" / "latent-bridge"
+    run_env["HF_HUB_CACHE"] = str(tmp_path / "empty-hub")
+    for args in (["examples", "pictures"],
+                 ["interpolate", "pictures/poses_0.png", "pictures/poses_1.png", "--frames", "8", "--out", "path.gif"]):
+        out = subprocess.run([command, *args], capture_output=True, text=True, env=run_env, cwd=elsewhere,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+    assert "model: poses" in out.stderr and (elsewhere / "path.gif").stat().st_size > 0
