@@ -128,3 +128,19 @@ def test_preview_of_a_few_held_out_images_has_no_label_column(tmp_path):
     assert grid.size == (2 * 66 - 2, 7 * 66 - 2 + 6 * PREVIEW_LABEL_HEIGHT)  # two columns of tiles, nothing beside
     # The first (white) held-out image starts at the left edge, right under its label.
     assert grid.getpixel((0, PREVIEW_LABEL_HEIGHT)) == 255 and grid.getpixel((0, PREVIEW_LABEL_HEIGHT - 1)) == 40
+
+
+def test_training_an_embedded_model_writes_into_the_top_level_checkpoints(monkeypatch, capsys):
+    from pathlib import Path
+
+    import latent_bridge.train as training
+
+    written = []
+    monkeypatch.setattr(training, "train", lambda config, out, minutes: written.append(out) or {})
+    monkeypatch.setattr(training, "preview", lambda model, images, path: written.append(path))
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)
+    assert training.main(["digits"]) == 0
+    root = Path(__file__).resolve().parents[1]
+    # The weights go where lb.models.load("digits") reads them; the grid goes with the docs.
+    assert written == [root / "checkpoints" / "digits", root / "docs" / "figures" / "models_digits.png"]
+    assert f"preview grid: {written[1]}" in capsys.readouterr().out
