@@ -657,21 +657,25 @@ def _list(command: str) -> None:
 
 def _copy_examples(args: argparse.Namespace) -> int:
     """The embedded models' example images, copied into ``args.folder`` under their own names
-    (unique across the models); another file of one of those names already there is refused
-    before anything is copied, the same image is left as it is."""
+    (unique across the models). Anything else of one of those names already there is refused
+    before anything is copied (a copy of the same image is fine)."""
     by_model = {name: sorted((lb.models.CHECKPOINTS_DIR / name / "examples").glob("*.png"))
                 for name in lb.models.EMBEDDED}
     images = [image for group in by_model.values() for image in group]
     if args.folder.exists() and not args.folder.is_dir():
         raise ValueError(f"{args.folder} exists and is not a folder")
-    taken = [image.name for image in images if (args.folder / image.name).exists()
-             and (args.folder / image.name).read_bytes() != image.read_bytes()]
+    targets = {image: args.folder / image.name for image in images}
+    taken = [target.name for image, target in targets.items() if target.exists()
+             and (not target.is_file() or target.read_bytes() != image.read_bytes())]
     if taken:
         raise ValueError(f"{args.folder} holds other files named {', '.join(taken[:3])}"
                          f"{' ...' if len(taken) > 3 else ''}: give a new or another folder")
-    args.folder.mkdir(parents=True, exist_ok=True)
-    for image in images:
-        shutil.copyfile(image, args.folder / image.name)
+    try:
+        args.folder.mkdir(parents=True, exist_ok=True)
+        for image, target in targets.items():
+            shutil.copyfile(image, target)
+    except OSError as error:
+        raise ValueError(f"cannot write the examples into {args.folder}: {error.strerror or error}") from None
     _note(args, f"copied {len(images)} images into {args.folder}: "
                 + ", ".join(f"{group[0].name} to {group[-1].name}" for group in by_model.values() if group))
     return 0

@@ -512,6 +512,8 @@ def cli(*args, cwd, monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    if "--model" not in args:  # the catalogue's sizes are MODEL's; the default follows the machine's cache
+        args = (*args, "--model", MODEL)
     capsys.readouterr()
     try:
         code = lb.cli.main([*map(str, args), "--quiet"])

@@ -500,6 +500,7 @@ def test_examples_copies_every_embedded_models_examples_once(tmp_path, capsys):
 
 def test_examples_refuses_a_folder_with_other_files_of_those_names_before_copying(tmp_path, capsys):
     (tmp_path / "poses_3.png").write_bytes(b"mine")
+    (tmp_path / "digits_1.png").mkdir()
     code, _, err = cli_in_process(["examples", tmp_path], capsys)
-    assert code == 2 and "holds other files named poses_3.png" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["poses_3.png"]
+    assert code == 2 and "holds other files named digits_1.png, poses_3.png" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_1.png", "poses_3.png"]
