@@ -12,7 +12,7 @@ import latent_bridge as lb
 from latent_bridge import media
 from latent_bridge.pipeline import Result
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "latent_bridge" / "checkpoints" / "digits" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "checkpoints" / "digits" / "examples"
 
 
 def synthetic(n_paths=2, frames=10, size=(32, 32), latent_shape=(2,), seed=0, data=True, closed=False):

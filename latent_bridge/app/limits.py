@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import checks
-from ..pipeline import frames_per_segment_for, keyframe_count
+# The main panel's defaults and the smoothness target are the library's (the CLI shares them).
+from ..bridges import SMOOTH_CORRELATION  # noqa: F401
+from ..pipeline import DEFAULTS, frames_per_segment_for, keyframe_count  # noqa: F401
 
 @dataclass(frozen=True)
 class Limits:
@@ -75,24 +77,6 @@ class Limits:
 
 LIMITS = Limits()
 
-# Adjacent frames correlating at least this much look like motion rather than a slideshow.
-SMOOTH_CORRELATION = 0.95
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """Main-panel defaults. 64 frames: a rough (OU-like) bridge's random part correlates about
-    0.954 between adjacent frames at 64 frames (0.94 at 48, 0.88 at 24) whatever T is, so this
-    is the smallest round count that gives a smooth video for every registered method."""
-
-    frames: int = 64
-    paths: int = 2
-    seed: int = 0
-    fps: int = 24
-    resolution: int = 256
-
-
-DEFAULTS = Defaults()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
