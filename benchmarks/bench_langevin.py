@@ -6,7 +6,7 @@ against cost for plain importance sampling, SMC and SMC + pCN on the 1-D two-wel
 Tables (median wall time of a few runs, one torch thread):
 1. two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), -2 to 2, T = 3: time, final ESS,
    the smallest per-frame ESS (``frame_ess``) and resamplings against particles and steps;
-2. poses-size latents (n = 64): a mixture fitted to latent_bridge/checkpoints/poses/latents.safetensors
+2. poses-size latents (n = 64): a mixture fitted to checkpoints/poses/latents.safetensors
    when present, else to random data (labelled), same columns;
 3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
    errors of the midpoint mean and variance and the total-variation distance of the midpoint

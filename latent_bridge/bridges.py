@@ -30,7 +30,8 @@ from .registry import Param, register
 
 __all__ = [
     "Sampler", "Paths", "Callback", "check_sample_args", "time_param", "MIN_T", "GaussianBridge",
-    "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation", "EASINGS", "check_easing", "check_keys",
+    "Linear", "Slerp", "OUBridge", "GPBridge", "adjacent_correlation", "SMOOTH_CORRELATION",
+    "frames_for_smooth_motion", "EASINGS", "check_easing", "check_keys",
     "timeline",
 ]
 
@@ -784,6 +785,27 @@ def adjacent_correlation(sampler: Sampler, frames: int) -> float:
     cov = sampler.covariance(sampler.times(frames)[1:-1])
     var = cov.diagonal()
     return float(cov.diagonal(1).sum() / (var[:-1].sum() * var[1:].sum()).sqrt())
+
+
+# Adjacent frames whose random parts correlate at least this much (``adjacent_correlation``)
+# look like motion rather than a slideshow.
+SMOOTH_CORRELATION = 0.95
+
+
+def frames_for_smooth_motion(sampler: Sampler, frames: int = 4, most: int = 2048) -> int | None:
+    """The fewest frames, at least ``frames``, whose adjacent frames correlate at least
+    ``SMOOTH_CORRELATION``; None if not even ``most`` frames do (a kernel too rough at any
+    count). The correlation grows with the frame count, so a doubling search then a bisection
+    find it in about 2 log2(answer / frames) closed-form evaluations, each of cost frames^2."""
+    low = high = check_whole("frames", frames, 4, why=" (two interior frames)")
+    while adjacent_correlation(sampler, high) < SMOOTH_CORRELATION:
+        if high >= most:
+            return None
+        low, high = high, min(2 * high, most)
+    while high - low > 1:  # invariant: low is too rough (or the start), high is smooth
+        middle = (low + high) // 2
+        low, high = (low, middle) if adjacent_correlation(sampler, middle) >= SMOOTH_CORRELATION else (middle, high)
+    return high
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The latent-bridge command (also ``python -m latent_bridge``).
 
-    latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
-    latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
-    latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
-    latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
+    latent-bridge examples examples/   # the embedded models' example images, to try the rest on
+    latent-bridge interpolate examples/poses_0.png examples/poses_1.png --method ou --T 0.5 --out path.mp4
+    latent-bridge walk examples/poses_2.png --paths 3 --out walk.gif
+    latent-bridge compare examples/poses_0.png examples/poses_1.png --methods linear slerp ou gp --out compare.png
+    latent-bridge keyframes examples/poses_0.png examples/poses_3.png examples/poses_4.png --loop --out loop.mp4
     latent-bridge methods        # every method and its parameters
     latent-bridge models         # every model name
     latent-bridge train my_images/ --out my-vae --minutes 2   # a VAE of your own images
@@ -18,8 +19,10 @@ a trailing slash (``frames/``: a PNG per frame in it).
 Every argument is checked before a model is loaded or a sample drawn; bad input ends with one
 line on stderr, ``latent-bridge: error: ...``, and exit code 2. stdout stays empty unless
 ``--json`` asks for the outputs and diagnostics there; progress, notes and warnings (a frame
-count that makes a slideshow) go to stderr. Defaults (64 frames, 2 paths, seed 0, 24 fps)
-are the app's.
+count that makes a slideshow) go to stderr. Defaults (64 frames, 2 paths, seed 0, 24 fps) are
+the library's, which the app shares (``lb.pipeline.DEFAULTS``); so is the model taken without
+--model (``lb.models.best_local_model``: a photo VAE already in the local Hugging Face cache,
+else the embedded poses).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -36,7 +40,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 import latent_bridge as lb
-from latent_bridge.app.limits import DEFAULTS, SMOOTH_CORRELATION
+from latent_bridge.bridges import SMOOTH_CORRELATION
+from latent_bridge.pipeline import DEFAULTS
 
 FORMATS = (".mp4", ".gif", ".png", ".zip")
 COMPARE_FORMATS = (".mp4", ".png")
@@ -54,13 +59,19 @@ DESCRIPTION = """Random paths in the latent space of a VAE: between the latent c
 EPILOG = """'latent-bridge COMMAND --help' lists a command's options.
 
 examples:
-  latent-bridge interpolate a.png b.png --model digits --method ou --T 0.5 --out path.mp4
-  latent-bridge walk pose.png --model poses --paths 3 --out walk.gif
-  latent-bridge compare a.png b.png --methods linear slerp ou gp --out compare.png
-  latent-bridge keyframes a.png b.png c.png --loop --hold 6 --easing smooth --out loop.mp4
+  latent-bridge examples examples/   # the embedded models' example images: digits_0.png ... poses_5.png
+  latent-bridge interpolate examples/poses_0.png examples/poses_1.png --method ou --T 0.5 --out path.mp4
+  latent-bridge walk examples/poses_2.png --paths 3 --out walk.gif
+  latent-bridge compare examples/poses_0.png examples/poses_1.png --methods linear slerp ou gp --out compare.png
+  latent-bridge keyframes examples/poses_0.png examples/poses_3.png examples/poses_4.png --loop --out loop.mp4
+  latent-bridge interpolate examples/digits_0.png examples/digits_1.png --model digits --out digits.gif
   latent-bridge methods        # every method, its flags, defaults and ranges
   latent-bridge models         # every model name
-  latent-bridge train my_images/ --out my-vae --minutes 2"""
+  latent-bridge train my_images/ --out my-vae --minutes 2   # a VAE of a folder of your own images
+
+Without --model a command takes the best model this machine has without a download: sd-vae
+when the local Hugging Face cache holds it (on a CPU only with taesd too), else taesd, else
+the embedded poses."""
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -101,13 +112,9 @@ def _flag(name: str) -> str:
 def _whole(name: str, low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number {bounds}; got {text!r}")
-        return value
+            return lb.checks.check_whole(name, text, low, high, loose=True)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
@@ -186,7 +193,11 @@ def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: s
                           help=f"random seed, 0 to {lb.pipeline.MAX_SEED}")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="digits", help="model name, Hub repo id or folder (listed by 'latent-bridge models')")
+    model.add_argument("--model", default=None,
+                       help="model name, Hub repo id or folder (listed by 'latent-bridge models') (default: the "
+                            "best model this machine has without a download: sd-vae when the local Hugging Face "
+                            "cache holds it (on a CPU only with taesd too, whose decoder then gives fast "
+                            "previews), else taesd when cached, else the embedded poses)")
     model.add_argument("--device", default=None,
                        help="cpu, cuda, cuda:N or auto (CUDA where there is a GPU) (default: auto for Hub "
                             "models, cpu for the embedded ones)")
@@ -200,7 +211,7 @@ def _add_run_flags(parser: argparse.ArgumentParser, default_out: str, command: s
                             "centre-cropped; the embedded models have their own (default: 256)")
     model.add_argument("--fast-preview", action="store_true",
                        help="decode with the tiny decoder of the same latent space (TAESD for sd-vae, "
-                            "TAESDXL for sdxl-vae)")
+                            "TAESDXL for sdxl-vae); on without --model when that picks sd-vae on a CPU")
 
     formats = (".mp4 (video) or .png (grid)" if command == "compare" else
                ".mp4 (video), .gif, .png (grid), .zip (a PNG per frame) or a folder ending in / (a PNG per "
@@ -308,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("methods", "list the methods and their parameters", "Every method with its flags, defaults and ranges.")
     command("models", "list the model names", "Every model name: the embedded models, then the Hub aliases.")
+    p = command("examples", "copy the embedded models' example images into a folder",
+                "Copy the example images of the embedded models (held-out images: digits_0.png to\n"
+                "digits_5.png, fashion_0.png ..., poses_0.png ...) into DIR, made if it is missing,\n"
+                "to try the other commands on.", "DIR ")
+    p.add_argument("folder", type=Path, metavar="DIR",
+                   help="where to copy them: a new folder, or one without other files of those names")
+    p.add_argument("--quiet", action="store_true", help="no note on stderr")
     _add_train_commands(command)
     return parser
 
@@ -495,21 +513,6 @@ def _check_inputs(images: list[Path]) -> None:
                              f"not a file: {str(image)!r}")
 
 
-def _frames_for_smooth(sampler, frames: int) -> int | None:
-    """The fewest frames (above ``frames``) whose adjacent frames correlate at least
-    SMOOTH_CORRELATION, or None if not even MOST_FRAMES_SUGGESTED do."""
-    low, high = frames, frames
-    while lb.bridges.adjacent_correlation(sampler, high) < SMOOTH_CORRELATION:
-        if high >= MOST_FRAMES_SUGGESTED:
-            return None
-        low, high = high, min(2 * high, MOST_FRAMES_SUGGESTED)
-    while high - low > 1:  # the correlation grows with the frame count
-        middle = (low + high) // 2
-        low, high = (low, middle) if lb.bridges.adjacent_correlation(sampler, middle) >= SMOOTH_CORRELATION \
-            else (middle, high)
-    return high
-
-
 def _slideshow_warnings(samplers: dict, frames: int, flag: str = "--frames") -> list[str]:
     """Why the chosen frame count will look like a slideshow, per method (none if smooth).
 
@@ -527,7 +530,7 @@ def _slideshow_warnings(samplers: dict, frames: int, flag: str = "--frames") -> 
         correlation = lb.bridges.adjacent_correlation(sampler, frames)
         if correlation >= SMOOTH_CORRELATION:
             continue
-        enough = _frames_for_smooth(sampler, frames)
+        enough = lb.bridges.frames_for_smooth_motion(sampler, frames, most=MOST_FRAMES_SUGGESTED)
         fix = (f"{flag} {enough} or more gives {SMOOTH_CORRELATION:g}" if enough is not None
                else "a smoother kernel would help")
         warnings.append(f"{name}: adjacent frames correlate {correlation:.3f} at {frames} frames, below "
@@ -603,17 +606,36 @@ def _write_comparison(results: dict, path: Path, fps: int) -> None:
         lb.media.comparison_grid(results).save(path)
 
 
-def _progress(enabled: bool):
-    bar = tqdm(total=0, unit="frame", disable=not enabled, file=sys.stderr)
+class _Progress:
+    """The pipeline's ``progress(done, total, message)`` on stderr: on a terminal a bar redrawn
+    in place; elsewhere (a pipe, a log file) a plain line at each tenth of each stage, each
+    printed once. ``close()`` ends it."""
 
-    def report(done, total, message=""):
-        bar.total = total
-        bar.n = done
-        bar.unit = "step" if ":" in message else "frame"  # a sampler's count ("langevin: ..."), then frames
-        bar.set_description(message or "decoding")
-        bar.refresh()
+    def __init__(self, enabled: bool):
+        self.enabled, self.terminal = enabled, sys.stderr.isatty()
+        self.bar, self.shown = None, None
 
-    return report, bar
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.enabled:
+            return
+        message = message or "decoding"
+        unit = "step" if ":" in message else "frame"  # a sampler's count ("langevin: ..."), then frames
+        if self.terminal:
+            if self.bar is None:  # tqdm draws this first state itself
+                self.bar = tqdm(total=total, initial=done, unit=unit, desc=message, file=sys.stderr)
+                return
+            self.bar.total, self.bar.n, self.bar.unit = total, done, unit
+            self.bar.set_description(message, refresh=False)  # it draws too unless told not to
+            self.bar.refresh()
+            return
+        tenth = (message, 10 * done // max(total, 1))
+        if tenth != self.shown:
+            self.shown = tenth
+            print(f"{message}: {done}/{total} {unit}s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -635,10 +657,50 @@ def _list(command: str) -> None:
               "loads too, and so does a folder written by `latent-bridge train`.")
 
 
+def _copy_examples(args: argparse.Namespace) -> int:
+    """The embedded models' example images, copied into ``args.folder`` under their own names
+    (unique across the models). Anything else of one of those names already there is refused
+    before anything is copied (a copy of the same image is fine)."""
+    by_model = {name: sorted((lb.models.CHECKPOINTS_DIR / name / "examples").glob("*.png"))
+                for name in lb.models.EMBEDDED}
+    images = [image for group in by_model.values() for image in group]
+    if args.folder.exists() and not args.folder.is_dir():
+        raise ValueError(f"{args.folder} exists and is not a folder")
+    targets = {image: args.folder / image.name for image in images}
+    taken = [target.name for image, target in targets.items() if target.exists()
+             and (not target.is_file() or target.read_bytes() != image.read_bytes())]
+    if taken:
+        raise ValueError(f"{args.folder} holds other files named {', '.join(taken[:3])}"
+                         f"{' ...' if len(taken) > 3 else ''}: give a new or another folder")
+    try:
+        args.folder.mkdir(parents=True, exist_ok=True)
+        for image, target in targets.items():
+            shutil.copyfile(image, target)
+    except OSError as error:
+        raise ValueError(f"cannot write the examples into {args.folder}: {error.strerror or error}") from None
+    _note(args, f"copied {len(images)} images into {args.folder}: "
+                + ", ".join(f"{group[0].name} to {group[-1].name}" for group in by_model.values() if group))
+    return 0
+
+
+def _default_model(args: argparse.Namespace) -> None:
+    """Without --model: the best model this machine has without a download
+    (``lb.models.best_local_model``), the app's choice too; sd-vae on a CPU decodes through its
+    tiny decoder, as the app's fast preview does."""
+    cuda = lb.models.pick_device(args.device or "auto").type == "cuda"
+    args.model = lb.models.best_local_model(cuda=cuda)
+    fast = args.model == "sd-vae" and not cuda
+    args.fast_preview = args.fast_preview or fast
+    _note(args, f"model: {args.model} (the best this machine has without a download"
+                f"{', with fast preview' if fast else ''}; --model picks another)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("methods", "models"):
         _list(args.command)
         return 0
+    if args.command == "examples":
+        return _copy_examples(args)
     if args.command == "train":
         return _train(args)
     if args.command == "push-embedded":
@@ -660,6 +722,8 @@ def run(args: argparse.Namespace) -> int:
     _check_flags_used(methods, args)
     _check_inputs(inputs)
     _check_outputs(args, inputs)
+    if args.model is None:
+        _default_model(args)
     options = _model_options(args)
     if _output_kind(args) in (".mp4", ".gif"):
         per_segment = ((args.frames_per_segment, "--frames-per-segment") if keyframes else (args.frames, "--frames"))
@@ -672,7 +736,7 @@ def run(args: argparse.Namespace) -> int:
     if not keep:
         _note(args, "streaming: the frames are decoded as the output is written (more than "
                     f"{KEEP_FRAMES_BYTES >> 30} GiB to keep); the SSIM of adjacent frames is skipped")
-    report, bar = _progress(not args.quiet)
+    report = _Progress(not args.quiet)
     run_args = dict(n_paths=1 if compare else args.paths, seed=args.seed, progress=report,
                     fast_preview=args.fast_preview, keep_frames=keep)
     try:
@@ -691,7 +755,7 @@ def run(args: argparse.Namespace) -> int:
             _write(result, args.out, _output_kind(args), args.fps, args.layout, report)
             results = {result.method: result}
     finally:
-        bar.close()
+        report.close()
     for name, result in results.items():  # what the sampler found too weak to trust, in words
         for warning in result.diagnostics.get("warnings", []):
             print(f"latent-bridge: warning: {name}: {warning}", file=sys.stderr)

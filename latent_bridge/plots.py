@@ -61,8 +61,8 @@ def _per_method_plot(results: dict, key: str, ax, ylabel: str, title: str, legen
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, 1)
     ax.set_title(title)
-    if legend:
-        ax.legend(fontsize=8, loc="best")
+    if legend:  # beside the axes, never over a curve (the constrained layout makes room)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(alpha=0.3)
 
 
@@ -152,10 +152,15 @@ def metrics_plot(result_or_dict) -> Figure:
     rows = math.ceil(len(panels) / 2)
     # Fixed margins rather than a constrained layout, and one legend (the colours are the same
     # in every panel): together they halve the drawing time, which a busy app pays per request.
-    fig = Figure(figsize=(11, 3.4 * rows))
-    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.2 / rows, bottom=0.2 / rows, hspace=0.5, wspace=0.22)
-    for index, (key, ylabel, title) in enumerate(panels):
-        _per_method_plot(results, key, fig.add_subplot(rows, 2, index + 1), ylabel, title, legend=index == 0)
+    # The legend sits below the panels, clear of every curve.
+    fig = Figure(figsize=(11, 3.4 * rows + 0.5))
+    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.2 / rows, bottom=0.12 + 0.1 / rows, hspace=0.5,
+                        wspace=0.22)
+    axes = [fig.add_subplot(rows, 2, index + 1) for index in range(len(panels))]
+    for ax, (key, ylabel, title) in zip(axes, panels):
+        _per_method_plot(results, key, ax, ylabel, title, legend=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
     fig.suptitle(f"Path metrics ({first.model}, n = {_latent_size(first)})")
     return fig
 

@@ -1,4 +1,4 @@
-"""Train a small VAE: the embedded ones into ``latent_bridge/checkpoints/NAME``, where
+"""Train a small VAE: the embedded ones into ``checkpoints/NAME``, where
 ``lb.models.load`` reads them, or one on a folder of your own images (``train_folder``, the
 ``latent-bridge train`` command).
 
@@ -285,6 +285,10 @@ Files: `config.json` + `model.safetensors` (weights), `metrics.json` (the number
 """
 
 
+# Pixels above a labelled row of the preview: Pillow's default font is 12 px high.
+PREVIEW_LABEL_HEIGHT = 14
+
+
 @torch.no_grad()
 def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 0) -> None:
     """A PNG to look at before shipping: held-out images and their reconstructions, prior
@@ -305,16 +309,23 @@ def preview(model: SmallVAE, test_images: torch.Tensor, path: Path, seed: int = 
         path_latents = bridge.sample(ends[2 * i], ends[2 * i + 1], frames=columns, generator=generator)[0]
         rows[f"OU bridge {i + 1}"] = model.decode(path_latents)
     scale = max(1, 64 // model.image_size)
-    side, gap, label = model.image_size * scale, 2, 110
+    side, gap = model.image_size * scale, 2
     mode, dark, light = ("L", 40, 255) if model.channels == 1 else ("RGB", (40, 40, 40), (255, 255, 255))
-    canvas = Image.new(mode, (label + columns * (side + gap), len(rows) * (side + gap)), dark)
+    # Each label sits in a strip above its row (the second row of prior samples goes on under
+    # the first), not in a column beside the grid: the tiles take the whole width, however few.
+    tops, bottom = [], 0
+    for text in rows:
+        bottom += PREVIEW_LABEL_HEIGHT if text else 0
+        tops.append(bottom)
+        bottom += side + gap
+    draw = ImageDraw.Draw(Image.new(mode, (1, 1)))
+    widest_label = max(math.ceil(draw.textlength(text)) for text in rows) + 4
+    canvas = Image.new(mode, (max(columns * (side + gap) - gap, widest_label), bottom - gap), dark)
     draw = ImageDraw.Draw(canvas)
-    for r, (text, images) in enumerate(rows.items()):
-        top = r * (side + gap)
-        draw.text((4, top + side // 2 - 6), text, fill=light)
+    for top, (text, images) in zip(tops, rows.items()):
+        draw.text((2, top - PREVIEW_LABEL_HEIGHT), text, fill=light)
         for c, pixels in enumerate(_pixels(images)):
-            tile = Image.fromarray(pixels)
-            canvas.paste(tile.resize((side, side), Image.NEAREST), (label + c * (side + gap), top))
+            canvas.paste(Image.fromarray(pixels).resize((side, side), Image.NEAREST), (c * (side + gap), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
 
@@ -413,7 +424,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m latent_bridge.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(CONFIGS), help="which embedded model to train")
     parser.add_argument("--minutes", type=float, default=None, help="time budget (default: the model's own)")
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the embedded model's, latent_bridge/checkpoints/NAME)")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the embedded model's, checkpoints/NAME)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument("--preview-only", action="store_true",
                         help="skip training: draw the preview grid of the existing checkpoint "

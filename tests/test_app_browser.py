@@ -116,6 +116,12 @@ def test_a_photo_through_the_stick_figure_model_says_so(page, screenshots):
     assert "pick sd-vae or taesd" in summary.inner_text()
     assert in_first_screen(page, "#interpolate-summary")
     page.screenshot(path=str(screenshots / "photo_notice.png"))
+    # Another model: the results of the old one go.
+    dropdown = page.locator("#interpolate-model input")
+    dropdown.click()
+    page.get_by_role("option", name="digits (small, offline)").click()
+    page.wait_for_function("() => document.querySelector('#interpolate-video video') === null")
+    assert "look like" not in summary.inner_text()
 
 
 def thumbnail_names(page) -> list[str]:

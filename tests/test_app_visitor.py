@@ -50,17 +50,19 @@ def example_labels(demo, prefix: str) -> list[str]:
 
 def test_the_page_opens_on_a_cached_photo_model_with_the_photo_examples(fresh_app, tmp_path):
     ui, models = fresh_app(sd_pair_cache(tmp_path / "hub", tmp_path / "saved"))
-    assert models.DEFAULT_MODEL == "taesd"  # on a CPU: the photo model whose decoder is fast
-    assert models.opening_model(on_cpu=False) == "sd-vae"  # on a GPU: the full KL-VAE
+    # On this CPU: SD's KL-VAE, its frames decoded by TAESD (fast preview starts ticked).
+    assert models.DEFAULT_MODEL == lb.models.best_local_model(cuda=False) == "sd-vae"
+    assert models.FAST_PREVIEW_DEFAULT and models.model_options("sd-vae") == {"fast_decoder": True}
     demo = ui.build_demo()
-    assert first_model_value(demo) == "taesd"
+    assert first_model_value(demo) == "sd-vae"
     labels = example_labels(demo, "interpolate")
-    assert labels[0].startswith("taesd: ") and any(label.startswith("poses: ") for label in labels)
+    assert labels[0].startswith("sd-vae: ") and any(label.startswith("poses: ") for label in labels)
 
 
 def test_with_an_empty_cache_the_page_opens_on_poses_without_photo_examples(fresh_app, tmp_path):
     ui, models = fresh_app(tmp_path / "empty")
     assert models.DEFAULT_MODEL == "poses" and not models.photo_model_usable()
+    assert models.model_options("sd-vae") == {}  # offline without TAESD: no fast decoder to load
     demo = ui.build_demo()
     assert first_model_value(demo) == "poses"
     assert not any(label.split(":")[0] in models.PHOTO_MODELS for label in example_labels(demo, "walk"))

@@ -514,6 +514,8 @@ def cli(*args, cwd, monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    if "--model" not in args:  # the catalogue's sizes are MODEL's; the default follows the machine's cache
+        args = (*args, "--model", MODEL)
     capsys.readouterr()
     try:
         code = lb.cli.main([*map(str, args), "--quiet"])
@@ -672,7 +674,7 @@ def test_api_refuses_a_file_route_outside_the_cache(app_server):
 
     _, url = app_server
     with httpx.Client(base_url=url, timeout=30) as http:
-        for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "latent_bridge" / "checkpoints" / MODEL / "config.json")):
+        for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "checkpoints" / MODEL / "config.json")):
             answer = http.get(f"gradio_api/file={path}")
             assert answer.status_code in (403, 404), (path, answer.status_code)
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import latent_bridge as lb
-from latent_bridge.bridges import GPBridge, adjacent_correlation
+from latent_bridge.bridges import SMOOTH_CORRELATION, GPBridge, adjacent_correlation, frames_for_smooth_motion
 from latent_bridge.kernels import Exponential, Periodic
 
 SAMPLERS = [
@@ -341,6 +341,15 @@ def test_adjacent_correlation_agrees_with_draws():
 
 def test_adjacent_correlation_of_deterministic_paths_is_one():
     assert adjacent_correlation(lb.registry.get("slerp"), 48) == 1.0
+
+
+def test_frames_for_smooth_motion_is_the_first_count_reaching_the_threshold():
+    ou = lb.registry.get("ou", T=0.5)
+    enough = frames_for_smooth_motion(ou, 16)
+    assert adjacent_correlation(ou, enough) >= SMOOTH_CORRELATION > adjacent_correlation(ou, enough - 1)
+    assert frames_for_smooth_motion(ou, enough + 10) == enough + 10  # smooth already
+    assert frames_for_smooth_motion(lb.registry.get("linear"), 4) == 4  # deterministic: any count
+    assert frames_for_smooth_motion(ou, 16, most=enough - 1) is None  # not within the search's bound
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -78,10 +78,14 @@ def test_checkpoints_folder_stays_small():
     assert size < 30e6
 
 
-def test_checkpoints_are_found_through_the_package():
+def test_checkpoints_sit_at_the_top_and_are_found_through_the_package():
     import latent_bridge
+    import latent_bridge.checkpoints
 
-    assert CHECKPOINTS_DIR == Path(latent_bridge.__file__).resolve().parent / "checkpoints"
+    # The design card's top level; the wheel maps the folder into the package (test_packaging).
+    assert CHECKPOINTS_DIR == Path(__file__).resolve().parents[1] / "checkpoints"
+    assert latent_bridge.checkpoints.CHECKPOINTS_DIR is CHECKPOINTS_DIR
+    assert not (Path(latent_bridge.__file__).parent / "checkpoints").exists()  # one copy
     assert lb.models.CHECKPOINTS_DIR is CHECKPOINTS_DIR  # one home, re-exported by the models
     assert lb.models.load("poses").folder == CHECKPOINTS_DIR / "poses"
 

@@ -1,7 +1,10 @@
 """The command line: end to end in a subprocess, as a user runs it, and its checks in process."""
 
+import io
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +18,10 @@ import latent_bridge as lb
 from latent_bridge import cli as command
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "latent_bridge" / "checkpoints" / "digits" / "examples").glob("*.png"))
+EXAMPLES = sorted((ROOT / "checkpoints" / "digits" / "examples").glob("*.png"))
+# The model of the runs below: without --model the command takes what the local Hugging Face
+# cache holds (test_default_model_*), which differs from machine to machine.
+DIGITS = ("--model", "digits")
 
 
 def cli(*args, cwd=None):
@@ -59,7 +65,7 @@ def test_models_lists_the_embedded_models_first():
 
 def test_interpolate_writes_a_video_with_every_frame_and_nothing_on_stdout(tmp_path):
     target = tmp_path / "path.mp4"
-    out = cli("interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "ou", "--T", "0.5", "--frames", "12",
+    out = cli("interpolate", EXAMPLES[0], EXAMPLES[1], *DIGITS, "--method", "ou", "--T", "0.5", "--frames", "12",
               "--paths", "2", "--out", target)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""  # no "Loading weights from local directory", no notes
@@ -71,7 +77,7 @@ def test_interpolate_writes_a_video_with_every_frame_and_nothing_on_stdout(tmp_p
 
 def test_walk_writes_a_looping_gif(tmp_path):
     target = tmp_path / "walk.gif"
-    out = cli("walk", EXAMPLES[0], "--frames", "10", "--quiet", "--out", target)
+    out = cli("walk", EXAMPLES[0], *DIGITS, "--frames", "10", "--quiet", "--out", target)
     assert out.returncode == 0, out.stderr
     with Image.open(target) as gif:
         # A closed walk's last frame repeats its first: the GIF drops it so the loop is seamless.
@@ -80,7 +86,7 @@ def test_walk_writes_a_looping_gif(tmp_path):
 
 def test_compare_writes_a_grid_per_method_and_both_plots_and_json_on_stdout(tmp_path):
     target, plot, metrics = tmp_path / "compare.png", tmp_path / "norms.png", tmp_path / "metrics.png"
-    out = cli("compare", EXAMPLES[0], EXAMPLES[1], "--methods", "linear", "ou", "gp", "--frames", "8",
+    out = cli("compare", EXAMPLES[0], EXAMPLES[1], *DIGITS, "--methods", "linear", "ou", "gp", "--frames", "8",
               "--quiet", "--json", "--out", target, "--plot", plot, "--metrics-plot", metrics)
     assert out.returncode == 0, out.stderr
     with Image.open(target) as grid:
@@ -98,7 +104,7 @@ def test_compare_writes_a_grid_per_method_and_both_plots_and_json_on_stdout(tmp_
 def test_keyframes_write_mp4_gif_and_png_sequences_through_every_image(tmp_path, capsys):
     images = EXAMPLES[:3]
     video, gif, archive, folder = tmp_path / "keys.mp4", tmp_path / "keys.gif", tmp_path / "keys.zip", tmp_path / "keys"
-    out = cli("keyframes", *images, "--loop", "--hold", "2", "--easing", "smooth", "--frames-per-segment", "8",
+    out = cli("keyframes", *images, *DIGITS, "--loop", "--hold", "2", "--easing", "smooth", "--frames-per-segment", "8",
               "--paths", "1", "--json", "--quiet", "--out", video)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)["diagnostics"]["gp"]
@@ -107,8 +113,8 @@ def test_keyframes_write_mp4_gif_and_png_sequences_through_every_image(tmp_path,
     assert report["frames"] == frames and report["key_frames"] == [0, 9, 18, 27]
     assert len(list(iio.imiter(video))) == frames
     for target in (gif, archive, f"{folder}/"):  # the other formats in this process: no interpreter start each
-        code, _, stderr = cli_in_process(["keyframes", *images, "--loop", "--frames-per-segment", "6", "--paths",
-                                          "2", "--quiet", "--out", target], capsys)
+        code, _, stderr = cli_in_process(["keyframes", *images, *DIGITS, "--loop", "--frames-per-segment", "6",
+                                          "--paths", "2", "--quiet", "--out", target], capsys)
         assert code == 0, stderr
     with Image.open(gif) as loop:
         assert loop.n_frames == 3 * 5  # a loop: the last frame (the first key again) is dropped
@@ -123,7 +129,7 @@ def test_keyframes_write_mp4_gif_and_png_sequences_through_every_image(tmp_path,
 
 def test_keyframes_length_in_seconds_sets_the_frames(tmp_path):
     target = tmp_path / "keys.mp4"
-    out = cli("keyframes", *EXAMPLES[:4], "--seconds", "2", "--fps", "12", "--paths", "1", "--out", target)
+    out = cli("keyframes", *EXAMPLES[:4], *DIGITS, "--seconds", "2", "--fps", "12", "--paths", "1", "--out", target)
     assert out.returncode == 0, out.stderr
     # 2 s at 12 fps = 24 frames ~ 3 (f - 1) + 1: f = 9, 25 frames.
     assert "9 frames per segment: 25 frames in all, 2.08 s at 12 fps" in out.stderr
@@ -139,7 +145,7 @@ def test_keyframes_with_a_periodic_kernel_take_the_period_of_all_keys():
 def test_keyframes_a_period_apart_must_be_the_same_image(tmp_path, capsys):
     # Known once the images are encoded: the periodic kernel (period 4 = 2 T) forces the
     # path back to image 1 at image 3's time.
-    args = ["keyframes", EXAMPLES[0], EXAMPLES[1], EXAMPLES[2], "--kernel", "periodic", "--period", "4",
+    args = ["keyframes", EXAMPLES[0], EXAMPLES[1], EXAMPLES[2], *DIGITS, "--kernel", "periodic", "--period", "4",
             "--quiet", "--out", tmp_path / "x.mp4"]
     code, out, err = cli_in_process(args, capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
@@ -179,8 +185,8 @@ def test_keyframes_help_names_its_own_flags(capsys):
         (("interpolate", "A", "B", "--out", "x.avi"), "--out must end in .mp4, .gif, .png"),
         (("interpolate", "A", "B", "--plot", "x.jpg"), "--plot must end in .png"),
         (("interpolate", "A", "B", "--metrics-plot", "x.svg"), "--metrics-plot must end in .png"),
-        (("interpolate", "A", "B", "--dtype", "bfloat16"), "--dtype applies to Hub models"),
-        (("interpolate", "A", "B", "--image-size", "64"), "--image-size applies to Hub models"),
+        (("interpolate", "A", "B", *DIGITS, "--dtype", "bfloat16"), "--dtype applies to Hub models"),
+        (("interpolate", "A", "B", *DIGITS, "--image-size", "64"), "--image-size applies to Hub models"),
         (("interpolate", "A", "B", "--layout", "diagonal"), "invalid choice: 'diagonal'"),
         (("compare", "A", "B", "--out", "x.gif"), "compare writes .mp4 or .png"),
         (("compare", "A", "B", "--paths", "2"), "unrecognized arguments: --paths"),
@@ -254,12 +260,30 @@ def test_slideshow_warning_names_the_frames_that_give_smooth_motion():
     assert command._slideshow_warnings({"gp": lb.registry.get("gp")}, 10**6) == []
 
 
-def test_defaults_are_the_apps():
-    from latent_bridge.app.limits import DEFAULTS
+def test_defaults_are_the_librarys_which_the_app_shares():
+    from latent_bridge.app import limits as app_support
 
+    defaults = lb.pipeline.DEFAULTS
     args = command.build_parser().parse_args(["interpolate", "a.png", "b.png"])
-    assert (args.frames, args.paths, args.seed, args.fps) == (DEFAULTS.frames, DEFAULTS.paths, DEFAULTS.seed,
-                                                              DEFAULTS.fps) == (64, 2, 0, 24)
+    assert (args.frames, args.paths, args.seed, args.fps) == (defaults.frames, defaults.paths, defaults.seed,
+                                                              defaults.fps) == (64, 2, 0, 24)
+    assert app_support.DEFAULTS is defaults and app_support.SMOOTH_CORRELATION == lb.bridges.SMOOTH_CORRELATION
+
+
+def test_the_command_line_loads_neither_the_app_layer_nor_gradio():
+    code = ("import sys, latent_bridge.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('latent_bridge.app', 'gradio'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_whole_number_flags_are_checked_by_the_librarys_rule():
+    parse = command._whole("frames", 2)
+    assert parse("12") == 12 == lb.checks.check_whole("frames", "12", 2, loose=True)
+    for text in ("1", "1.5", "twelve"):
+        with pytest.raises(Exception, match=r"frames must be a whole number >= 2; got '"):
+            parse(text)
 
 
 def test_version(capsys):
@@ -272,7 +296,8 @@ def test_help_reads_cleanly_and_shows_only_the_commands_flags(name, capsys):
     code, text, _ = cli_in_process([name, "--help"], capsys)
     assert code == 0
     assert "``" not in text and "lb." not in text and "caller" not in text
-    assert "(default: 64)" in text and "(default: digits)" in text and "(default: 24)" in text
+    assert "(default: 64)" in text and "(default: 24)" in text
+    assert "(default: the best model this machine has without a download: sd-vae when" in " ".join(text.split())
     # Method flags are grouped by the methods that take them, each with its methods' defaults.
     assert "parameters of gp:" in text and "parameters of langevin:" in text
     assert "0.5 (ou, ou-sde)" in text
@@ -284,7 +309,7 @@ def test_help_reads_cleanly_and_shows_only_the_commands_flags(name, capsys):
 def test_embedded_model_refuses_a_missing_cuda_device_in_one_line(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
-    code, _, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--device", "cuda", "--out",
+    code, _, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], *DIGITS, "--device", "cuda", "--out",
                                    tmp_path / "x.mp4"], capsys)
     assert code == 2 and "no CUDA GPU is available" in err and len(err.strip().splitlines()) == 1
 
@@ -339,10 +364,145 @@ def test_a_samplers_warnings_are_printed(tmp_path, capsys):
     # Two particles under a fitted mixture cannot reach a target ESS of 48: the sampler says so,
     # and so does the command, on stderr; the JSON report carries the same sentences.
     target = tmp_path / "grid.png"
-    code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--method", "langevin",
+    code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], *DIGITS, "--method", "langevin",
                                      "--prior", "mixture", "--target-ess", "48",
                                      "--particles", "2", "--max-particles", "2", "--steps", "20", "--frames", "6",
                                      "--out", target, "--json", "--quiet"], capsys)
     assert code == 0, err
     assert "latent-bridge: warning: langevin: the particles hold an effective sample size of only" in err
     assert json.loads(out)["diagnostics"]["langevin"]["warnings"]
+
+
+def readme_command_lines() -> list[str]:
+    """The command lines of README.md's "On the command line" section, as printed."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## On the command line", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_readme_command_lines_run_as_printed_in_a_fresh_folder(tmp_path):
+    lines = readme_command_lines()
+    assert len(lines) >= 8 and all(line.startswith("latent-bridge ") for line in lines), lines
+    # `latent-bridge` is the console script of cli.main (what `pip install .` makes); from a
+    # checkout the same function runs each line's own arguments, in one interpreter for speed.
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"latent-bridge": "latent_bridge.cli:main"}
+    argvs = [shlex.split(line, comments=True)[1:] for line in lines]
+    driver = """
+import json, sys
+from latent_bridge.cli import main
+for argv in json.loads(sys.argv[1]):
+    print("$ latent-bridge", *argv, file=sys.stderr, flush=True)
+    code = main(argv)
+    if code:
+        sys.exit(code)
+"""
+    # An empty Hugging Face cache: without --model the lines run on the embedded default.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    ran = subprocess.run([sys.executable, "-c", driver, json.dumps(argvs)], capture_output=True, text=True,
+                         env=env, cwd=folder, timeout=240)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "model: poses (the best this machine has without a download" in ran.stderr
+    outputs = [argv[argv.index("--out") + 1] for argv in argvs if "--out" in argv]
+    assert outputs and all((folder / out).exists() for out in outputs), sorted(p.name for p in folder.iterdir())
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+def test_progress_is_printed_once_per_stage_tenth_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    code = command.main(["interpolate", str(EXAMPLES[0]), str(EXAMPLES[1]), *DIGITS, "--frames", "64",
+                         "--out", str(tmp_path / "path.gif")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    progress = [line for line in err.splitlines() if line.startswith("decoding")]
+    assert "\r" not in err and len(progress) == len(set(progress)) >= 2, err
+    # 2 paths of 64 frames share their endpoints: 2 + 2 x 62 frames to decode.
+    assert progress[0] == "decoding endpoints: 2/126 frames" and progress[-1] == "decoding: 126/126 frames"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_draws_each_update_once(monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    report = command._Progress(True)
+    updates = [(2, 10, "decoding endpoints"), (5, 10, "decoding"), (10, 10, "decoding")]
+    for update in updates:
+        report(*update)
+    drawn = terminal.getvalue().split("\r")[1:]  # tqdm starts each drawing with a carriage return
+    assert [line.split("|")[0].split(":")[0] for line in drawn] == [message for _, _, message in updates]
+    report.close()  # leaves the finished bar on its own line
+    finished = terminal.getvalue().split("\r")[-1]
+    assert "10/10" in finished and finished.endswith("\n")
+
+
+def test_quiet_runs_report_nothing(monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    report = command._Progress(False)
+    report(1, 2, "decoding")
+    report.close()
+    assert terminal.getvalue() == ""
+
+
+# --- the default model and the example images -------------------------------------------------
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty local Hugging Face cache (returned), offline; tests put models into it."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_default_model_is_poses_when_the_cache_holds_no_photo_model(hub_cache, tmp_path, capsys):
+    code, _, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--frames", "4", "--device", "cpu",
+                                   "--json", "--out", tmp_path / "grid.png"], capsys)
+    assert code == 0, err
+    assert "model: poses (the best this machine has without a download; --model picks another)" in err
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.size[0] >= 4 * 64  # poses' 64 px frames, not digits' 32
+
+
+def test_default_model_is_a_cached_sd_vae_with_fast_preview_on_a_cpu(hub_cache, tmp_path, capsys):
+    from tiny_hub import sd_pair_cache
+
+    sd_pair_cache(hub_cache, tmp_path / "saved")
+    code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], "--frames", "4", "--paths", "1",
+                                     "--device", "cpu", "--image-size", "16", "--json", "--out",
+                                     tmp_path / "grid.png"], capsys)
+    assert code == 0, err
+    assert "model: sd-vae (the best this machine has without a download, with fast preview;" in err
+    assert json.loads(out)["diagnostics"]["ou"]["decoder"] == "fast"  # TAESD's
+
+
+def test_examples_copies_every_embedded_models_examples_once(tmp_path, capsys):
+    folder = tmp_path / "new" / "examples"
+    code, _, err = cli_in_process(["examples", folder], capsys)
+    assert code == 0, err
+    shipped = {p.name: p.read_bytes() for p in (ROOT / "checkpoints").glob("*/examples/*.png")}
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == shipped and len(shipped) == 18
+    assert "digits_0.png to digits_5.png, fashion_0.png to fashion_5.png, poses_0.png to poses_5.png" in err
+    assert cli_in_process(["examples", folder, "--quiet"], capsys)[0] == 0  # again: the same files, left
+
+
+def test_examples_refuses_a_folder_with_other_files_of_those_names_before_copying(tmp_path, capsys):
+    (tmp_path / "poses_3.png").write_bytes(b"mine")
+    (tmp_path / "digits_1.png").mkdir()
+    code, _, err = cli_in_process(["examples", tmp_path], capsys)
+    assert code == 2 and "holds other files named digits_1.png, poses_3.png" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_1.png", "poses_3.png"]

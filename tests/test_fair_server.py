@@ -386,3 +386,29 @@ def test_long_values_are_quoted_cut_and_escaped():
         lb.models.check_remote(typed, api=Offline())
     assert "a" * 41 not in str(refused.value) and "(151 characters)" in str(refused.value)
     assert checks.quoted("x\x1b[2J") == "'x\\x1b[2J'"
+
+
+def test_an_mcp_call_reads_the_images_its_own_server_uploaded(space, attacker):
+    """On a Space the MCP server calls the events through a local client that uploads the
+    images without the caller's address and joins with it: the images are read, the video comes."""
+    pytest.importorskip("mcp")
+    import asyncio
+    import base64
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    _, url, _ = space
+    image = "data:image/png;base64," + base64.b64encode(png(11)).decode()
+    arguments = {"model": "digits", "image_a": image, "image_b": image, "method": "ou",
+                 **{("t" if k == "T" else k): v for k, v in SMALL.items()}}
+
+    async def main():
+        async with streamablehttp_client(url + "gradio_api/mcp/", headers=attacker) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.call_tool("interpolate", arguments)
+
+    result = asyncio.run(main())
+    assert not result.isError, [getattr(item, "text", "") for item in result.content]
+    assert any(".mp4" in getattr(item, "text", "") for item in result.content)

@@ -12,7 +12,7 @@ import latent_bridge as lb
 from latent_bridge import media
 from latent_bridge.pipeline import Result
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "latent_bridge" / "checkpoints" / "digits" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "checkpoints" / "digits" / "examples"
 
 
 def synthetic(n_paths=2, frames=10, size=(32, 32), latent_shape=(2,), seed=0, data=True, closed=False):
@@ -278,3 +278,21 @@ def test_keyframe_grid_needs_valid_key_frames():
         media.keyframe_grid(synthetic())
     with pytest.raises(ValueError, match="increasing frame indices below 10"):
         media.keyframe_grid(synthetic(), key_frames=[0, 12])
+
+
+def test_smooth_enlargement_keeps_the_size_and_blends_instead_of_blocks(tmp_path):
+    """For display: bicubic instead of nearest-neighbour squares, same sizes, a flat image stays flat."""
+    from latent_bridge.media import _enlarge
+
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 256, size=(2, 3, 8, 8, 3), dtype=np.uint8)
+    sharp, smooth = _enlarge(tiles, 4), _enlarge(tiles, 4, smooth=True)
+    assert smooth.shape == sharp.shape == (2, 3, 32, 32, 3) and smooth.dtype == np.uint8
+    # Nearest neighbour repeats each pixel in 4 x 4 blocks; bicubic changes within a block.
+    assert (sharp[..., 0:4, 0:4, :] == sharp[..., 0:1, 0:1, :]).all()
+    assert not (smooth[..., 0:4, 0:4, :] == smooth[..., 0:1, 0:1, :]).all()
+    flat = np.full((1, 2, 8, 8, 3), 77, dtype=np.uint8)
+    assert (_enlarge(flat, 3, smooth=True) == 77).all()
+    frames = np.repeat(tiles[:1], 2, axis=1)
+    path = lb.media.write_video(frames, tmp_path / "smooth.mp4", fps=8, smooth=True)
+    assert path.stat().st_size > 0

@@ -267,3 +267,87 @@ def test_cached_repo_loads_when_hub_is_unreachable(hub_cache, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
     assert lb.models.load("org/tiny-kl", image_size=SIZE).scaling_factor == KL_SCALING
+
+
+# --- the model to start with: best_local_model ------------------------------------------------
+
+SD_REPO, TAESD_REPO = "stabilityai/sd-vae-ft-mse", "madebyollin/taesd"
+
+
+@pytest.fixture
+def cache_holding(hub_cache, tmp_path, monkeypatch):
+    """Points the Hugging Face cache at a new one holding the given repos of the module's cache
+    (a repo id, or (repo id, [file names]) for a partial copy)."""
+    source, _ = hub_cache
+
+    def make(*repos):
+        import shutil
+
+        cache = tmp_path / "hub"
+        cache.mkdir()
+        for repo in repos:
+            repo_id, names = repo if isinstance(repo, tuple) else (repo, None)
+            folder = "models--" + repo_id.replace("/", "--")
+            shutil.copytree(source / folder, cache / folder, symlinks=True)
+            if names is not None:
+                for link in (cache / folder / "snapshots" / COMMIT).iterdir():
+                    if link.name not in names:
+                        link.unlink()
+        monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+        return cache
+
+    return make
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Fails the test if anything is fetched, from the cache or the Hub."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("best_local_model must read the cache only")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+
+
+def test_best_local_model_is_the_embedded_default_with_an_empty_cache(cache_holding, no_download):
+    cache_holding()
+    assert lb.models.DEFAULT_MODEL == "poses" and lb.models.DEFAULT_MODEL in lb.models.EMBEDDED
+    assert lb.models.best_local_model(cuda=False) == lb.models.best_local_model(cuda=True) == "poses"
+
+
+def test_best_local_model_prefers_sd_vae_with_its_tiny_decoder_cached(cache_holding, no_download):
+    cache_holding(SD_REPO, TAESD_REPO)
+    assert lb.models.best_local_model(cuda=False) == lb.models.best_local_model(cuda=True) == "sd-vae"
+
+
+def test_best_local_model_loads_offline_with_its_fast_previews(cache_holding):
+    cache_holding(SD_REPO, TAESD_REPO)  # HF_HUB_OFFLINE=1: the load reads the cache alone
+    vae = lb.models.load(lb.models.best_local_model(cuda=False), fast_decoder=True, image_size=SIZE, device="cpu")
+    assert vae.name == "sd-vae" and vae.has_fast_decoder
+
+
+def test_best_local_model_takes_sd_vae_alone_only_on_a_gpu(cache_holding, no_download):
+    # On a CPU SD's decoder takes seconds a frame and previews need TAESD, which is missing.
+    cache_holding(SD_REPO)
+    assert lb.models.best_local_model(cuda=True) == "sd-vae"
+    assert lb.models.best_local_model(cuda=False) == "poses"
+
+
+def test_best_local_model_takes_taesd_when_it_alone_is_cached(cache_holding, no_download):
+    cache_holding(TAESD_REPO)
+    assert lb.models.best_local_model(cuda=False) == lb.models.best_local_model(cuda=True) == "taesd"
+
+
+def test_best_local_model_skips_a_repo_cached_without_its_weights(cache_holding, no_download):
+    cache_holding((SD_REPO, ["config.json"]), TAESD_REPO)
+    assert lb.models.best_local_model(cuda=True) == "taesd"
+    assert not lb.models.hub.in_local_cache(SD_REPO) and lb.models.hub.in_local_cache(TAESD_REPO)
+
+
+def test_best_local_model_asks_torch_about_the_gpu_by_default(cache_holding, no_download, monkeypatch):
+    cache_holding(SD_REPO)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert lb.models.best_local_model() == "sd-vae"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert lb.models.best_local_model() == "poses"

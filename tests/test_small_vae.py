@@ -9,7 +9,7 @@ import torch
 from latent_bridge.data.datasets import load_dataset
 from latent_bridge.data.fashion import read_idx
 from latent_bridge.models.small_vae import SmallVAE
-from latent_bridge.train import CONFIGS, TrainConfig, train
+from latent_bridge.train import CONFIGS, PREVIEW_LABEL_HEIGHT, TrainConfig, train
 
 
 def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
@@ -111,6 +111,36 @@ def test_preview_grid_has_a_row_per_kind_of_image(tmp_path):
 
     model = SmallVAE(image_size=32, latent_dim=2, widths=(8, 8, 8)).eval()
     preview(model, torch.rand(20, 1, 32, 32), tmp_path / "grid.png")
-    # 32 px tiles drawn at 64 px, 2 px apart: held-out, reconstructed, 2 x prior, 3 x bridge.
+    # 32 px tiles drawn at 64 px, 2 px apart: held-out, reconstructed, 2 x prior, 3 x bridge;
+    # a label strip above each row but the second of prior samples.
     width, height = Image.open(tmp_path / "grid.png").size
-    assert (width, height) == (110 + 8 * 66, 7 * 66)
+    assert (width, height) == (8 * 66 - 2, 7 * 66 - 2 + 6 * PREVIEW_LABEL_HEIGHT)
+
+
+def test_preview_of_a_few_held_out_images_has_no_label_column(tmp_path):
+    from PIL import Image
+
+    from latent_bridge.train import preview
+
+    model = SmallVAE(image_size=32, latent_dim=2, widths=(8, 8, 8)).eval()
+    preview(model, torch.ones(2, 1, 32, 32), tmp_path / "grid.png")
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (2 * 66 - 2, 7 * 66 - 2 + 6 * PREVIEW_LABEL_HEIGHT)  # two columns of tiles, nothing beside
+    # The first (white) held-out image starts at the left edge, right under its label.
+    assert grid.getpixel((0, PREVIEW_LABEL_HEIGHT)) == 255 and grid.getpixel((0, PREVIEW_LABEL_HEIGHT - 1)) == 40
+
+
+def test_training_an_embedded_model_writes_into_the_top_level_checkpoints(monkeypatch, capsys):
+    from pathlib import Path
+
+    import latent_bridge.train as training
+
+    written = []
+    monkeypatch.setattr(training, "train", lambda config, out, minutes: written.append(out) or {})
+    monkeypatch.setattr(training, "preview", lambda model, images, path: written.append(path))
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)
+    assert training.main(["digits"]) == 0
+    root = Path(__file__).resolve().parents[1]
+    # The weights go where lb.models.load("digits") reads them; the grid goes with the docs.
+    assert written == [root / "checkpoints" / "digits", root / "docs" / "figures" / "models_digits.png"]
+    assert f"preview grid: {written[1]}" in capsys.readouterr().out

@@ -208,6 +208,7 @@ class MethodPanel:
     def __init__(self, prefix: str, methods: list[str], default, overrides: dict | None = None,
                  multiselect: bool = False, frames: tuple[str, int, str] | None = None, extra=None):
         self.multiselect = multiselect
+        self.methods = list(methods)
         self.overrides = overrides or {}
         chosen = list(default) if multiselect else [default]
         values = start_values(chosen, self.overrides if multiselect else self.overrides.get(default, {}))
@@ -301,3 +302,51 @@ class MethodPanel:
                 control.change(self.on_choice, watched, self.params, **ui)
         for control in [self.main[1]] + self.params:
             control.change(self.on_value, watched, self.line, **ui)
+
+
+# ------------------------------------------------------------------------------------------
+# The endpoints' parameters in words, for the API page and the MCP tools' descriptions
+
+_IMAGE = ("an image file: a base64 data URL ('data:image/png;base64,...') or the path the "
+          "upload_file_to_gradio tool returned; never a web address (refused); at most 10 MB and 16 megapixels")
+API_WORDS = {
+    "image_a": f"the first image, where the paths start: {_IMAGE}",
+    "image_b": f"the second image, where the paths end: {_IMAGE}",
+    "image": f"the image the walks leave and come back to: {_IMAGE}",
+    "images": "2 to 8 images in order, each {'image': <file>} with the file as for image_a",
+    "t": "how random, the time the path may wander: > 0; about 0.1 (close to a straight blend) to 5 "
+         "(far from it); linear and slerp ignore it",
+    "frames": f"frames of each path, both images included: 4 to {LIMITS.frames}; 64 plays smoothly",
+    "frames_per_segment": f"frames from one image to the next, both included: at least 4, the whole path at "
+                          f"most {LIMITS.frames}",
+    "paths": f"how many different random paths, side by side: 1 to {LIMITS.paths}",
+    "seed": "any whole number: the same seed gives the same paths",
+    "fps": f"video frames per second: 1 to {LIMITS.fps}",
+    "loop": "true: go on from the last image back to the first",
+    "hold": "frames to rest on each image: 0 or more",
+    "easing": "linear (even speed) or smooth (slow into and out of each image)",
+    "seconds": "the video's length in seconds instead of frames_per_segment; 0: use frames_per_segment",
+    "resolution": f"photo models only: the photo's longer side in pixels, {LIMITS.resolution[0]} to "
+                  f"{LIMITS.resolution[1]} (its aspect ratio is kept)",
+    "fast_preview": "photo models only: true decodes with the tiny decoder (TAESD), about 10x faster",
+}
+
+
+def api_words(name: str, models: list[str], methods: list[str]) -> str:
+    """One line on the endpoint parameter ``name`` (its API name), for an agent or a script."""
+    if name == "model":
+        return (f"which VAE: one of {', '.join(models)} (poses, digits and fashion are small models that know "
+                "only stick figures, digits and clothes; sd-vae and taesd read any photo), or a Hub repo id "
+                "'org/name' of a diffusers AutoencoderKL/AutoencoderTiny")
+    if name == "method":
+        return "one of " + "; ".join(f"{m} ({METHOD_WORDS[m][0].lower()}: {METHOD_WORDS[m][1]})"
+                                     if m in METHOD_WORDS else m for m in methods)
+    if name == "methods":
+        return f"a list of 1 to {LIMITS.methods} methods to compare, each one of {', '.join(methods)}"
+    if name in API_WORDS:
+        return API_WORDS[name]
+    param = PARAMS.get(INTERNAL_NAMES.get(name, name))
+    if param is None:
+        return ""
+    users = [m for m in methods if any(p.name == param.name for p in registry.available()[m]["params"])]
+    return f"{param.help}; {param.range_text()}; default {param.default} (used by {', '.join(users)} only)"

@@ -203,37 +203,39 @@ class EventBodies:
       20 MB strings under fresh session hashes grew the server by 900 MB a round;
     - a file given by URL (a FileData whose ``path`` is ``http(s)://...``) is refused (400):
       Gradio would download it before any handler of ours runs, unbounded, into its cache;
-    - a multipart body is refused (415): files reach the app through the upload route only;
+    - a multipart body is refused (415): files reach the app through the upload route only
+      (Gradio's ``process_recording`` route would otherwise take them and run ffmpeg);
     - on a Space, ``run/...`` and ``api/...`` (which run outside the queue) take only the
       unqueued UI events (``unqueued(fn_index)``): a render must join the queue (403);
     - a visitor has at most ``most_jobs`` events queued or running (429), counted in Gradio's
       queue (``queue()``) and among the joins in progress;
     - a direct call (``run/...``) is watched for its client hanging up: ``scope[GONE]`` is set
-      then, and ``handlers.still_wanted`` stops its render."""
+      then, and ``handlers.still_wanted`` stops its render.
 
-    def __init__(self, app, *, most: int, most_jobs: int, queue=lambda: None, unqueued=lambda index: False):
+    others: exact paths with a guard of their own (the MCP route: ``mcp_guard.McpCalls``)."""
+
+    def __init__(self, app, *, most: int, most_jobs: int, queue=lambda: None, unqueued=lambda index: False,
+                 others=()):
         self.app, self.most, self.most_jobs, self.queue, self.unqueued = app, most, most_jobs, queue, unqueued
+        self.others = frozenset(others)
 
     async def __call__(self, scope, receive, send):
-        path = scope["path"]
-        if scope["type"] != "http" or scope["method"] != "POST" or path.rstrip("/") == UPLOAD:
+        path = scope.get("path", "")  # a lifespan scope has none
+        if (scope["type"] != "http" or scope["method"] != "POST" or path.rstrip("/") == UPLOAD
+                or path in self.others):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         if headers.get(b"content-type", b"").decode("latin-1").lower().startswith("multipart/"):
             await _answer(send, 415, "files are sent through the upload route only")
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.most:
-                await _answer(send, 413, f"a request may carry at most {self.most // 1024} KB of values "
-                                         "(upload images as files)")
-                return
+        body, too_big = await read_body(receive, self.most)
+        if body is None:
+            return
+        if too_big:
+            await _answer(send, 413, f"a request may carry at most {self.most // 1024} KB of values "
+                                     "(upload images as files)")
+            return
         if names_a_url(body):
             await _answer(send, 400, "a file must be uploaded, not given as a URL")
             return
@@ -249,14 +251,7 @@ class EventBodies:
                                          "visitor may have: wait for one to finish")
                 return
             ACTIVITY.enter(ACTIVITY.joining, who)
-        replayed, gone = False, scope.setdefault(GONE, threading.Event())
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        gone = scope.setdefault(GONE, threading.Event())
 
         async def watch():  # the body is read: the next message is the client hanging up
             while (await receive())["type"] != "http.disconnect":
@@ -265,12 +260,41 @@ class EventBodies:
 
         watcher = asyncio.ensure_future(watch()) if direct else None
         try:
-            await self.app(scope, replay, send)
+            await self.app(scope, replaying(body, receive), send)
         finally:
             if watcher is not None:
                 watcher.cancel()
             if joins:
                 ACTIVITY.leave(ACTIVITY.joining, who)
+
+
+async def read_body(receive, most: int) -> tuple[bytes | None, bool]:
+    """(a request's body, whether it went past ``most`` bytes: then only its start is read);
+    the body is None when the client left."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, False
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > most:
+            return body, True
+    return body, False
+
+
+def replaying(body: bytes, receive):
+    """A ``receive`` that gives ``body`` whole first (it was read already), then what comes next."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _fn_index(body: bytes):

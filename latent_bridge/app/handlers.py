@@ -18,7 +18,7 @@ from gradio.context import LocalContext
 import latent_bridge as lb
 
 from .. import registry
-from .controls import INTERNAL_NAMES, method_label
+from .controls import INTERNAL_NAMES, api_words, method_label
 from . import jobs
 from .jobs import Job, read_job
 from .limits import LIMITS, check_choice, check_keyframe_request, check_methods, check_whole
@@ -43,7 +43,7 @@ class Server:
     demo = None
 
 
-def endpoint(body, names: list[str]):
+def endpoint(body, names: list[str], methods: list[str]):
     """A Gradio handler for ``body(values, request, progress)`` whose signature lists
     ``names`` (so the API page and gradio_client show ``frames``, ``kernel``... rather than
     positional slots; the names come from the registry, hence a signature built at run time).
@@ -68,8 +68,18 @@ def endpoint(body, names: list[str]):
            inspect.Parameter("progress", kind, default=gr.Progress(track_tqdm=True))])
     handler.__annotations__ = {"request": gr.Request}  # Gradio finds the request by type hint
     handler.__name__ = body.__name__
-    handler.__doc__ = body.__doc__
+    handler.__doc__ = api_doc(body, names, methods)
     return handler
+
+
+def api_doc(body, names: list[str], methods: list[str]) -> str:
+    """``body``'s docstring (what it does, "Returns:") with an "Args:" line for each of ``names``
+    in plain words with its range: what the API page and an MCP client (the tool's description)
+    show an agent."""
+    doc = inspect.cleandoc(body.__doc__ or "")
+    description, _, returns = doc.partition("Returns:")
+    args = "\n".join(f"{name}: {api_words(name, list(MODELS), methods)}" for name in names)
+    return f"{description.strip()}\n\nArgs:\n{args}\n\nReturns:\n{returns.strip()}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -254,12 +264,17 @@ def path_outputs(result, folder: Path, stem: str, fps: int) -> tuple:
 
 
 def interpolate(values, request, progress):
-    """Two images -> random paths from image A to image B.
+    """Interpolate between two images: a video of random paths through a VAE's latent space from
+    image A to image B (or the straight blend, with method linear).
 
-    Returns the video (mp4), the files (GIF and the frames as PNGs in a zip), the frame grid
-    (one row per path), the norm-along-the-path plot, the latent map (2-D models only, else
-    None), a summary in words, which starts with a notice when an image is not of the kind the
-    model knows, and the diagnostics (dict)."""
+    Returns:
+    video: an mp4 of the paths side by side (a file)
+    files: [a looping GIF, a zip of every frame as a PNG at the model's size]
+    grid: a PNG of sampled frames, one row per path
+    norm_plot: the latent's length along each path against sqrt(n) (a plot)
+    latent_map: for a model with a 2-D latent, the paths drawn on it, else nothing
+    summary: plain words on smoothness and length; it starts with a notice when an image is not of the kind the model knows
+    diagnostics: every number (SSIM between adjacent frames, norms, the sampler's own figures)"""
     method = check_choice("method", values["method"], REGISTRY)
     job, fps, vae, odd = read_job("interpolate", values, [method], [values["image_a"], values["image_b"]],
                                   ["image A", "image B"])
@@ -276,10 +291,16 @@ def attach_data(result, vae):
 
 
 def random_walk(values, request, progress):
-    """One image -> looping random walks that leave it and come back.
+    """Random walks from one image: a looping video of random paths through a VAE's latent space
+    that leave the image and come back to it.
 
-    Returns the video (mp4), the files (GIF and frames zip), the frame grid, the norm plot, a
-    summary in words (with a notice for an image the model does not know) and the diagnostics."""
+    Returns:
+    video: an mp4 of the walks side by side, its last frame its first (a file)
+    files: [a looping GIF, a zip of every frame as a PNG at the model's size]
+    grid: a PNG of sampled frames, one row per walk
+    norm_plot: the latent's length along each walk against sqrt(n) (a plot)
+    summary: plain words on smoothness and length; it starts with a notice when the image is not of the kind the model knows
+    diagnostics: every number"""
     method = check_choice("method", values["method"], WALK_METHODS)
     job, fps, _, odd = read_job("random_walk", values, [method], [values["image"]], ["image"])
     folder = output_dir(request)
@@ -288,10 +309,16 @@ def random_walk(values, request, progress):
 
 
 def compare(values, request, progress):
-    """Two images, several methods, the same seed -> one video with the methods side by side.
+    """Compare methods: the same two images, seed and settings through several methods, side by
+    side in one video.
 
-    Returns the labelled video (mp4), the frame grid (one block per method), the norm plot, the
-    path-metrics plot, a summary in words and the diagnostics per method (dict)."""
+    Returns:
+    video: an mp4 of each method's first path side by side, labelled (a file)
+    grid: a PNG of sampled frames, one row per method
+    norm_plot: each method's latent length along the path against sqrt(n) (a plot)
+    metrics_plot: step length, adjacent-frame SSIM, distance to the data, log prior density per method (a plot)
+    summary: plain words per method; it starts with a notice when an image is not of the kind the model knows
+    diagnostics: every number, per method"""
     methods = check_methods(values["methods"], REGISTRY)
     job, fps, _, odd = read_job("compare", values, methods, [values["image_a"], values["image_b"]],
                                 ["image A", "image B"])
@@ -319,10 +346,16 @@ def keyframe_uploads(gallery) -> list:
 
 
 def keyframes(values, request, progress):
-    """2 to 8 images -> random paths through them in order (a loop when ``loop``).
+    """Keyframes: random paths through 2 to 8 images in order, smooth through each, optionally
+    looping back to the first.
 
-    Returns the video (mp4), the files (GIF and the frames as PNGs in a zip), the grid with the
-    images framed, the norm plot, a summary in words and the diagnostics (dict)."""
+    Returns:
+    video: an mp4 of the paths side by side (a file)
+    files: [a looping GIF, a zip of every frame as a PNG at the model's size]
+    grid: a PNG with the images framed and frames on the way between them
+    norm_plot: the latent's length along the path, the images dotted (a plot)
+    summary: plain words on smoothness and length; it starts with a notice when an image is not of the kind the model knows
+    diagnostics: every number, with key_frames (where each image sits)"""
     method = check_choice("method", values["method"], REGISTRY)
     uploads = keyframe_uploads(values["images"])
     easing = check_choice("easing", values["easing"], lb.bridges.EASINGS)

@@ -20,7 +20,7 @@ from .costs import check_decode_time, check_sampler_memory, gpu_seconds, particl
 from .controls import method_kwargs
 from .limits import DEFAULTS, LIMITS, check_request, check_resolution, check_whole
 from .models import FAST_PREVIEW_DEFAULT, check_model, load_model, seconds_per_frame
-from .visitors import LOOPBACK, socket_address, visitor_of_request
+from .visitors import LOOPBACK, visitor_of_request
 
 TASKS = ("interpolate", "random_walk", "compare", "keyframes")
 
@@ -94,17 +94,18 @@ def read_images(uploads: list, vae, labels: list[str]):
 
 def readable(path: str) -> bool:
     """Whether the visitor of the running event may have ``path`` read (``CacheIndex.readable_by``:
-    in the cache, only their own uploads and the examples). An event sent over the loopback
-    (on a Space only the app itself: its MCP server calls the events through a local client,
-    which uploads the images without the caller's address) may also read the loopback's uploads."""
+    in the cache, only their own uploads and the examples). The app's MCP server calls the
+    events through a local client that uploads a call's images from the loopback without the
+    caller's address, then joins with it (and ``x-gradio-user: mcp``): such an event may also
+    read the loopback's uploads."""
     index = cache.CURRENT
     if index is None:
         return True
     request = LocalContext.request.get(None)
     if index.readable_by(visitor_of_request(request), path):
         return True
-    address = socket_address(request)
-    return address in LOOPBACK and index.readable_by(address, path)
+    headers = getattr(request, "headers", None) or {}
+    return headers.get("x-gradio-user") == "mcp" and any(index.readable_by(address, path) for address in LOOPBACK)
 
 
 def unfamiliar(vae, images: list, paths: list[str], labels: list[str]) -> list[tuple[str, str]]:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import checks
-from ..pipeline import frames_per_segment_for, keyframe_count
+# The main panel's defaults and the smoothness target are the library's (the CLI shares them).
+from ..bridges import SMOOTH_CORRELATION  # noqa: F401
+from ..pipeline import DEFAULTS, frames_per_segment_for, keyframe_count  # noqa: F401
 
 @dataclass(frozen=True)
 class Limits:
@@ -37,6 +39,8 @@ class Limits:
     evict the oldest files, and are refused when nothing old enough is left to evict;
     upload_request_bytes: one upload request (several files at most ``upload`` each);
     event_request_bytes: the body of any other POST (an event's values; ``EventBodies``);
+    mcp_request_bytes: the body of an MCP request (images travel in it as base64: two of 10 MB
+    are 27 MB; ``mcp_guard.McpCalls``);
     keys: images of a path through keyframes (its frames, all segments and holds, count as
     ``frames``); resolution: the longer side of a photo through a Hub VAE, in pixels (within
     it, the decode-time limit decides what a device can afford);
@@ -75,6 +79,7 @@ class Limits:
     cache_bytes: int = 2 << 30
     upload_request_bytes: int = 8 * 10 * 1024 * 1024
     event_request_bytes: int = 64 * 1024
+    mcp_request_bytes: int = 28 * 2**20
     keys: int = 8
     resolution: tuple[int, int] = (256, 1024)
     repo_bytes: int = 10**9
@@ -95,24 +100,6 @@ class Limits:
 
 LIMITS = Limits()
 
-# Adjacent frames correlating at least this much look like motion rather than a slideshow.
-SMOOTH_CORRELATION = 0.95
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """Main-panel defaults. 64 frames: a rough (OU-like) bridge's random part correlates about
-    0.954 between adjacent frames at 64 frames (0.94 at 48, 0.88 at 24) whatever T is, so this
-    is the smallest round count that gives a smooth video for every registered method."""
-
-    frames: int = 64
-    paths: int = 2
-    seed: int = 0
-    fps: int = 24
-    resolution: int = 256
-
-
-DEFAULTS = Defaults()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from huggingface_hub import try_to_load_from_cache
+import huggingface_hub.constants
 
 import latent_bridge as lb
 
@@ -48,6 +48,12 @@ def model_folders(environ=os.environ, taken=()) -> dict[str, tuple[Path, str]]:
 
 
 
+def in_local_cache(alias: str) -> bool:
+    """Whether a listed Hub model's config and weights are in the local Hugging Face cache (a
+    Space's ``preload_from_hub`` puts them there at build time): looked up on disk, no request."""
+    return lb.models.hub.in_local_cache(*lb.models.hub.HUB_ALIASES[alias][:2])
+
+
 def _listed_models() -> tuple[dict[str, tuple[str, str]], dict[str, Path]]:
     """({name: (description, kind)} in page order: embedded, the operator's folders, Hub;
     {name: folder} of the operator's folders)."""
@@ -63,9 +69,19 @@ MODELS, LOCAL_FOLDERS = _listed_models()
 HUB_MODELS = [name for name, (_, kind) in MODELS.items() if kind == "hub"]
 # Hub VAEs load with the device and precision policy's defaults ("auto"), the KL-VAEs with their
 # tiny decoder for fast previews; the embedded models on the CPU (they decode in microseconds).
-MODEL_OPTIONS = {name: {"fast_decoder": True} for name in HUB_MODELS
-                 if lb.models.hub.HUB_ALIASES[name][0] in lb.models.hub.FAST_DECODER_FOR}
 ON_CPU = not ZERO_GPU and lb.models.pick_device("auto").type == "cpu"
+
+
+def _fast_decoder_at_hand(alias: str) -> bool:
+    """Whether a KL-VAE's tiny decoder can be had: in the local cache, or downloadable."""
+    tiny = lb.models.hub.FAST_DECODER_FOR.get(lb.models.hub.HUB_ALIASES[alias][0])
+    return tiny is not None and (in_local_cache(tiny) or not huggingface_hub.constants.HF_HUB_OFFLINE)
+
+
+def model_options(name: str) -> dict:
+    """How a listed model loads: a KL-VAE with its tiny decoder for fast previews, when that can
+    be had (asked at each load: a cache filled after start-up counts)."""
+    return {"fast_decoder": True} if name in HUB_MODELS and _fast_decoder_at_hand(name) else {}
 # Where the Hub models decode on the CPU, fast preview starts ticked so that every tab's defaults
 # fit the decode-time bound: SD's decoder takes 1.8 s a 256 px frame on 2 cores with native
 # bfloat16 (6 s without); TAESD's 0.1 to 0.4 s.
@@ -79,28 +95,11 @@ LISTED_REPOS = frozenset(repo for repo, _, _ in lb.models.hub.HUB_ALIASES.values
 DOWNLOADED: set[str] = set()
 
 
-def in_local_cache(alias: str) -> bool:
-    """Whether a listed Hub model's config and weights are in the local Hugging Face cache (a
-    Space's ``preload_from_hub`` puts them there at build time): looked up on disk, no request."""
-    repo, subfolder, _ = lb.models.hub.HUB_ALIASES[alias]
-    prefix = f"{subfolder}/" if subfolder else ""
-    return all(isinstance(try_to_load_from_cache(repo, prefix + name), str)
-               for name in ("config.json", lb.models.hub.WEIGHTS_NAME))
-
-
-def opening_model(models=None, on_cpu: bool = ON_CPU) -> str:
-    """The model the page opens on: the best photo model it can run now without a download (on
-    a GPU ``sd-vae``; on a CPU ``taesd``, whose decoder is 10-20x faster, else ``sd-vae`` with
-    its fast preview), else the embedded ``poses``. Decided at start-up, offline."""
-    models = MODELS if models is None else models
-    order = ("taesd", "sd-vae") if on_cpu else ("sd-vae", "taesd")
-    for name in order:
-        if name in models and in_local_cache(name):
-            return name
-    return "poses" if "poses" in models else next(iter(models))
-
-
-DEFAULT_MODEL = opening_model()
+# The model the page opens on: the library's choice, shared with the command line
+# (``lb.models.best_local_model``): a photo model already on disk, else the embedded poses.
+DEFAULT_MODEL = lb.models.best_local_model(cuda=not ON_CPU)
+if DEFAULT_MODEL not in MODELS:
+    DEFAULT_MODEL = next(iter(MODELS))
 
 
 def photo_model_usable() -> bool:
@@ -147,7 +146,7 @@ def load_model(name):
     if name in LOCAL_FOLDERS:
         return lb.models.load_cached(LOCAL_FOLDERS[name])
     if name in MODELS:
-        return lb.models.load_cached(name, **MODEL_OPTIONS.get(name, {}))
+        return lb.models.load_cached(name, **model_options(name))
     remote = hub_repos.check_typed_repo(name)
     options = {**remote.load_options(), "allow_local_folder": False}
     if remote.repo_id in lb.models.hub.FAST_DECODER_FOR:

@@ -1,5 +1,5 @@
-"""Files on the server: every folder name comes from the server, every write and delete is
-checked to stay inside the app's own folder, and the cache is kept within its disk budget.
+"""Files on the server: every folder name comes from the server, and every write and delete is
+checked to stay inside the app's own folder (the cache's budget and index: ``cache``).
 """
 
 from __future__ import annotations

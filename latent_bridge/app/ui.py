@@ -6,6 +6,7 @@ tab's images, examples and run button on the first screen, the result beside the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -18,6 +19,7 @@ from . import cache
 from .cache import CacheIndex
 from .connections import bound_connections
 from .guards import EventBodies, UploadBudget, Visitors
+from .mcp_guard import MCP_PATHS, McpCalls
 from .handlers import REGISTRY, WALK_METHODS, endpoint
 from .controls import COMPARE_OVERRIDES, WALK_OVERRIDES
 from .limits import DEFAULTS, KEYFRAME_DEFAULTS, LIMITS
@@ -204,7 +206,7 @@ class Tab:
         inputs = [self.model] + self.images + self.panel.inputs + list(extra.values())
         method_name = "methods" if self.panel.multiselect else "method"
         handler = endpoint(body, ["model"] + image_names + [method_name]
-                           + [API_NAMES.get(n, n) for n in main + ADVANCED] + list(extra))
+                           + [API_NAMES.get(n, n) for n in main + ADVANCED] + list(extra), self.panel.methods)
         # Every render of every tab (and the repo field's download) shares one queue slot: each
         # event function would otherwise get its own, and four tabs would render at once.
         runs = [self.run.click(handler, inputs, outputs, api_name=body.__name__, preprocess=False,
@@ -327,12 +329,23 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+MCP_VARIABLE = "LATENT_BRIDGE_MCP"
+
+
+def mcp_enabled(environ=os.environ) -> bool:
+    """Whether ``python app.py`` serves MCP at /gradio_api/mcp: on unless ``LATENT_BRIDGE_MCP``
+    is "0", "false", "no" or "off"."""
+    return environ.get(MCP_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def launch(demo: gr.Blocks, **options):
     """Serve ``demo`` with the app's own limits: the upload size; in front of Gradio's routes
     the visitors' shares (``guards.Visitors``), the upload route with the cache's index
-    (``guards.UploadBudget``, ``cache.CacheIndex``) and the events' bodies and queue
-    (``guards.EventBodies``); at the connections, the time to send headers and the
-    connections per address (``connections.bound_connections``)."""
+    (``guards.UploadBudget``, ``cache.CacheIndex``), the MCP route's bound
+    (``mcp_guard.McpCalls``) and the events' bodies and queue (``guards.EventBodies``); at the
+    connections, the time to send headers and the connections per address
+    (``connections.bound_connections``). The public events are also MCP tools
+    (``mcp_enabled``), under the same bounds: a tool call goes through the queue like the page's."""
     from starlette.middleware import Middleware
 
     index = CacheIndex(lambda: demo.GRADIO_CACHE, budget=LIMITS.cache_bytes, most_files=LIMITS.cache_files,
@@ -342,11 +355,14 @@ def launch(demo: gr.Blocks, **options):
     visitors = Middleware(Visitors, most_requests=LIMITS.visitor_requests)
     budget = Middleware(UploadBudget, index=index, most_per_request=LIMITS.upload_request_bytes,
                         most_files=LIMITS.upload_files, most_uploads=LIMITS.visitor_uploads)
+    mcp = Middleware(McpCalls, most=LIMITS.mcp_request_bytes)
     bodies = Middleware(EventBodies, most=LIMITS.event_request_bytes, most_jobs=LIMITS.visitor_jobs,
-                        queue=lambda: demo._queue, unqueued=lambda i: i in demo.fns and demo.fns[i].queue is False)
+                        queue=lambda: demo._queue, unqueued=lambda i: i in demo.fns and demo.fns[i].queue is False,
+                        others=MCP_PATHS)
+    options.setdefault("mcp_server", mcp_enabled())
     wait = not options.pop("prevent_thread_lock", False)
-    result = demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [visitors, budget, bodies]}, css=CSS,
-                         prevent_thread_lock=True, **options)
+    result = demo.launch(max_file_size=LIMITS.upload, app_kwargs={"middleware": [visitors, budget, mcp, bodies]},
+                         css=CSS, prevent_thread_lock=True, **options)
     bound_connections(demo.server, LIMITS.header_seconds, LIMITS.address_connections)
     if wait:
         demo.block_thread()

@@ -5,7 +5,9 @@ A visitor is a client address. On a Hugging Face Space (``SPACE_ID`` set) every 
 comes from the Space's proxy, which appends the client's address to ``X-Forwarded-For``: the
 last entry is the one the proxy wrote (entries before it are whatever the client sent, so
 they are never trusted). Elsewhere the header is the client's own word and is ignored: the
-visitor is the socket's address.
+visitor is the socket's address as uvicorn gives it (uvicorn itself takes it from
+``X-Forwarded-For`` when the connection comes from a proxy on 127.0.0.1, its
+``forwarded_allow_ips`` default: a local user can name themselves as they like).
 """
 
 from __future__ import annotations
@@ -46,13 +48,6 @@ def visitor_of_request(request) -> str:
     """The visitor of a Starlette / FastAPI request, or of a ``gr.Request``."""
     scope = getattr(getattr(request, "request", None) or request, "scope", None) or {}
     return visitor_of(scope.get("headers") or list(_header_pairs(request)), _client(request))
-
-
-def socket_address(request) -> str | None:
-    """The address the request's connection came from (on a Space: the proxy's, or the
-    loopback's for the app's own calls)."""
-    client = _client(request)
-    return client[0] if client else None
 
 
 def _client(request):

@@ -1,12 +1,13 @@
 """VAEs behind one protocol (``base.VAE``): our embedded checkpoints and Hub VAEs.
 
-    vae = lb.models.load("poses")                        # latent_bridge/checkpoints/poses, offline
+    vae = lb.models.load("poses")                        # checkpoints/poses, offline
     vae = lb.models.load("sd-vae", fast_decoder="taesd") # stabilityai/sd-vae-ft-mse + TAESD,
                                                          # on CUDA if there is one, in bfloat16 on
                                                          # a CPU with native bfloat16 (device.py)
     vae = lb.models.load("org/name", subfolder="vae")    # any diffusers AutoencoderKL/Tiny repo
     vae = lb.models.load("org/my-vae")                   # a latent-bridge VAE (SmallVAE) on the Hub
     lb.models.available()                                # [(name, description, kind), ...]
+    lb.models.best_local_model()                         # "sd-vae" if cached, else "taesd", else "poses"
 
 ``load_cached`` keeps the last few loaded models (a bounded LRU, thread-safe) for the app.
 """
@@ -31,7 +32,7 @@ __all__ = [
     "VAE", "HubVAE", "ModelUnavailableError", "EMBEDDED", "CHECKPOINTS_DIR", "available", "load",
     "load_cached", "clear_cache", "check_images", "check_latents", "resolve_repo_id", "Precision",
     "cpu_has_native_bfloat16", "pick_device", "pick_precision", "check_remote", "RemoteModel", "MAX_REMOTE_BYTES",
-    "SMALL_VAE_FILES", "kind_of_config", "cached_sources",
+    "SMALL_VAE_FILES", "kind_of_config", "cached_sources", "DEFAULT_MODEL", "best_local_model",
 ]
 
 # Our own small VAEs, shipped in CHECKPOINTS_DIR/NAME (package data, written by
@@ -41,6 +42,10 @@ EMBEDDED: dict[str, str] = {
     "fashion": "Fashion-MNIST clothing (28x28 padded to 32x32, grayscale), 32-D latent",
     "poses": "Stick figures in random poses (generated, 64x64), high-dimensional latent",
 }
+
+# The model the app and the command line start with when nothing better is at hand
+# (``best_local_model``): embedded, so always there, offline.
+DEFAULT_MODEL = "poses"
 
 CACHE_SIZE = 3
 # The keys a SmallVAE config.json has (its constructor's arguments); the first four are needed.
@@ -54,6 +59,25 @@ def available() -> list[tuple[str, str, str]]:
     """
     embedded = [(name, text, "embedded") for name, text in EMBEDDED.items()]
     return embedded + [(alias, text, "hub") for alias, (_, _, text) in HUB_ALIASES.items()]
+
+
+def best_local_model(cuda: bool | None = None) -> str:
+    """The model to start with on this machine, chosen without any download: a photo VAE
+    whose weights are already in the local Hugging Face cache, else ``DEFAULT_MODEL``.
+
+    "sd-vae" when it is cached, on a CPU only with "taesd" cached too: there its decoder takes
+    seconds a frame, and fast previews decode its latents with TAESD instead
+    (``load(..., fast_decoder=True)``); else "taesd" when cached; else ``DEFAULT_MODEL``
+    ("poses"). cuda: whether a CUDA GPU will run the model (default: whether torch sees one).
+    Reads the cache only (``HF_HUB_CACHE``, else ``HF_HOME``'s hub/), even with the Hub
+    reachable.
+    """
+    if cuda is None:
+        cuda = pick_device("auto").type == "cuda"
+    sd, tiny = (hub.in_local_cache(*HUB_ALIASES[alias][:2]) for alias in ("sd-vae", "taesd"))
+    if sd and (cuda or tiny):
+        return "sd-vae"
+    return "taesd" if tiny else DEFAULT_MODEL
 
 
 def kind_of_config(config: dict) -> str | None:
@@ -138,7 +162,7 @@ def load(source: str | os.PathLike, *, allow_local_folder: bool = True, **option
         folder = CHECKPOINTS_DIR / source
         if not (folder / "config.json").is_file():
             raise ValueError(
-                f"the embedded model {source!r} is missing (latent_bridge/checkpoints/{source}); "
+                f"the embedded model {source!r} is missing (checkpoints/{source}); "
                 f"train it with `python -m latent_bridge.train {source}`"
             )
         return _load_small_vae(folder, source, **options)

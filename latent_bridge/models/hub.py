@@ -24,8 +24,8 @@ from ..data.images import fit_shape
 from .base import check_images, check_latents
 from .device import Precision, pick_device, pick_precision
 
-__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "check_class", "check_subfolder", "fetch", "float16_safe", "load_hub",
-           "pick_device", "read_config", "resolve_repo_id", "resolve_source"]
+__all__ = ["HUB_ALIASES", "HubVAE", "ModelUnavailableError", "check_class", "check_subfolder", "fetch", "float16_safe",
+           "in_local_cache", "load_hub", "pick_device", "read_config", "resolve_repo_id", "resolve_source"]
 
 # Short names for the common VAEs: alias -> (repo id, subfolder, description).
 HUB_ALIASES: dict[str, tuple[str, str | None, str]] = {
@@ -160,6 +160,18 @@ def fetch(repo_id: str, files: list[str], subfolder: str | None = None, revision
             f"while connected with `{fetch_command}` ({type(error).__name__})"
         ) from None
     return Path(folder) / prefix
+
+
+def in_local_cache(repo_id: str, subfolder: str | None = None, revision: str | None = None, cache_dir=None) -> bool:
+    """Whether the local Hugging Face cache holds ``repo_id``'s config.json and single-file
+    safetensors weights (``WEIGHTS_NAME``) at ``revision`` (default: the main branch), so that
+    loading it downloads nothing. Reads the cache only (``HF_HUB_CACHE``, else ``HF_HOME``'s
+    hub/, or ``cache_dir``); never asks the Hub."""
+    from huggingface_hub import try_to_load_from_cache
+
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    return all(isinstance(try_to_load_from_cache(repo_id, prefix + name, cache_dir=cache_dir, revision=revision), str)
+               for name in ("config.json", WEIGHTS_NAME))
 
 
 def _download(repo_id: str, subfolder: str | None, revision: str | None, cache_dir) -> Path:

@@ -1,4 +1,4 @@
-"""Our small convolutional VAE: the embedded, offline models in ``latent_bridge/checkpoints/``.
+"""Our small convolutional VAE: the embedded, offline models in ``checkpoints/``.
 
 The constructor's arguments are the model's config: ``save_pretrained(folder)`` writes them
 to ``config.json`` beside ``model.safetensors`` (huggingface_hub's ``PyTorchModelHubMixin``),
