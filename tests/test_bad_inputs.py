@@ -913,7 +913,7 @@ def test_a_render_whose_client_left_stops_at_the_next_chunk(app_server, inputs, 
             # the client leaves: the stream is closed here, three chunks into the render
     assert finished.wait(30), "the abandoned render is still running"
     assert len(chunks) < 20, f"{len(chunks)} of 40 chunks ran after the client left"
-    assert files_under(handlers.outputs_root()) == before
+    assert not files_under(handlers.outputs_root()) - before  # nothing new (other servers share the folder)
     monkeypatch.undo()
     from gradio_client import Client
 

@@ -242,7 +242,7 @@ def test_jobs_never_read_hold_no_queue_and_stop(space, attacker, monkeypatch):
         time.sleep(0.1)
     assert not visitors.queued_jobs(space[0].demo._queue, attacker["X-Forwarded-For"])
     assert len(reports) < 50, f"{len(reports)} of 100 progress reports ran for nobody"
-    assert files_in(handlers.outputs_root()) == before
+    assert not files_in(handlers.outputs_root()) - before  # nothing new
     monkeypatch.undo()
     other_visitor_is_served(url)
 
@@ -267,7 +267,7 @@ def test_a_direct_call_whose_client_left_stops(space, monkeypatch):
     stopped = len(reports)
     time.sleep(0.5)
     assert stopped == len(reports) and stopped < 20, f"{len(reports)} progress reports after the client left"
-    assert files_in(handlers.outputs_root()) == before
+    assert not files_in(handlers.outputs_root()) - before  # nothing new
     monkeypatch.undo()
     other_visitor_is_served(url)
 
