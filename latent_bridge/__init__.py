@@ -7,12 +7,12 @@ soon as any part of the package is. Other submodules load on first use (``lb.mod
 
 import importlib
 
-from . import bridges, sde  # noqa: F401 - importing them registers the samplers
+from . import bridges, langevin, sde  # noqa: F401 - importing them registers the samplers
 
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "checks", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline", "metrics", "media",
+    "checks", "registry", "kernels", "bridges", "sde", "langevin", "path_mcmc", "testing", "priors", "models", "data", "pipeline", "metrics", "media",
     "plots", "train", "publish", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}
