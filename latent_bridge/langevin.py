@@ -64,6 +64,11 @@ LANGEVIN_PARAMS = (
           "the chains agree)", low=2, high=10_000, when=_MCMC),
 ) + SMC_PARAMS
 
+# Work units (at most about 35 ns each) per latent number, grid point and chain of one
+# evaluation of the path's density (the prior's gradient, two Gaussian log-densities, the
+# proposal and its acceptance): measured on the poses mixture, 8 blocks, 4 chains.
+UNITS_A_NUMBER = 3
+
 # Above this split R-hat the chains have not forgotten where they started.
 RHAT_LIMIT = 1.1
 # Below this acceptance the moves barely move the paths.
@@ -172,9 +177,9 @@ class LangevinBridge(Sampler):
         """About how much one ``run`` of ``paths`` paths of ``frames`` frames of an
         ``n``-number latent costs (``runs`` such runs: the segments of a path through
         keyframes), in units of at most about 35 ns on one CPU core (the app's
-        ``particle_work``). path-mcmc: chains x sweeps x (coordinate blocks + 2) x grid points x
-        n x prior factor (a mixture's components cost more); 0 sweeps for a Gaussian prior,
-        whose guide is exact. smc: the particle sampler's own count (``smc_work_units``)."""
+        ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x (2 + sweeps x (coordinate
+        blocks + 2)) x grid points x n x prior factor (a mixture's components cost more); no
+        sweeps for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
@@ -183,7 +188,7 @@ class LangevinBridge(Sampler):
         factor = _prior_factor(config.prior, n, config.components)
         sweeps = 0 if self._is_gaussian() else config.sweeps
         blocks = 1 if self._is_separable() else math.ceil(n / config.block)
-        return int(runs * chains * points * n * factor * (2 + sweeps * (blocks + 2)))
+        return int(UNITS_A_NUMBER * runs * chains * points * n * factor * (2 + sweeps * (blocks + 2)))
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes: the chains' paths in float64

@@ -370,7 +370,8 @@ CASES = [
                "prior": "mixture", "components": 64, "latent_shape": (64,)}, needs="langevin"),
     Case("langevin-work-counts-the-paths", r"= 200 x 1 x 8 x \(4096 x 128 \+ 25000\) = 8\.8e\+08, above "
          r"this server's limit of 5e\+08: lower max_particles \(at most 1123 here\), paths", lib="kwargs",
-         args={"method": "langevin", "algorithm": "smc", "latent_shape": (128,), "paths": 8}, needs="langevin"),
+         args={"method": "langevin", "algorithm": "smc", "steps": 200, "latent_shape": (128,), "paths": 8},
+         needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
