@@ -43,7 +43,7 @@ import torch
 from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
 
 __all__ = ["Frame", "LinearGuide", "frame_for", "linear_guide", "local_linearisation", "reference_bridge",
-           "window_bounds", "bridge_weights", "pinned_noise", "step_log_ratio", "Chains", "run_chains",
+           "window_bounds", "bridge_weights", "prior_variances", "pinned_noise", "step_log_ratio", "Chains", "run_chains",
            "split_rhat", "chain_ess"]
 
 
@@ -143,6 +143,22 @@ def prior_moments(prior: Prior, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.zeros(n, dtype=torch.float64), torch.eye(n, dtype=torch.float64)
 
 
+def prior_variances(prior: Prior, n: int) -> torch.Tensor:
+    """The diagonal of ``prior_moments``' covariance, float64 ``(n,)``, without an n x n matrix
+    for the priors whose coordinates are independent."""
+    if isinstance(prior, Independent):
+        return prior_moments(prior.factor, 1)[1][0, 0].expand(n).clone()
+    if isinstance(prior, DiagonalGaussian):
+        return prior.std ** 2
+    if isinstance(prior, GaussianMixture):
+        w = prior.weights[:, None]
+        mean = (w * prior.means).sum(0)
+        return (w * (prior.scales ** 2 + (prior.means - mean) ** 2)).sum(0)
+    if isinstance(prior, Gaussian):
+        return prior.covariance.diagonal().clone()
+    return torch.ones(n, dtype=torch.float64)
+
+
 @dataclass(frozen=True)
 class LinearGuide:
     """dY = -rates (Y - centre) dt + sqrt(2) dW, float64 ``(n,)`` each, rates > 0: the linear
@@ -162,7 +178,10 @@ def linear_guide(frame: Frame, n: int) -> LinearGuide:
         return LinearGuide(torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64))
     if isinstance(prior, DiagonalGaussian):
         return LinearGuide(prior.std ** -2, prior.mean.clone())
-    if isinstance(frame.base, (GaussianMixture, Independent)) and frame.orthogonal:
+    if isinstance(frame.base, Independent) and frame.matrix is None:
+        mean = prior_moments(frame.base.factor, 1)[0].expand(n).clone()
+        return LinearGuide(1.0 / prior_variances(frame.base, n), mean)
+    if isinstance(frame.base, GaussianMixture) and frame.orthogonal:
         mean, covariance = prior_moments(frame.base, n)
         if frame.matrix is not None:
             mean, covariance = frame.to_frame(mean), frame.matrix.T @ covariance @ frame.matrix
@@ -357,9 +376,9 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     accepted_by_sweep = []
     for sweep in range(sweeps):
         # Window lengths cycle through window, 2 window, 4 window, ... up to the whole path: short
-        # windows are accepted often, long ones move the path's slow (low-frequency) shape. The
-        # move shrinks as sqrt(window / length), so a long window's log-ratio varies about as
-        # much as a short one's.
+        # windows are accepted often, long ones move the path's slow (low-frequency) shape. One
+        # move size for all (shrinking it with the length, to keep long windows' acceptance up,
+        # slowed the two-well crossings down: docs/methods.md, "Defaults").
         levels = 1 + max(0, math.ceil(math.log2(steps / window)))
         length = min(steps, window << (sweep % levels))
         beta = step
