@@ -244,3 +244,15 @@ def test_independent_prior_sums_its_factors():
     assert float(prior.energy(z)) == pytest.approx(float(WELL.energy(z.reshape(3, 1)).sum()))
     torch.testing.assert_close(prior.grad_energy(z).reshape(3, 1), WELL.grad_energy(z.reshape(3, 1)))
     torch.testing.assert_close(prior.log_prob(z), WELL.log_prob(z.reshape(3, 1)).sum().reshape(1))
+
+
+@pytest.mark.xfail(strict=True, reason="open (docs/methods.md, 'Measured'): on poses' fitted 8-component mixture "
+                   "the default chains forget their start slowly; split R-hat 1.7-8 measured, and the run warns")
+def test_poses_chains_agree_on_the_fitted_mixture():
+    # 64-D, T = 1 between two component centres, 64 frames: 8 default chains, split R-hat over
+    # their second halves of the path's projections on the mixture's top principal directions
+    # (the data's, as fitted) and along z1 - z0. Agreement would be R-hat <= 1.05.
+    prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
+    run = lb.registry.get("langevin", prior=prior, T=1.0, chains=8).run(
+        prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=1, generator=seeded(8))
+    assert run.diagnostics["rhat"] <= 1.05, run.diagnostics
