@@ -85,7 +85,8 @@ def two_well_row(label, prior, d, params, runs, exact):
     quality = (f"{d_['acceptance']:.2f} / {d_.get('chain_ess', float('nan')):.0f}" if "acceptance" in d_
                else f"min frame ESS {d_.get('min_frame_ess', float('nan')):.1f}")
     print(f"| {label} | {d} | {runs} | {', '.join(f'{v:.3f}' for v in stats[:3, 0])} | {first:.1f} | "
-          f"{', '.join(f'{v:.3f}' for v in pooled[:3])}; {pooled[3]:.3f} | {pooled_off:.1f} | {quality} | {seconds:.2f} |")
+          f"{', '.join(f'{v:.3f}' for v in pooled[:3])}; {pooled[3]:.3f} | {pooled_off:.1f} | {quality} | "
+          f"{seconds:.2f} |")
 
 
 def two_well_tables(quick):
@@ -181,7 +182,8 @@ def poses_table():
         run = sampler.run(z0, z1, 64, n_paths=paths, generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - start
         d = run.diagnostics
-        print(f"| path-mcmc (default{'' if chains == 4 else f', chains={chains}'}) | {paths} | {chains} | {seconds:.2f} | "
+        label = "path-mcmc (default)" if chains == 4 else f"path-mcmc (chains={chains})"
+        print(f"| {label} | {paths} | {chains} | {seconds:.2f} | "
               f"{d['acceptance']:.2f} | {d['rhat']:.2f} | {d['chain_ess']:.1f} |")
     sampler = lb.registry.get("langevin", prior=prior, T=1.0, **OLD)
     start = time.perf_counter()

@@ -26,7 +26,7 @@ import torch
 
 from .bridges import Sampler, time_param
 from .path_mcmc import Frame, chain_ess, frame_for, linear_guide, prior_moments, prior_variances, run_chains, split_rhat
-from .priors import Gaussian, GaussianMixture, Independent, Prior, StandardNormal
+from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
 from .registry import Param, register
 from .sde import PRIOR_CHOICES, PRIOR_KINDS, SMC_PARAMS, SMCLangevinBridge, resolved_prior, smc_work_units
 
@@ -180,7 +180,8 @@ class LangevinBridge(Sampler):
         keyframes), in units of at most about 35 ns on one CPU core (the app's
         ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x (2 + sweeps x (coordinate
         blocks + 2)) x grid points x n x prior factor (a mixture's components cost more); no
-        sweeps for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count (``smc_work_units``)."""
+        sweeps for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count
+        (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
@@ -202,8 +203,8 @@ class LangevinBridge(Sampler):
 
     def _is_gaussian(self) -> bool:
         prior = self.prior
-        return prior in ("standard-normal", "fitted", "diagonal") or isinstance(prior, (StandardNormal, Gaussian)) \
-            or type(prior).__name__ == "DiagonalGaussian"
+        return prior in ("standard-normal", "fitted", "diagonal") or \
+            isinstance(prior, (StandardNormal, DiagonalGaussian, Gaussian))
 
     def _is_separable(self) -> bool:
         return isinstance(self.prior, Prior) and bool(getattr(self.prior, "separable", False)) \

@@ -43,7 +43,8 @@ import torch
 from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
 
 __all__ = ["Frame", "LinearGuide", "frame_for", "linear_guide", "local_linearisation", "reference_bridge",
-           "window_bounds", "bridge_weights", "prior_variances", "pinned_noise", "step_log_ratio", "Chains", "run_chains",
+           "window_bounds", "bridge_weights", "prior_variances", "pinned_noise", "step_log_ratio", "Chains",
+           "run_chains",
            "split_rhat", "chain_ess"]
 
 

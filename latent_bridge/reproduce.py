@@ -499,7 +499,8 @@ def figure_langevin(out: Path, quick: bool) -> dict:
             "mass_between_wells_reference": float(row[np.abs(grid) < 0.5].sum() * step),
             "tv_distance": _histogram_distance(column, grid, row, edges),
         }
-        ax.hist(column, bins=edges, density=True, color="#ff7f0e", alpha=0.6, label="Langevin bridge (both coordinates)")
+        ax.hist(column, bins=edges, density=True, color="#ff7f0e", alpha=0.6,
+                label="Langevin bridge (both coordinates)")
         ax.plot(grid, row, color="k", lw=1.4, label="1-D Fokker-Planck reference")
         ax.set_xlim(-4, 4)
         ax.set_xlabel("x (oriented from the -2 well)")
