@@ -322,7 +322,8 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
         if diagnostics["rhat"] > RHAT_LIMIT:
             warnings.append(
                 f"the {chains} chains disagree (R-hat {diagnostics['rhat']:.2f} > {RHAT_LIMIT}): the paths may not "
-                "be draws of the bridge yet; raise sweeps, or lower T")
+                "be draws of the bridge yet; raise sweeps, or lower T (ou with the fitted prior is the exact bridge of "
+                "the preconditioned diffusion)")
         if diagnostics["chain_ess"] < chains:
             warnings.append(
                 f"the chains hold an effective sample size of only {diagnostics['chain_ess']:.1f} over their second "
