@@ -1,156 +1,206 @@
-"""Langevin bridge: cost and effective sample size against particles and steps, and accuracy
-against cost for plain importance sampling, SMC and SMC + pCN on the 1-D two-well prior.
+"""Langevin bridge: accuracy (standard errors off an exact reference) and seconds a path against
+the latent's size, for the default (path-mcmc) and the old default (algorithm="smc", 200 steps,
+2,048 particles), in one run.
 
     python benchmarks/bench_langevin.py [--quick]
 
-Tables (median wall time of a few runs, one torch thread):
-1. two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), -2 to 2, T = 3: time, final ESS,
-   the smallest per-frame ESS (``frame_ess``) and resamplings against particles and steps;
-2. poses-size latents (n = 64): a mixture fitted to checkpoints/poses/latents.safetensors
-   when present, else to random data (labelled), same columns;
-3. accuracy against cost on the two-well reference (``lb.sde.fokker_planck_reference``):
-   errors of the midpoint mean and variance and the total-variation distance of the midpoint
-   histogram, root mean square over seeds;
-4. the cost of a default run (docs/methods.md, "Cost of a default run"): the two-well case
-   with 1 and 8 paths (9 frames), the poses model's 64 dimensions with its fitted 8-component
-   mixture (T = 1, 64 frames, 2 paths: the app's default), best of a few runs;
-5. the defaults' table (docs/methods.md): P(X < 0) at T/4, T/2, 3T/4 against the reference for
-   the old default, the OU guide on the uniform grid and the default (``langevin_accuracy.py``,
-   fewer runs with --quick).
+Tables (one torch thread):
+1. the product two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) per coordinate
+   (``lb.priors.Independent``), T = 3, coordinates alternately -2 -> 2 and 2 -> -2, 5 frames,
+   d = 1, 8, 64, 1,024, 4,096: P(X_0 < 0) at T/4, T/2, 3T/4 (coordinate 0, oriented -2 -> 2),
+   the worst of P(X_i < 0) at the three times and P(|X_i(T/2)| < 0.5) over the first 8
+   coordinates in standard errors of ``runs`` independent paths, the same four pooled over all
+   coordinates (a product bridge's coordinates are independent), acceptance, the chains' ESS,
+   and seconds a path (a run of one path, best of 2). The exact values come from the 1-D
+   Fokker-Planck reference (``lb.testing.fokker_planck_reference``, grid step 0.01);
+2. the same product written as one Gaussian mixture of 2^d corners (d = 2, 8): the prior that
+   does not say it is a product, moved in coordinate blocks;
+3. Gaussian priors N(m, S), eigenvalues from 0.002 to 20 (condition 1e4; d = 2: 0.002 and 1) in
+   a random rotation, d = 2, 64, 1,024, T = 1, 6 frames: the worst whitened mean and variance
+   error in standard errors against exact Gaussian conditioning of the linear SDE;
+4. the ``poses`` model's fitted 8-component mixture (64-D), T = 1, two component centres, 64
+   frames: seconds for 1 and 2 paths, acceptance, R-hat and chain ESS of 4 and of 16 chains.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import math
 import time
 
 import numpy as np
 import torch
 
 import latent_bridge as lb
-from latent_bridge.priors import GaussianMixture
-from latent_bridge.sde import fokker_planck_reference
+from latent_bridge.priors import Gaussian, GaussianMixture, Independent
+from latent_bridge.testing import fokker_planck_reference
 
-TWO_WELL = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[0.5], [0.5]])
-X0, X1, T = -2.0, 2.0, 3.0
-
-
-def two_well_energy(x):
-    """-log(0.5 N(x; -2, 0.5^2) + 0.5 N(x; 2, 0.5^2)) up to a constant (numpy)."""
-    return -np.logaddexp(-0.5 * ((x + 2) / 0.5) ** 2, -0.5 * ((x - 2) / 0.5) ** 2)
+WELL = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[0.5], [0.5]])
+T_WELL = 3.0
+OLD = {"algorithm": "smc", "steps": 200}  # the old default: 2,048 particles, modes guide, 200 equal steps
 
 
-def timed(sampler, z0, z1, frames, n_paths, seed):
+def exact_two_well():
+    grid = np.linspace(-7.0, 7.0, 1401)
+    step = grid[1] - grid[0]
+
+    def energy(x):
+        return WELL.energy(torch.from_numpy(np.asarray(x, dtype=np.float64))[:, None]).numpy()
+
+    rows = fokker_planck_reference(energy, -2.0, 2.0, T_WELL, [T_WELL / 4, T_WELL / 2, 3 * T_WELL / 4], grid)
+    below = np.array([row[grid < 0].sum() * step for row in rows])
+    return np.append(below, rows[1][np.abs(grid) < 0.5].sum() * step)   # (4,)
+
+
+def well_statistics(x):
+    """x (R, 3, k) oriented paths at the quarters: (4, k) fractions below 0 and near 0 at T/2."""
+    return np.concatenate([(x < 0).mean(0), (np.abs(x[:, 1:2]) < 0.5).mean(0)])
+
+
+def best_time(sampler, z0, z1, frames, paths=1, repeats=2):
+    times = []
+    for seed in range(repeats):
+        start = time.perf_counter()
+        sampler.run(z0, z1, frames, n_paths=paths, generator=torch.Generator().manual_seed(seed))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def two_well_row(label, prior, d, params, runs, exact):
+    sign = torch.tensor([(-1.0) ** i for i in range(d)])
+    sampler = lb.registry.get("langevin", prior=prior, T=T_WELL, **params)
+    seconds = best_time(sampler, -2 * sign, 2 * sign, 5)
+    try:
+        run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=runs, generator=torch.Generator().manual_seed(100))
+    except ValueError as error:
+        print(f"| {label} | {d} | error: {error} | | | | | {seconds:.2f} |")
+        return
+    x = (run.latents[:, 1:-1].double() * sign).numpy()                  # (R, 3, d)
+    stats = well_statistics(x)                                           # (4, d)
+    se = np.sqrt(exact * (1 - exact) / runs)[:, None]
+    first = np.abs((stats[:, :8] - exact[:, None]) / se).max()
+    pooled = stats.mean(1)
+    pooled_off = np.abs((pooled - exact) / (se[:, 0] / math.sqrt(d))).max()
+    d_ = run.diagnostics
+    quality = (f"{d_['acceptance']:.2f} / {d_.get('chain_ess', float('nan')):.0f}" if "acceptance" in d_
+               else f"min frame ESS {d_.get('min_frame_ess', float('nan')):.1f}")
+    print(f"| {label} | {d} | {runs} | {', '.join(f'{v:.3f}' for v in stats[:3, 0])} | {first:.1f} | "
+          f"{', '.join(f'{v:.3f}' for v in pooled[:3])}; {pooled[3]:.3f} | {pooled_off:.1f} | {quality} | "
+          f"{seconds:.2f} |")
+
+
+def two_well_tables(quick):
+    exact = exact_two_well()
+    print(f"\nProduct two-well, T = 3 (exact P(X < 0) at T/4, T/2, 3T/4 = {', '.join(f'{v:.3f}' for v in exact[:3])}; "
+          f"P(|X(T/2)| < 0.5) = {exact[3]:.3f})\n")
+    print("| method | d | runs | estimate (coordinate 0) | worst SE off (first 8) | pooled over coordinates "
+          "(3 times; near 0) | pooled SE off | acceptance / chain ESS | s a path |")
+    print("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | ---: |")
+    sizes = (1, 8, 64, 1024) if quick else (1, 8, 64, 1024, 4096)
+    for d in sizes:
+        runs = 400 if d <= 64 else (100 if d <= 1024 else 40)
+        if quick:
+            runs = min(runs, 100)
+        prior = WELL if d == 1 else Independent(WELL, d)
+        two_well_row("path-mcmc (default)", prior, d, {}, runs, exact)
+        # The particle sampler holds paths x particles x frames x d: fewer runs where d is large.
+        old_runs = 200 if d == 1 else (100 if d <= 8 else 20)
+        if d <= (64 if quick else 1024):
+            two_well_row("smc (old default)", prior, d, OLD, min(old_runs, runs), exact)
+    print("\nThe same product written as one Gaussian mixture of 2^d corners\n")
+    print("| method | d | runs | estimate (coordinate 0) | worst SE off (first 8) | pooled over coordinates "
+          "(3 times; near 0) | pooled SE off | acceptance / chain ESS | s a path |")
+    print("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | ---: |")
+    for d in ((2,) if quick else (2, 8)):
+        import itertools
+        corners = torch.tensor(list(itertools.product([-2.0, 2.0], repeat=d)))
+        prior = GaussianMixture(torch.full((2 ** d,), 0.5 ** d), corners, torch.full((2 ** d, d), 0.5))
+        two_well_row("path-mcmc (default)", prior, d, {}, 200 if d == 8 else 400, exact)
+        two_well_row("smc (old default)", prior, d, OLD, 100, exact)
+
+
+def gaussian_moments(eigenvalues, x0, x1, T, t):
+    """Exact bridge moments in the eigenbasis (independent OU bridges of rate 1 / lambda):
+    mean (d,), variance (d,) at t."""
+    rate = 1.0 / eigenvalues
+    w0 = np.sinh(rate * (T - t)) / np.sinh(rate * T)
+    w1 = np.sinh(rate * t) / np.sinh(rate * T)
+    big = rate * T > 300   # sinh overflows: the same weights from exponentials
+    w0 = np.where(big, np.exp(-rate * t), w0)
+    w1 = np.where(big, np.exp(-rate * (T - t)), w1)
+    variance = eigenvalues * -np.expm1(-2 * rate * t) * -np.expm1(-2 * rate * (T - t)) / -np.expm1(-2 * rate * T)
+    return w0 * x0 + w1 * x1, variance
+
+
+def gaussian_table(quick):
+    print("\nGaussian priors, condition number 1e4 (d = 2: variances 0.002 and 1), T = 1, 6 frames\n")
+    print("| method | d | runs | worst mean error (SE) | worst variance error (SE) | s a path |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for d in ((2, 64) if quick else (2, 64, 1024)):
+        eigenvalues = np.array([0.002, 1.0]) if d == 2 else np.geomspace(0.002, 20.0, d)
+        rng = np.random.default_rng(d)
+        rotation, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        mean = rng.standard_normal(d)
+        prior = Gaussian(mean, rotation @ np.diag(eigenvalues) @ rotation.T)
+        x0, x1 = rng.standard_normal(d), rng.standard_normal(d)
+        for label, params in (("path-mcmc (default)", {}), ("smc (old default)", OLD)):
+            # The particle sampler's full-Gaussian gradient is a d x d product a particle and step.
+            runs = (400 if d <= 64 else 200) if not params else (400 if d == 2 else 20)
+            if params and d > 64:
+                print(f"| {label} | {d} | | not run (2,048 particles x a 1,024 x 1,024 product a step) | | |")
+                continue
+            sampler = lb.registry.get("langevin", prior=prior, T=1.0, **params)
+            try:
+                seconds = best_time(sampler, torch.tensor(x0), torch.tensor(x1), 6)
+                run = sampler.run(torch.tensor(x0), torch.tensor(x1), 6, n_paths=runs,
+                                  generator=torch.Generator().manual_seed(7))
+            except ValueError as error:
+                print(f"| {label} | {d} | {runs} | error: {str(error)[:90]}... | | |")
+                continue
+            paths = run.latents.double().numpy()
+            worst_mean = worst_var = 0.0
+            for j, t in enumerate(run.times.numpy()[1:-1], start=1):
+                m, v = gaussian_moments(eigenvalues, (x0 - mean) @ rotation, (x1 - mean) @ rotation, 1.0, t)
+                white = ((paths[:, j] - mean) @ rotation - m) / np.sqrt(v)
+                worst_mean = max(worst_mean, np.abs(white.mean(0)).max() * math.sqrt(runs))
+                worst_var = max(worst_var, np.abs(white.var(0, ddof=1) - 1).max() / math.sqrt(2 / (runs - 1)))
+            print(f"| {label} | {d} | {runs} | {worst_mean:.1f} | {worst_var:.1f} | {seconds:.3f} |")
+
+
+def poses_table():
+    print("\nposes (64-D, fitted 8-component mixture), T = 1, two component centres, 64 frames\n")
+    print("| method | paths | chains | s | acceptance | R-hat (worst summary) | chain ESS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    try:
+        prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
+    except Exception as error:  # noqa: BLE001 - the benchmark reports what it could not load
+        print(f"(poses not available: {error})")
+        return
+    z0, z1 = prior.means[0].float(), prior.means[1].float()
+    for paths, chains in ((1, 4), (2, 4), (2, 16)):
+        sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains)
+        start = time.perf_counter()
+        run = sampler.run(z0, z1, 64, n_paths=paths, generator=torch.Generator().manual_seed(0))
+        seconds = time.perf_counter() - start
+        d = run.diagnostics
+        label = "path-mcmc (default)" if chains == 4 else f"path-mcmc (chains={chains})"
+        print(f"| {label} | {paths} | {chains} | {seconds:.2f} | "
+              f"{d['acceptance']:.2f} | {d['rhat']:.2f} | {d['chain_ess']:.1f} |")
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, **OLD)
     start = time.perf_counter()
-    run = sampler.run(z0, z1, frames, n_paths=n_paths, generator=torch.Generator().manual_seed(seed))
-    return time.perf_counter() - start, run
-
-
-def cost_table(title, prior, z0, z1, T, grid_particles, grid_steps, repeats):
-    print(f"\n{title}\n")
-    print("| particles | steps | time (s) | final ESS | min frame ESS | resamplings |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    for particles in grid_particles:
-        for steps in grid_steps:
-            sampler = lb.registry.get("langevin", prior=prior, T=T, particles=particles, steps=steps)
-            runs = [timed(sampler, z0, z1, 9, 4, seed) for seed in range(repeats)]
-            d = runs[-1][1].diagnostics
-            print(f"| {particles} | {steps} | {statistics.median(r[0] for r in runs):.3f} | {d['ess']:.0f} | "
-                  f"{min(d['frame_ess']):.0f} | {d['resamplings']} |")
-
-
-def poses_prior():
-    vae = lb.models.load_cached("poses")
-    return lb.priors.for_model(vae, kind="mixture", components=8), "poses latents, 8-component mixture"
-
-
-def histogram_tv(samples, grid, density, edges):
-    step = grid[1] - grid[0]
-    cells = np.clip(np.digitize(grid, edges) - 1, 0, len(edges) - 2)
-    expected = np.bincount(cells, weights=density * step, minlength=len(edges) - 1)
-    observed = np.histogram(np.clip(samples, edges[0], edges[-1]), bins=edges)[0] / len(samples)
-    return 0.5 * float(np.abs(observed - expected).sum())
-
-
-def accuracy_table(configs, seeds):
-    grid = np.linspace(-6.0, 6.0, 1201)
-    (density,) = fokker_planck_reference(two_well_energy, X0, X1, T, [T / 2], grid)
-    step = grid[1] - grid[0]
-    mean = float((density * grid).sum() * step)
-    var = float((density * (grid - mean) ** 2).sum() * step)
-    edges = np.linspace(-4.5, 4.5, 19)
-    print(f"\nAccuracy against cost, two-well midpoint (reference mean {mean:.3f}, variance {var:.3f}); "
-          f"root mean square over {len(seeds)} seeds, median time\n")
-    print("| method | particles | steps | pCN moves | time (s) | final ESS | midpoint ESS | mean error | "
-          "variance error | TV distance |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    z0, z1 = torch.tensor([X0]), torch.tensor([X1])
-    for label, params in configs:
-        sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T, **params)
-        times, ess, frame_ess, errors = [], [], [], []
-        for seed in seeds:
-            elapsed, run = timed(sampler, z0, z1, 3, params["particles"], seed)
-            midpoint = run.latents[:, 1, 0].double().numpy()
-            times.append(elapsed)
-            ess.append(run.diagnostics["ess"])
-            frame_ess.append(run.diagnostics["frame_ess"][0])
-            errors.append((midpoint.mean() - mean, midpoint.var() - var, histogram_tv(midpoint, grid, density, edges)))
-        rms = np.sqrt(np.mean(np.square(errors), axis=0))
-        print(f"| {label} | {params['particles']} | {params['steps']} | {params.get('pcn_moves', 0)} | "
-              f"{statistics.median(times):.2f} | {statistics.median(ess):.0f} | {statistics.median(frame_ess):.0f} | "
-              f"{rms[0]:.3f} | {rms[1]:.3f} | {rms[2]:.3f} |")
-
-
-def default_cost_table(repeats):
-    print("\nCost of a default run (one particle system of 2,048 particles a path)\n")
-    print("| case | paths | time (s) | min frame ESS | distinct paths (fewest at a frame) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    prior, label = poses_prior()
-    cases = [("two-well, 1-D", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T, 9, 1),
-             ("two-well, 1-D", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T, 9, 8),
-             (f"{label}, 64-D", prior, prior.means[0].float(), prior.means[1].float(), 1.0, 64, 2)]
-    for name, case_prior, z0, z1, case_T, frames, paths in cases:
-        sampler = lb.registry.get("langevin", prior=case_prior, T=case_T)
-        runs = [timed(sampler, z0, z1, frames, paths, seed) for seed in range(repeats)]
-        d = runs[-1][1].diagnostics
-        print(f"| {name} | {paths} | {min(r[0] for r in runs):.2f} | {d['min_frame_ess']:.1f} | "
-              f"{min(d['distinct_paths'])} |")
+    run = sampler.run(z0, z1, 64, n_paths=2, generator=torch.Generator().manual_seed(0))
+    print(f"| smc (old default) | 2 | | {time.perf_counter() - start:.2f} | | | min frame ESS "
+          f"{run.diagnostics['min_frame_ess']:.1f} |")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller grids (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and runs (a smoke run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # many small operations: threads only add synchronisation
-    repeats = 1 if args.quick else 3
-    particles = (100, 1000) if args.quick else (100, 1000, 10_000)
-    steps = (50, 200) if args.quick else (50, 200, 800)
-    default_cost_table(repeats)
-    cost_table("Two-well prior (n = 1), 9 frames", TWO_WELL, torch.tensor([X0]), torch.tensor([X1]), T,
-               particles, steps, repeats)
-    prior, label = poses_prior()
-    g = torch.Generator().manual_seed(1)
-    if "RANDOM" in label:
-        z0, z1 = torch.randn(64, generator=g), torch.randn(64, generator=g)
-    else:
-        z0, z1 = prior.means[0].float(), prior.means[1].float()  # two component centres
-    cost_table(f"Poses-size latents (n = 64), T = 0.5, {label}, 9 frames", prior, z0, z1, 0.5,
-               (16, 128, 512), steps, repeats)
-    n = 5000 if args.quick else 20_000
-    seeds = range(2) if args.quick else range(5)
-    configs = [
-        ("plain IS", {"particles": n, "steps": 300, "ess_threshold": 0.0}),
-        ("SMC", {"particles": n, "steps": 300}),
-        ("SMC", {"particles": n // 10, "steps": 300}),
-        ("SMC + pCN", {"particles": n // 10, "steps": 300, "pcn_moves": 9, "pcn_step": 0.5}),
-    ]
-    accuracy_table(configs, list(seeds))
-    import langevin_accuracy  # same folder
-
-    print()
-    langevin_accuracy.main(["--runs", "40" if args.quick else "300",
-                            "--variant", "old-1024", "ou-uniform-2048", "default"])
+    two_well_tables(args.quick)
+    gaussian_table(args.quick)
+    poses_table()
 
 
 if __name__ == "__main__":

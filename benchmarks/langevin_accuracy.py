@@ -1,4 +1,5 @@
-"""Langevin bridge: accuracy against cost at given settings, many independent runs.
+"""Langevin bridge, the particle sampler (algorithm="smc"): accuracy against cost at given settings,
+many independent runs.
 
     python benchmarks/langevin_accuracy.py [--runs 400] [--case two-well|asymmetric|both]
         [--variant NAME ...]
@@ -8,7 +9,7 @@ For each variant and case, ``runs`` independent particle systems (one round each
 from a system lands below 0 at time t with probability E[p_r(t)], p_r the run's weighted fraction below
 0, so the mean of p_r over runs estimates exactly what a user's path sees, with a far smaller
 standard error than one path a run. Printed: that mean at T/4, T/2, 3T/4, the exact value
-(``lb.sde.fokker_planck_reference``), the number of standard errors off (standard error of the
+(``lb.testing.fokker_planck_reference``), the number of standard errors off (standard error of the
 mean of p_r over runs), the median frame ESS and the median time of a run (9 frames, 2 paths,
 the first 20 seeds, timed apart). One torch thread.
 """
@@ -25,7 +26,7 @@ import torch
 
 import latent_bridge as lb
 from latent_bridge.priors import GaussianMixture
-from latent_bridge.sde import fokker_planck_reference
+from latent_bridge.testing import fokker_planck_reference
 
 CASES = {
     # name: (prior, x0, x1, T)
@@ -35,18 +36,21 @@ CASES = {
 
 TIMED = 20  # runs timed (9 frames, 2 paths), apart from the measured ones
 
+# The particle sampler (algorithm="smc") at its own settings; bench_langevin.py compares the
+# default path sampler with it.
+SMC = {"algorithm": "smc", "steps": 200}
 VARIANTS = {
     # the old default: OU guide, grid refined toward T, one round of 1,024
-    "old-1024": {"guide": "ou", "grid": "refined", "particles": 1024, "max_particles": 1024},
-    "old-4096": {"guide": "ou", "grid": "refined", "particles": 4096, "max_particles": 4096},
-    "old-8192": {"guide": "ou", "grid": "refined", "particles": 8192, "max_particles": 8192},
-    "ou-uniform-2048": {"guide": "ou", "grid": "uniform", "particles": 2048, "max_particles": 2048},
-    "ou-uniform-4096": {"guide": "ou", "grid": "uniform", "particles": 4096, "max_particles": 4096},
-    "modes-refined-2048": {"guide": "modes", "grid": "refined", "particles": 2048, "max_particles": 2048},
-    "modes-1024": {"guide": "modes", "grid": "uniform", "particles": 1024, "max_particles": 1024},
-    "modes-2048": {"guide": "modes", "grid": "uniform", "particles": 2048, "max_particles": 2048},
-    "modes-4096": {"guide": "modes", "grid": "uniform", "particles": 4096, "max_particles": 4096},
-    "default": {},
+    "old-1024": {**SMC, "guide": "ou", "grid": "refined", "particles": 1024, "max_particles": 1024},
+    "old-4096": {**SMC, "guide": "ou", "grid": "refined", "particles": 4096, "max_particles": 4096},
+    "old-8192": {**SMC, "guide": "ou", "grid": "refined", "particles": 8192, "max_particles": 8192},
+    "ou-uniform-2048": {**SMC, "guide": "ou", "grid": "uniform", "particles": 2048, "max_particles": 2048},
+    "ou-uniform-4096": {**SMC, "guide": "ou", "grid": "uniform", "particles": 4096, "max_particles": 4096},
+    "modes-refined-2048": {**SMC, "guide": "modes", "grid": "refined", "particles": 2048, "max_particles": 2048},
+    "modes-1024": {**SMC, "guide": "modes", "grid": "uniform", "particles": 1024, "max_particles": 1024},
+    "modes-2048": {**SMC, "guide": "modes", "grid": "uniform", "particles": 2048, "max_particles": 2048},
+    "modes-4096": {**SMC, "guide": "modes", "grid": "uniform", "particles": 4096, "max_particles": 4096},
+    "smc-default": SMC,
 }
 
 

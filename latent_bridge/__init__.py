@@ -27,13 +27,13 @@ def _import_checkpoints():
 
 checkpoints = _import_checkpoints()
 
-from . import bridges, sde  # noqa: E402, F401 - importing them registers the samplers
+from . import bridges, langevin, sde  # noqa: E402, F401 - importing them registers the samplers
 
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "checks", "checkpoints", "registry", "kernels", "bridges", "sde", "priors", "models", "data", "pipeline",
-    "metrics", "media", "familiarity", "plots", "train", "publish", "cli",
+    "checks", "checkpoints", "registry", "kernels", "bridges", "sde", "langevin", "path_mcmc", "testing", "priors",
+    "models", "data", "pipeline", "metrics", "media", "familiarity", "plots", "train", "publish", "cli",
 }
 _PIPELINE_FUNCTIONS = {"interpolate", "random_walk", "compare", "keyframes"}
 

@@ -25,8 +25,8 @@ import torch
 
 from .checks import check_whole, shown
 
-__all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "Gaussian", "GaussianMixture", "FITTED_KINDS", "fit",
-           "for_model"]
+__all__ = ["Prior", "StandardNormal", "DiagonalGaussian", "Gaussian", "GaussianMixture", "Independent",
+           "FITTED_KINDS", "fit", "for_model"]
 
 # Smallest standard deviation a fitted prior may have: a coordinate the encoder (nearly) never
 # varies would otherwise give an energy so steep that no integrator step is small enough.
@@ -87,6 +87,13 @@ class StandardNormal(Prior):
     def _grad(self, z):
         return z.clone()
 
+    # Its energy is a sum over coordinates (path samplers move each coordinate on its own).
+    separable = True
+
+    def linearised_drift(self, z):
+        """-grad E(z) = -D (z - c) with D = 1, c = 0: ``(B, n)`` each."""
+        return torch.ones_like(z), torch.zeros_like(z)
+
     def _log_normaliser(self, n):
         return 0.5 * n * _LOG_2PI
 
@@ -139,6 +146,12 @@ class DiagonalGaussian(Prior):
 
     def _grad(self, z):
         return (z - self.mean.to(z.dtype)) / self.std.to(z.dtype) ** 2
+
+    separable = True
+
+    def linearised_drift(self, z):
+        """-grad E(z) = -D (z - c) with D = 1 / std^2, c = mean: ``(B, n)`` each."""
+        return (self.std.to(z.dtype) ** -2).expand_as(z), self.mean.to(z.dtype).expand_as(z)
 
     def _log_normaliser(self, n):
         return 0.5 * n * _LOG_2PI + float(self.std.log().sum())
@@ -255,11 +268,52 @@ class GaussianMixture(Prior):
         responsibilities /= responsibilities.sum(1, keepdim=True)                  # (B, K)
         return z * (responsibilities @ self._precision.to(dtype)) - responsibilities @ self._scaled_means.to(dtype)
 
+    def linearised_drift(self, z):
+        """-grad E(z) = -D (z - c) exactly, with D = sum_k gamma_k / scales_k^2 (the
+        responsibility-weighted precision, > 0: the curvature of the component z is in) and
+        c = sum_k gamma_k means_k / scales_k^2 / D. z: ``(B, n)``; returns (D, c) ``(B, n)``."""
+        dtype = z.dtype
+        logits = self._component_logits(z)
+        responsibilities = (logits - logits.amax(1, keepdim=True)).exp()
+        responsibilities /= responsibilities.sum(1, keepdim=True)
+        rate = responsibilities @ self._precision.to(dtype)
+        return rate, (responsibilities @ self._scaled_means.to(dtype)) / rate
+
     def _log_normaliser(self, n):
         return 0.5 * n * _LOG_2PI
 
     def __repr__(self):
         return f"GaussianMixture(components={self.weights.numel()}, dim={self.dim})"
+
+
+class Independent(Prior):
+    """``dim`` independent coordinates, each with the 1-D prior ``factor`` (a ``Prior`` of
+    dimension 1, e.g. a two-well mixture): E(z) = sum_i E_1(z_i). Its Langevin diffusion is a
+    product of 1-D ones, and so is its bridge."""
+
+    separable = True
+
+    def __init__(self, factor: Prior, dim: int):
+        if not isinstance(factor, Prior) or factor.dim != 1:
+            raise ValueError(f"factor must be a 1-dimensional prior (lb.priors); got {factor!r}")
+        self.factor, self.dim = factor, check_whole("dim", dim, 1)
+
+    def _energy(self, z):
+        return self.factor.energy(z.reshape(-1, 1)).reshape(z.shape).sum(1)
+
+    def _grad(self, z):
+        return self.factor.grad_energy(z.reshape(-1, 1)).reshape(z.shape)
+
+    def _log_normaliser(self, n):
+        return n * self.factor._log_normaliser(1)
+
+    def linearised_drift(self, z):
+        """The factor's (D, c) coordinate by coordinate (``GaussianMixture.linearised_drift``)."""
+        rate, centre = self.factor.linearised_drift(z.reshape(-1, 1))
+        return rate.reshape(z.shape), centre.reshape(z.shape)
+
+    def __repr__(self):
+        return f"Independent({self.factor!r}, dim={self.dim})"
 
 
 FITTED_KINDS = ("diagonal", "mixture", "gaussian")

@@ -25,7 +25,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image
 
-from . import bridges, kernels, media, metrics, models, pipeline, priors, registry, sde
+from . import bridges, kernels, media, metrics, models, pipeline, priors, registry, testing
 from .data import load_image
 from .data.datasets import load_digits
 
@@ -431,80 +431,86 @@ def _histogram_distance(samples: np.ndarray, grid: np.ndarray, density: np.ndarr
 
 
 def figure_langevin(out: Path, quick: bool) -> dict:
-    """The Langevin bridge on the two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), from -2 to
-    2 with T = 3: histograms of its marginals against the Fokker-Planck reference, and the
-    effective sample size. Claim (eqs. 2-3): the bridge of a non-Gaussian prior's Langevin
-    diffusion can be sampled numerically, and it hops between the wells as the prior says."""
-    x0, x1, T = -2.0, 2.0, 3.0
-    frames, systems = (31, 40) if quick else (61, 400)
-    # The law of a default path: each path ``run`` returns is drawn from its own particle system
-    # by that system's final weights, so the histogram pools many default systems, each system's
-    # particles weighted by its own normalised weights and every system counted alike.
-    sampler = registry.get("langevin", prior=_two_well_prior(), T=T)
-    run = sampler.particle_systems(torch.tensor([x0]), torch.tensor([x1]), frames, systems=systems,
-                                   generator=_seeded(6))
-    particles = sampler.particles
-    weights = (torch.softmax(run.log_weights, dim=1) / systems).reshape(-1).numpy()
-    inner = run.frames[:, :, 0].double().numpy()  # (systems particles, frames - 2)
-    one_each = sde.systematic_resample(run.log_weights, 1, _seeded(7))[:, 0] + torch.arange(systems) * particles
-    paths = np.concatenate([np.full((systems, 1), x0), inner[one_each.numpy()], np.full((systems, 1), x1)], axis=1)
-    frame_ess = run.frame_ess()  # (systems, frames - 2)
-    diagnostics = {"systems": systems, "particles": particles, "steps": sampler.steps,
-                   "median_frame_ess": float(frame_ess.median()), "min_frame_ess": float(frame_ess.min())}
-    times = sampler.times(frames).numpy()
+    """The Langevin bridge of the 2-D two-well prior (0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) in each
+    coordinate, given as one mixture of its four corners) from (-2, 2) to (2, -2) with T = 3:
+    default paths crossing between the wells in the plane and against time, and the marginals
+    of both coordinates (oriented from the -2 well; a product bridge's coordinates are
+    independent 1-D bridges) against the 1-D Fokker-Planck reference. Claim (eqs. 2-3): the
+    bridge of a non-Gaussian prior's Langevin diffusion can be sampled in more than one
+    dimension, and it hops between the wells as the prior says."""
+    T = 3.0
+    start, end = torch.tensor([-2.0, 2.0]), torch.tensor([2.0, -2.0])
+    frames, n_paths = (31, 100) if quick else (61, 1000)
+    corners = torch.tensor([[-2.0, -2.0], [-2.0, 2.0], [2.0, -2.0], [2.0, 2.0]])
+    prior = priors.GaussianMixture(torch.full((4,), 0.25), corners, torch.full((4, 2), 0.5))
+    sampler = registry.get("langevin", prior=prior, T=T)
+    # Each returned path is the last state of its own chain: n_paths independent default paths.
+    run = sampler.run(start, end, frames, n_paths=n_paths, generator=_seeded(6))
+    paths = run.latents.double().numpy()                     # (n_paths, frames, 2)
+    oriented = paths * np.array([1.0, -1.0])                 # both coordinates from -2 to 2
+    times = run.times.numpy()
     shown = [frames // 4, frames // 2, 3 * frames // 4]
     grid = np.linspace(-6.0, 6.0, 1201)  # step 0.01: holds -2 and 2
-    reference = sde.fokker_planck_reference(two_well_energy, x0, x1, T, times[shown], grid)
+    reference = testing.fokker_planck_reference(two_well_energy, -2.0, 2.0, T, times[shown], grid)
     # Sanity check of the reference itself: for the quadratic energy it must be the OU bridge.
-    ou_reference = sde.fokker_planck_reference(lambda x: x * x / 2, x0, x1, T, times[shown], grid)
+    ou_reference = testing.fokker_planck_reference(lambda x: x * x / 2, -2.0, 2.0, T, times[shown], grid)
     ou_error = 0.0
     for row, t in zip(ou_reference, times[shown]):
-        mean, var = ou_closed_form(np.array([t]), T, x0, x1)
+        mean, var = ou_closed_form(np.array([t]), T, -2.0, 2.0)
         exact = np.exp(-(grid - mean) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var)
         ou_error = max(ou_error, float(np.abs(row - exact).max()))
-    edges = np.linspace(-4.0, 4.0, 41)
-    # Sampling noise alone, for scale: the same distance for as many exact draws as the systems'
-    # frame ESS add up to at that frame.
-    rng = np.random.default_rng(6)
-    numbers: dict = {"x0": x0, "x1": x1, "T": T, "frames": frames, "systems": systems,
+    diagnostics = {key: run.diagnostics[key] for key in ("acceptance", "sweeps", "steps", "chains")}
+    numbers: dict = {"start": start.tolist(), "end": end.tolist(), "T": T, "frames": frames, "paths": n_paths,
                      "diagnostics": diagnostics, "reference_check_ou_max_density_error": ou_error}
-    fig, axes = _subplots(1, 4, figsize=(15, 3.6))
+    edges = np.linspace(-4.0, 4.0, 41)
+    fig, axes = _subplots(1, 5, figsize=(19, 3.8))
     ax = axes[0]
-    for k in range(min(25, systems)):
-        ax.plot(times, paths[k], lw=0.7, color=colormaps["tab10"](k % 10), alpha=0.8)
+    u = np.linspace(-4.5, 4.5, 181)
+    xx, yy = np.meshgrid(u, u)
+    density = np.exp(-two_well_energy(xx) - two_well_energy(yy))
+    ax.contour(xx, yy, density, levels=6, colors="0.7", linewidths=0.7)
+    for k in range(min(12, n_paths)):
+        ax.plot(paths[k, :, 0], paths[k, :, 1], lw=0.8, color=colormaps["tab10"](k % 10), alpha=0.85)
+    ax.plot(*start.numpy(), "ko", ms=5)
+    ax.plot(*end.numpy(), "ks", ms=5)
+    ax.set_aspect("equal")
+    ax.set_xlim(-4.5, 4.5)
+    ax.set_ylim(-4.5, 4.5)
+    ax.set_xlabel("x_0")
+    ax.set_ylabel("x_1")
+    ax.set_title("12 default paths, (-2, 2) to (2, -2)", fontsize=10)
+    ax = axes[1]
+    for k in range(min(12, n_paths)):
+        ax.plot(times, paths[k, :, 0], lw=0.7, color=colormaps["tab10"](k % 10), alpha=0.85)
     for i in shown:
         ax.axvline(times[i], color="0.3", lw=0.8, ls="--")
     ax.set_xlabel("t")
-    ax.set_ylabel("X(t)")
-    ax.set_title(f"25 default paths, -2 to 2, T = {T:g}", fontsize=10)
+    ax.set_ylabel("x_0(t)")
+    ax.set_title(f"coordinate 0 against time, T = {T:g}", fontsize=10)
     ax.grid(alpha=0.3)
-    for ax, i, density in zip(axes[1:], shown, reference):
-        step = grid[1] - grid[0]
-        column = inner[:, i - 1]
-        equivalent = int(frame_ess[:, i - 1].sum())
-        draws = rng.choice(grid, size=equivalent, p=density * step / (density * step).sum())
-        floor = _histogram_distance(draws, grid, density, edges)
-        distance = _histogram_distance(column, grid, density, edges, weights)
-        left_reference = float((density[grid < 0]).sum() * step)
-        left = float(weights[column < 0].sum())
+    step = grid[1] - grid[0]
+    for ax, i, row in zip(axes[2:], shown, reference):
+        column = oriented[:, i].reshape(-1)                  # both coordinates: 2 n_paths independent draws
+        left_reference = float(row[grid < 0].sum() * step)
+        left = float((column < 0).mean())
         numbers[f"t={times[i]:g}"] = {
-            "tv_distance": distance, "tv_distance_of_exact_draws": floor, "equivalent_draws": equivalent,
-            "mass_below_0": left, "mass_below_0_reference": left_reference,
-            "mass_between_wells": float(weights[np.abs(column) < 0.5].sum()),
-            "mass_between_wells_reference": float(density[np.abs(grid) < 0.5].sum() * step),
+            "equivalent_draws": int(column.size), "mass_below_0": left, "mass_below_0_reference": left_reference,
+            "mass_between_wells": float((np.abs(column) < 0.5).mean()),
+            "mass_between_wells_reference": float(row[np.abs(grid) < 0.5].sum() * step),
+            "tv_distance": _histogram_distance(column, grid, row, edges),
         }
-        ax.hist(column, bins=edges, weights=weights / (edges[1] - edges[0]), color="#ff7f0e", alpha=0.6,
-                label="Langevin bridge")
-        ax.plot(grid, density, color="k", lw=1.4, label="Fokker-Planck reference")
+        ax.hist(column, bins=edges, density=True, color="#ff7f0e", alpha=0.6,
+                label="Langevin bridge (both coordinates)")
+        ax.plot(grid, row, color="k", lw=1.4, label="1-D Fokker-Planck reference")
         ax.set_xlim(-4, 4)
-        ax.set_xlabel("x")
-        ax.set_title(f"t = {times[i]:g}: mass below 0 {left:.3f} (reference {left_reference:.3f})", fontsize=9)
+        ax.set_xlabel("x (oriented from the -2 well)")
+        ax.set_title(f"t = {times[i]:g}: below 0 {left:.3f} (reference {left_reference:.3f})", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[1].set_ylabel("density")
-    axes[1].legend(fontsize=8, loc="upper right")
-    fig.suptitle("Langevin bridge on the two-well prior 0.5 N(-2, 0.5²) + 0.5 N(2, 0.5²): the law of a default "
-                 f"path ({systems} systems of {particles:,} particles, weighted)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    axes[2].set_ylabel("density")
+    axes[2].legend(fontsize=7, loc="upper right")
+    fig.suptitle("Langevin bridge of the 2-D two-well prior (4-component mixture): the law of a default path "
+                 f"({n_paths} independent chains of {diagnostics['sweeps']} sweeps)", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     _save(fig, out / "langevin_two_well.png")
     return numbers
 

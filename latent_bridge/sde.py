@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from .bridges import Callback, OUBridge, Sampler, time_param
@@ -39,7 +38,8 @@ from .registry import Param, register
 
 __all__ = [
     "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
-    "systematic_resample", "ou_guide", "mixture_guide", "OUSDEBridge", "LangevinBridge", "fokker_planck_reference",
+    "systematic_resample", "ou_guide", "mixture_guide", "OUSDEBridge", "SMCLangevinBridge", "SMC_PARAMS",
+    "PRIOR_CHOICES", "smc_work_units", "prior_factor", "STEP_WORK", "resolved_prior",
 ]
 
 # A drift field: (t, x (P, n) float64) -> (drift (P, n), log-weight rate (P,) or None).
@@ -355,6 +355,23 @@ def mixture_guide(prior: GaussianMixture, z1: torch.Tensor, T: float, dtype: tor
     return field
 
 
+def resolved_prior(prior: Any, n: int, components: int) -> Prior:
+    """A Langevin sampler's prior as an object for ``n``-number latents: the standard normal for
+    its name; a prior object checked against n; a name of a fitted prior is refused with how to
+    get one (``components``: the mixture's, for the message)."""
+    if prior == "standard-normal":
+        return StandardNormal()
+    if isinstance(prior, str):
+        raise ValueError(
+            f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
+            f"prior=lb.priors.for_model(vae, kind={PRIOR_KINDS[prior]!r}, components={components}), "
+            "or sample through lb.interpolate, which fits it for its model")
+    dim = getattr(prior, "dim", None)
+    if dim is not None and dim != n:
+        raise ValueError(f"the prior is {dim}-dimensional but the latents have {n} values")
+    return prior
+
+
 def _draw_noise(particles: int, n: int, generator, store: list | None = None) -> Callable[[int], torch.Tensor]:
     """Fresh standard normal increments per step, drawn in float32 (half the memory when they
     are kept for pCN moves) and used in float64; appended to ``store`` when one is given."""
@@ -421,45 +438,67 @@ class OUSDEBridge(Sampler):
 
 # "fitted" is the full Gaussian of the model's encoded data, as for ``ou`` and ``gp``.
 PRIOR_CHOICES = ("standard-normal", "fitted", "diagonal", "mixture")
-_PRIOR_KINDS = {"fitted": "gaussian", "diagonal": "diagonal", "mixture": "mixture"}
+PRIOR_KINDS = {"fitted": "gaussian", "diagonal": "diagonal", "mixture": "mixture"}
 
-
-_LANGEVIN_PARAMS = (
-    time_param(1.0),
-    Param("prior", "choice", "standard-normal",
-          "prior of the latents: the standard normal, or fitted to the model's encoded data: a Gaussian "
-          "(fitted), a diagonal Gaussian or a Gaussian mixture", choices=PRIOR_CHOICES),
+_SMC = ("algorithm", ("smc",))
+# The particle sampler's own parameters (``langevin`` with ``algorithm="smc"``).
+SMC_PARAMS = (
     Param("particles", "int", 2048, "particles of the sequential Monte Carlo's first round: more is more "
-          "accurate, cost grows linearly", low=1, high=100_000),
+          "accurate, cost grows linearly", low=1, high=100_000, when=_SMC),
     Param("target_ess", "float", 1.5, "every frame's effective sample size should reach this (about 1: "
           "the path rests on a single particle there): below it the run starts again with twice the "
-          "particles (up to max_particles), and warns if still below (0: never)", low=0.0, high=100_000.0),
-    Param("max_particles", "int", 2048, "most particles of a round: above particles, rounds double the "
-          "particles until target_ess is reached (cost up to twice max_particles)", low=1, high=1_000_000),
-    _steps_param(200),
+          "particles (up to max_particles), and warns if still below (0: never)", low=0.0, high=100_000.0,
+          when=_SMC),
+    Param("max_particles", "int", 2048, "most particles of a round (at least particles): above particles, "
+          "rounds double the particles until target_ess is reached (cost up to twice max_particles)", low=1,
+          high=1_000_000, when=_SMC),
     Param("grid", "choice", "uniform", "integration steps: uniform (equal steps) or refined (shrinking "
-          "toward T)", choices=("uniform", "refined")),
+          "toward T)", choices=("uniform", "refined"), when=_SMC),
     Param("guide", "choice", "modes", "what pulls the particles toward z1: modes (the prior's own Gaussian "
           "components, when it has them: a guide that knows the modes) or ou (the OU bridge's pull)",
-          choices=("modes", "ou")),
+          choices=("modes", "ou"), when=_SMC),
     Param("ess_threshold", "float", 0.5, "resample when the effective sample size falls below this "
-          "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0),
+          "fraction of the particles (0: never, plain importance sampling)", low=0.0, high=1.0, when=_SMC),
     Param("pcn_moves", "int", 0, "preconditioned Crank-Nicolson refinement sweeps on the driving "
-          "noise after the last step (each costs one more integration)", low=0, high=1000),
+          "noise after the last step (each costs one more integration)", low=0, high=1000, when=_SMC),
     Param("pcn_step", "float", 0.3, "pCN step size beta: proposals sqrt(1 - beta^2) W + beta xi",
-          low=0.0, high=1.0, low_inclusive=False),
-    Param("components", "int", 8, "Gaussian components of the mixture prior fitted to the model's encoded "
-          "data", low=1, high=64, when=("prior", ("mixture",))),
+          low=0.0, high=1.0, low_inclusive=False, when=_SMC),
 )
 
+# What a particle step costs besides its particles, in work units (at most about 35 ns each),
+# before the prior factor: measured at one particle on 2 CPU cores, 0.35 ms a step with the
+# standard normal prior, 0.94 ms with a mixture of 8 components (counted: 25,000 x 1.25 units,
+# 1.1 ms), up to 1.7 ms a pCN sweep step with 64 components (counted: 25,000 x 3, 2.6 ms).
+# Leaving it out let 1-particle runs of 2,000 steps x 21 sweeps through 8 keyframes pass as
+# 9 % of the limit and take 370 s.
+STEP_WORK = 25_000
 
-@register(
-    "langevin",
-    "Langevin bridge of a non-Gaussian prior (eqs. 2-3): guided proposals weighted and resampled "
-    "(sequential Monte Carlo), optionally refined by pCN moves; reports the effective sample size.",
-    _LANGEVIN_PARAMS,
-)
-class LangevinBridge(Sampler):
+
+def prior_factor(params: dict[str, Any], latent_size: int) -> float:
+    """How much a prior's energy gradient multiplies a particle's cost: 1 + components / 32 for
+    a mixture (measured: 24, 31 and 73 ns a particle and latent number a step with the standard
+    normal, 8 and 64 components), 1 + latent size / 32 for the fitted full Gaussian (a matrix
+    product per particle, counted as that many components), 1 otherwise."""
+    prior = params.get("prior")
+    if prior == "mixture":
+        return 1 + params.get("components", 8) / 32
+    if prior == "fitted":
+        return 1 + latent_size / 32
+    return 1.0
+
+
+def smc_work_units(params: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> int:
+    """What the particle sampler with these parameters costs at most, in work units (about 10 to
+    35 ns each on one CPU core): steps x (1 + pcn_moves) x paths x runs x prior factor x (2 x
+    max_particles x latent size + ``STEP_WORK``), each path its own particle system, each run (a
+    keyframes segment) its own integration. Rounds double the particles up to max_particles:
+    about twice the largest round in all."""
+    particles = 2 * max(params["particles"], params.get("max_particles", 0))
+    rounds = params.get("steps", 1) * (1 + params.get("pcn_moves", 0)) * paths * runs
+    return int(rounds * prior_factor(params, latent_size) * (particles * latent_size + STEP_WORK))
+
+
+class SMCLangevinBridge(Sampler):
     """Bridge of the Langevin diffusion of ``prior`` by guided proposals and sequential Monte
     Carlo (see the module docstring for the weights).
 
@@ -488,28 +527,17 @@ class LangevinBridge(Sampler):
     sweeps included); each round starts the count again.
     """
 
+    name = "langevin"
+
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", particles: int = 2048,
                  target_ess: float = 1.5, max_particles: int = 2048, steps: int = 200,
                  ess_threshold: float = 0.5, pcn_moves: int = 0, pcn_step: float = 0.3, components: int = 8,
                  guide: str = "modes", grid: str = "uniform"):
+        # Built by ``langevin`` (algorithm="smc") from its checked configuration.
         super().__init__(T)
-        params = {p.name: p for p in _LANGEVIN_PARAMS}
-        if isinstance(prior, str):
-            prior = params["prior"].check(prior)
-        elif not callable(getattr(prior, "grad_energy", None)):
-            raise ValueError(f"prior must be one of {', '.join(PRIOR_CHOICES)} or a prior object with a "
-                             f"grad_energy method (lb.priors); got {prior!r}")
-        self.prior = prior
-        self.particles = params["particles"].check(particles)
-        self.target_ess = params["target_ess"].check(target_ess)
-        self.max_particles = max(self.particles, params["max_particles"].check(max_particles))
-        self.steps = params["steps"].check(steps)
-        self.ess_threshold = params["ess_threshold"].check(ess_threshold)
-        self.pcn_moves = params["pcn_moves"].check(pcn_moves)
-        self.pcn_step = params["pcn_step"].check(pcn_step)
-        self.components = params["components"].check(components)
-        self.guide = params["guide"].check(guide)
-        self.grid = params["grid"].check(grid)
+        self.prior, self.particles, self.target_ess, self.max_particles = prior, particles, target_ess, max_particles
+        self.steps, self.ess_threshold, self.pcn_moves, self.pcn_step = steps, ess_threshold, pcn_moves, pcn_step
+        self.components, self.guide, self.grid = components, guide, grid
 
     def params(self) -> dict[str, Any]:
         return {"T": self.T, "prior": self.prior, "particles": self.particles, "target_ess": self.target_ess,
@@ -517,17 +545,6 @@ class LangevinBridge(Sampler):
                 "ess_threshold": self.ess_threshold, "pcn_moves": self.pcn_moves, "pcn_step": self.pcn_step,
                 "components": self.components, "guide": self.guide,
                 "grid": self.grid}
-
-    def fitted_prior(self) -> dict[str, Any] | None:
-        """The fit a named data prior asks for, ``{"kind": ..., "components": ...}`` (the
-        arguments of ``lb.priors.for_model``), or None when the prior needs no data."""
-        if isinstance(self.prior, str) and self.prior in _PRIOR_KINDS:
-            return {"kind": _PRIOR_KINDS[self.prior], "components": self.components}
-        return None
-
-    def with_prior(self, prior: Prior) -> "LangevinBridge":
-        """The same sampler with ``prior`` (an object) in place of its named prior."""
-        return LangevinBridge(**{**self.params(), "prior": prior})
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes, for ``paths`` paths of
@@ -543,19 +560,7 @@ class LangevinBridge(Sampler):
         return int(4 * n * paths * largest * held)
 
     def _resolved_prior(self, n: int):
-        prior = self.prior
-        if prior == "standard-normal":
-            return StandardNormal()
-        if isinstance(prior, str):
-            raise ValueError(
-                f"prior {prior!r} is fitted to a model's encoded data: pass a prior object, e.g. "
-                f"prior=lb.priors.for_model(vae, kind={_PRIOR_KINDS[prior]!r}, components={self.components}), "
-                "or sample through lb.interpolate, which fits it for its model"
-            )
-        dim = getattr(prior, "dim", None)
-        if dim is not None and dim != n:
-            raise ValueError(f"the prior is {dim}-dimensional but the latents have {n} values")
-        return prior
+        return resolved_prior(self.prior, n, self.components)
 
     def _guide(self, prior, z1) -> Field:
         """The proposal's drift and weights: the prior's own components when it has them
@@ -708,42 +713,3 @@ def _ancestral_noise(stored: list, resamplings: list) -> torch.Tensor:
             lineage = ancestors_after[k][lineage]
         out.append(stored[k][lineage])
     return torch.stack(out[::-1]) if out else torch.zeros(0)
-
-
-def fokker_planck_reference(energy_1d: Callable[[np.ndarray], np.ndarray], x0: float, x1: float, T: float,
-                            times, grid: np.ndarray) -> np.ndarray:
-    """Reference densities of the 1-D Langevin bridge dX = -E'(X) dt + sqrt(2) dW, X(0) = x0,
-    X(T) = x1, at ``times`` (each in (0, T)), on ``grid`` (float64 (G,), equally spaced, holding
-    x0 and x1 as grid points): float64 (len(times), G), each row integrating to 1 (sum * step).
-
-    The generator is discretised as a birth-death chain on the grid with rates
-    exp(-(E(y) - E(x)) / 2) / h^2 to each neighbour y (drift -E' and diffusion 2 to first
-    order, exactly reversible for exp(-E)); the bridge marginal is
-    p(t, x) proportional to P_t(x0, x) P_{T-t}(x, x1) with P_t = expm(Q t). Reversibility makes
-    Q similar to a symmetric tridiagonal matrix (off-diagonals 1 / h^2), so every P_t comes
-    exactly from one eigendecomposition. ``energy_1d``: numpy (G,) -> (G,), up to a constant.
-    """
-    from scipy.linalg import eigh_tridiagonal
-
-    grid = np.asarray(grid, dtype=np.float64)
-    step = grid[1] - grid[0]
-    if grid.ndim != 1 or grid.size < 3 or not np.allclose(np.diff(grid), step) or step <= 0:
-        raise ValueError("grid must be an increasing, equally spaced 1-D array of at least 3 points")
-    start, end = (int(np.argmin(np.abs(grid - x))) for x in (x0, x1))
-    if not (np.isclose(grid[start], x0) and np.isclose(grid[end], x1)):
-        raise ValueError(f"grid must contain x0 = {x0} and x1 = {x1} as grid points")
-    if any(not 0.0 < t < T for t in times):
-        raise ValueError(f"times must lie in (0, T) = (0, {T}); got {list(times)}")
-    rise = np.diff(energy_1d(grid))
-    up, down = np.exp(-rise / 2) / step**2, np.exp(rise / 2) / step**2
-    diagonal = -(np.append(up, 0.0) + np.insert(down, 0, 0.0))
-    eigenvalues, vectors = eigh_tridiagonal(diagonal, np.full(grid.size - 1, 1.0 / step**2))
-    rows = []
-    for t in times:
-        # In the symmetric basis the pi^(1/2) and pi^(-1/2) factors of the forward and the
-        # backward kernel cancel in the product.
-        forward = vectors @ (np.exp(eigenvalues * t) * vectors[start])
-        backward = vectors @ (np.exp(eigenvalues * (T - t)) * vectors[end])
-        density = np.clip(forward * backward, 0.0, None)
-        rows.append(density / (density.sum() * step))
-    return np.array(rows)

@@ -264,7 +264,8 @@ def test_keyframe_particle_work_counts_every_segment(client, four):
     # on its own; the 4 segments of a loop make 1.7e9: above it.
     with pytest.raises(AppError, match=r"= 600 x 6 x 2 x 4 segments x \(512 x 64 \+ 25000\) = 1.7e\+09, above "
                        r"this server's limit"):
-        client.predict(model=MODEL, images=gallery(four), method="langevin", particles=256, max_particles=256,
+        client.predict(model=MODEL, images=gallery(four), method="langevin", algorithm="smc", particles=256,
+                       max_particles=256,
                        steps=600, pcn_moves=5, **KEYS, api_name="/keyframes")
 
 

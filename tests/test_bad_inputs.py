@@ -314,54 +314,66 @@ CASES = [
     # Langevin memory is bounded as well as its work.
     Case("langevin-memory", r"langevin with these settings would hold about 2\.3 GiB .* lower max_particles "
          r"\(at most 220 here\)", lib="memory",
-         args={"particles": 512, "max_particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
+         args={"algorithm": "smc", "particles": 512, "max_particles": 512, "frames": 240, "latent_shape": (4, 32, 32)},
          needs="langevin"),
     # One particle system a path: two paths of 256 hold what one of 512 does.
     Case("langevin-memory-counts-the-paths", r"would hold about 2\.3 GiB .* lower max_particles "
          r"\(at most 110 here\), paths", lib="memory",
-         args={"particles": 256, "max_particles": 256, "frames": 240, "latent_shape": (4, 32, 32), "paths": 2},
+         args={"algorithm": "smc", "particles": 256, "max_particles": 256, "frames": 240, "latent_shape": (4, 32, 32), "paths": 2},
          needs="langevin"),
     Case("closed-loop-between-different-images", r"z1 must equal z0 \(a loop\)",
          args={"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0},
          api=("/interpolate", {"method": "gp", "kernel": "periodic", "period": 4.0, "T": 4.0})),
     Case("langevin-0-particles", r"particles must be (in \[1|at least 1)",
-         args={"method": "langevin", "particles": 0},
-         api=("/interpolate", {"method": "langevin", "particles": 0}), needs="langevin"),
+         args={"method": "langevin", "algorithm": "smc", "particles": 0},
+         api=("/interpolate", {"method": "langevin", "algorithm": "smc", "particles": 0}), needs="langevin"),
     Case("langevin-1e6-particles", r"particles must be at most 16384 on this server", lib="kwargs",
-         args={"method": "langevin", "particles": 10**6},
-         api=("/interpolate", {"method": "langevin", "particles": 10**6}), needs="langevin"),
+         args={"method": "langevin", "algorithm": "smc", "particles": 10**6},
+         api=("/interpolate", {"method": "langevin", "algorithm": "smc", "particles": 10**6}), needs="langevin"),
     Case("langevin-1e9-steps", r"steps must be at most 2000 on this server", lib="kwargs",
          args={"method": "langevin", "steps": 10**9},
          api=("/interpolate", {"method": "langevin", "steps": 10**9}), needs="langevin"),
     Case("langevin-1e6-pcn-moves", r"pcn_moves must be at most 20 on this server", lib="kwargs",
-         args={"method": "langevin", "pcn_moves": 10**6},
-         api=("/compare", {"methods": ["langevin"], "pcn_moves": 10**6}), needs="langevin"),
+         args={"method": "langevin", "algorithm": "smc", "pcn_moves": 10**6},
+         api=("/compare", {"methods": ["langevin"], "algorithm": "smc", "pcn_moves": 10**6}), needs="langevin"),
     # Each bound alone is allowed, together at SD latent size they would take minutes.
     Case("langevin-work-at-sd-latent-size", r"steps x \(1 \+ pcn_moves\) x paths x \(2 x max_particles x latent size \+ 25000 a step\) = "
          r"2000 x 21 x 1 x \(512 x 16384 \+ 25000\) .* lower paths, steps or pcn_moves \(at these, even one particle",
-         lib="kwargs", args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000,
+         lib="kwargs", args={"method": "langevin", "algorithm": "smc", "particles": 256, "max_particles": 256, "steps": 2000,
                              "pcn_moves": 20, "latent_shape": (4, 64, 64)}, needs="langevin"),
     Case("langevin-work-names-the-particles-that-fit", r"= 1e\+09, above this server's limit of 5e\+08: "
          r"lower max_particles \(at most 119 here\)", lib="kwargs",
-         args={"method": "langevin", "particles": 250, "max_particles": 250, "steps": 500, "pcn_moves": 0,
+         args={"method": "langevin", "algorithm": "smc", "particles": 250, "max_particles": 250, "steps": 500, "pcn_moves": 0,
                "latent_shape": (4, 32, 32)}, needs="langevin"),
     Case("langevin-work-within-the-limit", None, lib="kwargs",
-         args={"method": "langevin", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 3,
+         args={"method": "langevin", "algorithm": "smc", "particles": 256, "max_particles": 256, "steps": 2000, "pcn_moves": 3,
                "latent_shape": (64,)}, needs="langevin"),
-    # The defaults (one round of 2,048 particles a path) fit a 64-number latent, even for 8 paths.
-    Case("langevin-defaults-at-poses-size", None, lib="kwargs", args={"method": "langevin", "latent_shape": (64,)},
-         needs="langevin"),
-    Case("langevin-defaults-8-paths-at-poses-size", None, lib="kwargs",
-         args={"method": "langevin", "latent_shape": (64,), "paths": 8}, needs="langevin"),
+    # The particle sampler's defaults (one round of 2,048 particles a path) fit a 64-number latent, even for 8 paths.
+    Case("langevin-smc-defaults-at-poses-size", None, lib="kwargs",
+         args={"method": "langevin", "algorithm": "smc", "latent_shape": (64,)}, needs="langevin"),
+    Case("langevin-smc-defaults-8-paths-at-poses-size", None, lib="kwargs",
+         args={"method": "langevin", "algorithm": "smc", "latent_shape": (64,), "paths": 8}, needs="langevin"),
+    # The path sampler's defaults with the fitted mixture fit poses' 64 numbers, even for 8 paths.
+    Case("langevin-defaults-mixture-8-paths-at-poses-size", None, lib="kwargs",
+         args={"method": "langevin", "prior": "mixture", "latent_shape": (64,), "paths": 8}, needs="langevin"),
+    # A mixture at SD latent size: each of 2,048 coordinate blocks re-evaluates the whole path.
+    Case("langevin-work-mixture-at-sd-latent-size", r"Langevin work \(chains x sweeps x coordinate blocks x time "
+         r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps or paths, raise block, or use "
+         r"ou with the fitted prior", lib="kwargs",
+         args={"method": "langevin", "prior": "mixture", "latent_shape": (4, 32, 32)}, needs="langevin"),
+    # A parameter of the other algorithm would be ignored: refused.
+    Case("langevin-particles-without-smc", r"particles is a parameter of algorithm 'smc'; with algorithm 'path-mcmc' "
+         r"it has no effect", args={"method": "langevin", "particles": 16}, needs="langevin"),
     # Each path is its own particle system: the work counts the paths.
     # A step costs something with one particle too, and a mixture prior's components count.
     Case("langevin-work-counts-the-steps-and-the-prior", r"x prior factor x \(2 x max_particles x latent size \+ "
          r"25000 a step\) = 2000 x 21 x 1 x 3 \(the prior\) x \(2 x 64 \+ 25000\) = 3\.2e\+09", lib="kwargs",
-         args={"method": "langevin", "particles": 1, "max_particles": 1, "steps": 2000, "pcn_moves": 20,
+         args={"method": "langevin", "algorithm": "smc", "particles": 1, "max_particles": 1, "steps": 2000, "pcn_moves": 20,
                "prior": "mixture", "components": 64, "latent_shape": (64,)}, needs="langevin"),
     Case("langevin-work-counts-the-paths", r"= 200 x 1 x 8 x \(4096 x 128 \+ 25000\) = 8\.8e\+08, above "
          r"this server's limit of 5e\+08: lower max_particles \(at most 1123 here\), paths", lib="kwargs",
-         args={"method": "langevin", "latent_shape": (128,), "paths": 8}, needs="langevin"),
+         args={"method": "langevin", "algorithm": "smc", "steps": 200, "latent_shape": (128,), "paths": 8},
+         needs="langevin"),
     # Models.
     Case("unknown-model", r"unknown model 'mnist': give one of digits", lib="load", args={"source": "mnist"},
          api=("/interpolate", {"model": "mnist"}), api_message=APP_MODELS),
@@ -472,7 +484,8 @@ def run_library(case: Case, inputs, vae, tmp_path):
             return limits.check_choice(**args)
         if case.lib == "methods":
             return limits.check_methods(args["value"], lb.registry.available())
-        sampler = lb.registry.get("langevin", particles=args["particles"], max_particles=args["max_particles"])
+        sampler = lb.registry.get("langevin", algorithm=args["algorithm"], particles=args["particles"],
+                                  max_particles=args["max_particles"])
         return costs.check_sampler_memory(sampler, args["frames"], args["latent_shape"], args.get("paths", 1))
     if case.lib == "request":  # what a server accepts: the app's limits
         from latent_bridge.app import limits

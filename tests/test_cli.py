@@ -365,7 +365,7 @@ def test_a_samplers_warnings_are_printed(tmp_path, capsys):
     # and so does the command, on stderr; the JSON report carries the same sentences.
     target = tmp_path / "grid.png"
     code, out, err = cli_in_process(["interpolate", EXAMPLES[0], EXAMPLES[1], *DIGITS, "--method", "langevin",
-                                     "--prior", "mixture", "--target-ess", "48",
+                                     "--algorithm", "smc", "--prior", "mixture", "--target-ess", "48",
                                      "--particles", "2", "--max-particles", "2", "--steps", "20", "--frames", "6",
                                      "--out", target, "--json", "--quiet"], capsys)
     assert code == 0, err

@@ -25,7 +25,7 @@ SAMPLERS = [
     ("gp", {"kernel": "periodic", "period": 7.0, "length_scale": 0.7}),
     ("gp", {"kernel": "matern", "nu": 1.5}),
     ("ou-sde", {"steps": 40}),
-    ("langevin", {"particles": 8, "steps": 40}),
+    ("langevin", {"steps": 40, "sweeps": 4}),
 ]
 IDS = [name + "".join(f"-{k}={v}" for k, v in p.items()) for name, p in SAMPLERS]
 
@@ -306,7 +306,7 @@ def test_a_periodic_loop_is_as_smooth_at_its_seam_as_anywhere():
 
 
 def test_chained_diagnostics_and_progress_come_per_segment():
-    sampler = lb.registry.get("langevin", particles=16, max_particles=16, steps=30)  # one round a segment
+    sampler = lb.registry.get("langevin", algorithm="smc", particles=16, max_particles=16, steps=30)  # one round a segment
     calls = []
     run = sampler.run_through(random_keys(3, (4,)), 5, generator=seeded(), loop=True,
                               callback=lambda done, total, message: calls.append((done, total, message)))
@@ -391,7 +391,7 @@ def encoded(vae, paths):
 
 @pytest.mark.parametrize("name", ["gp", "ou", "slerp", "langevin"])
 def test_keyframes_pass_exactly_through_every_encoded_image(digits, four, name):
-    sampler = lb.registry.get(name, **({"prior": "mixture", "particles": 16, "steps": 40} if name == "langevin" else {}))
+    sampler = lb.registry.get(name, **({"prior": "mixture", "steps": 40, "sweeps": 4} if name == "langevin" else {}))
     result = lb.keyframes(digits, four, sampler, frames_per_segment=7, n_paths=2, loop=True, seed=3)
     assert result.n_frames == lb.pipeline.keyframe_count(4, 7, loop=True) == 4 * 6 + 1
     assert result.key_frames == (0, 6, 12, 18, 24)

@@ -1,6 +1,7 @@
-"""langevin: guided proposals with sequential Monte Carlo. The quadratic energy gives ou-sde
-exactly; the 1-D two-well prior matches a fine-grid Fokker-Planck reference; diagnostics;
-large latents; bad input."""
+"""langevin's particle sampler (algorithm="smc"): guided proposals with sequential Monte Carlo.
+The quadratic energy gives ou-sde exactly; the 1-D two-well prior matches a fine-grid
+Fokker-Planck reference; diagnostics; large latents; bad input. The default algorithm
+(path-mcmc) has its own tests in test_langevin_paths.py."""
 
 import math
 
@@ -11,8 +12,8 @@ from scipy.linalg import expm
 
 import latent_bridge as lb
 from latent_bridge.priors import GaussianMixture, StandardNormal
-from latent_bridge.sde import (effective_sample_size, fokker_planck_reference, guiding_term, mixture_guide,
-                               systematic_resample)
+from latent_bridge.sde import effective_sample_size, guiding_term, mixture_guide, systematic_resample
+from latent_bridge.testing import fokker_planck_reference
 # The seeded generator and the one-thread fixture (autouse) are shared with the ou-sde tests.
 from test_sde import one_torch_thread, seeded  # noqa: F401
 
@@ -69,7 +70,7 @@ def test_quadratic_energy_gives_equal_weights_and_exactly_the_ou_sde_paths():
     z0, z1 = torch.randn(6, generator=seeded(1)), torch.randn(6, generator=seeded(2))
     # ou-sde's grid (refined toward T); on any grid the steps are exact OU bridge steps, so
     # the law is the same.
-    langevin = lb.registry.get("langevin", prior=StandardNormal(), T=1.2, particles=32, steps=60,
+    langevin = lb.registry.get("langevin", algorithm="smc", prior=StandardNormal(), T=1.2, particles=32, steps=60,
                                target_ess=0, grid="refined")  # one round of 32 a path
     run = langevin.run(z0, z1, frames=7, n_paths=4, generator=seeded(3))
     # -grad E(x) + x = 0: every log weight is exactly 0, so the ESS is the particle count and
@@ -124,13 +125,13 @@ def test_mixture_guide_weight_rate_is_the_generator_of_its_twist():
 def test_diagonal_gaussian_prior_is_bridged_exactly_by_its_own_guide():
     # One component: the twist is the prior's own transition density, every weight is 1.
     prior = lb.priors.DiagonalGaussian([0.5, -1.0], [0.7, 1.3])
-    sampler = lb.registry.get("langevin", prior=prior, T=2.0, particles=64, target_ess=0)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=prior, T=2.0, particles=64, target_ess=0)
     run = sampler.run(torch.tensor([-2.0, 1.0]), torch.tensor([2.0, 0.0]), frames=5, n_paths=4, generator=seeded())
     assert run.diagnostics["ess"] == pytest.approx(64, rel=1e-12) and run.diagnostics["resamplings"] == 0
 
 
 def test_pcn_moves_always_accept_under_the_quadratic_energy():
-    sampler = lb.registry.get("langevin", particles=16, steps=30, pcn_moves=3)
+    sampler = lb.registry.get("langevin", algorithm="smc", particles=16, steps=30, pcn_moves=3)
     run = sampler.run(torch.zeros(4), torch.ones(4), frames=5, n_paths=4, generator=seeded())
     # All weights are equal, so min(1, w' / w) = 1.
     assert run.diagnostics["pcn_acceptance"] == 1.0
@@ -146,7 +147,8 @@ def two_well_run():
     # The OU guide on the grid refined toward T (docs/methods.md, "Measured"); the default
     # settings have their own test below. One system of 20,000 particles, read through all its
     # weighted particles (systematic resampling to 20,000 equally weighted paths).
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=20_000, steps=300, guide="ou",
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=T_WELL, particles=20_000, max_particles=20_000,
+                              steps=300, guide="ou",
                               grid="refined")
     system = sampler.particle_systems(torch.tensor([-2.0]), torch.tensor([2.0]), frames=FRAMES, systems=1,
                                       generator=seeded(0))
@@ -213,7 +215,7 @@ def test_two_well_bridge_crosses_between_the_wells(two_well_run):
 
 
 def test_diagnostics_report_ess_over_time_and_resamplings():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=2000, steps=300, guide="ou",
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=T_WELL, particles=2000, steps=300, guide="ou",
                               grid="refined", target_ess=0)
     diagnostics = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=FRAMES, n_paths=2,
                               generator=seeded(0)).diagnostics
@@ -229,7 +231,7 @@ def test_diagnostics_report_ess_over_time_and_resamplings():
 
 
 def test_plain_importance_sampling_never_resamples():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=2000, steps=100, ess_threshold=0.0,
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=T_WELL, particles=2000, steps=100, ess_threshold=0.0,
                               guide="ou", grid="refined")
     run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=3, n_paths=5, generator=seeded())
     assert run.diagnostics["resamplings"] == 0
@@ -239,7 +241,7 @@ def test_plain_importance_sampling_never_resamples():
 
 
 def test_pcn_moves_report_an_acceptance_rate_and_keep_the_endpoints():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=200, max_particles=200, steps=60,
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=T_WELL, particles=200, max_particles=200, steps=60,
                               pcn_moves=2, pcn_step=0.5)
     run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=6, n_paths=30, generator=seeded())
     paths = run.latents
@@ -253,7 +255,7 @@ def test_large_latents_with_few_particles():
     z0, z1 = torch.randn(shape, generator=seeded(1)), torch.randn(shape, generator=seeded(2))
     n = z0.numel()
     prior = GaussianMixture([0.5, 0.5], torch.randn(2, n, generator=seeded(3)), torch.full((2, n), 0.8))
-    sampler = lb.registry.get("langevin", prior=prior, T=0.5, particles=4, steps=20, target_ess=0)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=prior, T=0.5, particles=4, steps=20, target_ess=0)
     paths = sampler.sample(z0, z1, frames=4, n_paths=2, generator=seeded())
     assert paths.shape == (2, 4, *shape) and torch.isfinite(paths).all()
     assert torch.equal(paths[:, 0], z0.expand_as(paths[:, 0])) and torch.equal(paths[:, -1], z1.expand_as(paths[:, -1]))
@@ -262,14 +264,14 @@ def test_large_latents_with_few_particles():
 def test_each_path_comes_from_its_own_particle_system():
     # Three particles a path, seven paths: seven systems, so seven different paths even
     # though each system holds only three.
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=T_WELL, particles=3, steps=10, target_ess=0)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=T_WELL, particles=3, steps=10, target_ess=0)
     paths = sampler.sample(torch.tensor([-2.0]), torch.tensor([2.0]), frames=4, n_paths=7, generator=seeded())
     assert paths.shape == (7, 4, 1)
     assert torch.unique(paths[:, 1], dim=0).shape[0] == 7
 
 
 def test_params_round_trip_through_the_registry_with_a_prior_object():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, particles=10, steps=20, pcn_moves=1)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, particles=10, steps=20, pcn_moves=1)
     again = lb.registry.get("langevin", **sampler.params())
     assert again.params() == sampler.params() and again.prior is TWO_WELL
 
@@ -303,19 +305,19 @@ def test_systematic_resampling_keeps_each_particle_about_count_times_its_weight(
 def test_bad_parameters_raise_a_clear_error(params, message):
     escaped = message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
     with pytest.raises(ValueError, match=escaped):
-        lb.registry.get("langevin", **params)
+        lb.registry.get("langevin", algorithm="smc", **params)
 
 
 @pytest.mark.parametrize("prior", ["diagonal", "mixture"])
 def test_named_fitted_prior_without_a_model_says_how_to_get_one(prior):
-    sampler = lb.registry.get("langevin", prior=prior)  # building is fine: the pipeline resolves it
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=prior)  # building is fine: the pipeline resolves it
     with pytest.raises(ValueError, match=rf"prior '{prior}' is fitted to a model's encoded data: pass a prior object, e.g. "
                        rf"prior=lb.priors.for_model\(vae, kind='{prior}', components=8\)"):
         sampler.sample(torch.zeros(2), torch.ones(2), frames=3)
 
 
 def test_prior_of_another_dimension_is_refused():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL)
     with pytest.raises(ValueError, match="the prior is 1-dimensional but the latents have 3 values"):
         sampler.sample(torch.zeros(3), torch.ones(3), frames=3)
 
@@ -323,12 +325,12 @@ def test_prior_of_another_dimension_is_refused():
 def test_diverging_integration_says_to_increase_steps():
     # Euler multiplies x by about 1 - dt / std^2 = -1e11 per step: float64 overflows in ~30 steps.
     steep = GaussianMixture([1.0], [[0.0]], [[1e-6]])
-    sampler = lb.registry.get("langevin", prior=steep, T=1.0, particles=4, steps=40)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=steep, T=1.0, particles=4, steps=40)
     with pytest.raises(ValueError, match="the integration diverged .* increase steps"):
         sampler.sample(torch.tensor([1.0]), torch.tensor([-1.0]), frames=3, generator=seeded())
 
 
-# --- right at the defaults ---------------------------------------------------------------------
+# --- the particle sampler at its own defaults (200 steps, 2,048 particles, modes guide) -----------
 
 ASYMMETRIC = GaussianMixture([0.7, 0.3], [[-1.5], [2.0]], [[0.4], [0.6]])
 
@@ -373,7 +375,7 @@ def test_default_settings_follow_the_exact_bridge_between_wells(prior, x0, x1, T
     # 0.224 against 0.815, 0.500, 0.185: fails) and -2.2, -1.9, -2.6 on the asymmetric one
     # (passes: at 120 systems this test detects its two-well bias only).
     # benchmarks/langevin_accuracy.py has the longer runs.
-    sampler = lb.registry.get("langevin", prior=prior, T=T)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=prior, T=T, steps=200)
     fractions = below_zero_at_quarters(sampler, x0, x1, runs=120)
     mean, se = fractions.mean(0), fractions.std(0, ddof=1) / math.sqrt(len(fractions))
     exact = exact_below_zero(prior, x0, x1, T)
@@ -381,7 +383,7 @@ def test_default_settings_follow_the_exact_bridge_between_wells(prior, x0, x1, T
 
 
 def test_a_starved_run_says_so_in_plain_words():
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=3.0, particles=8, max_particles=8)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=3.0, particles=8, max_particles=8, steps=200)
     run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=8, generator=seeded(1))
     warnings = run.diagnostics["warnings"]
     assert any("effective sample size of only" in w and "raise max_particles" in w for w in warnings)
@@ -391,7 +393,7 @@ def test_a_starved_run_says_so_in_plain_words():
 def test_a_one_particle_run_of_the_standard_normal_is_exact_and_says_nothing():
     # All weights are equal there: each particle is an exact OU bridge path, so a frame ESS of 1
     # is no reason to warn (a mixture with as few particles does warn, test above).
-    run = lb.registry.get("langevin", T=1.0, particles=1, max_particles=1).run(
+    run = lb.registry.get("langevin", algorithm="smc", T=1.0, particles=1, max_particles=1).run(
         torch.zeros(3), torch.ones(3), frames=6, n_paths=2, generator=seeded(0))
     assert run.diagnostics["min_frame_ess"] == 1.0 and "warnings" not in run.diagnostics
 
@@ -400,7 +402,7 @@ def test_a_one_particle_run_of_the_standard_normal_is_exact_and_says_nothing():
 def test_default_paths_of_one_run_are_several_draws(seed):
     # Each path comes from its own particle system: 8 default paths hold 8 different values at
     # every interior frame (one system for all 8 held 3, 6, 6 and 8 on seeds 0-3).
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=3.0)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=3.0, steps=200)
     run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=8, generator=seeded(seed))
     assert run.diagnostics["distinct_paths"] == [8] * 7
     # Every system's frame ESS reaches the default target (1.5): a healthy default run says nothing.
@@ -409,7 +411,7 @@ def test_default_paths_of_one_run_are_several_draws(seed):
 
 def test_rounds_double_every_systems_particles_until_the_target_holds():
     # The rounds act on all the paths' systems together: the weakest system's frame ESS decides.
-    sampler = lb.registry.get("langevin", prior=TWO_WELL, T=3.0, particles=64, max_particles=1024, target_ess=4)
+    sampler = lb.registry.get("langevin", algorithm="smc", prior=TWO_WELL, T=3.0, particles=64, max_particles=1024, target_ess=4, steps=200)
     run = sampler.run(torch.tensor([-2.0]), torch.tensor([2.0]), frames=5, n_paths=2, generator=seeded(0))
     d = run.diagnostics
     assert d["rounds"] >= 2 and d["particles"] == 64 * 2 ** (d["rounds"] - 1)

@@ -179,7 +179,7 @@ def test_progress_increases_up_to_total(vae, images, monkeypatch):
 
 def test_a_samplers_progress_reaches_the_pipelines_callback(vae, images):
     calls = []
-    sampler = lb.registry.get("langevin", particles=8, max_particles=8, steps=100, pcn_moves=1)
+    sampler = lb.registry.get("langevin", algorithm="smc", particles=8, max_particles=8, steps=100, pcn_moves=1)
     lb.interpolate(vae, *images, sampler, frames=6, progress=lambda *call: calls.append(call))
     sampling = [c for c in calls if c[2].startswith("langevin: ")]
     assert len(sampling) >= 100 and sampling[-1][0] == sampling[-1][1]
@@ -202,13 +202,13 @@ def test_ssim_of_gray_frames_equals_that_of_their_rgb_copies(vae, images):
 
 
 def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
-    sampler = lb.registry.get("langevin", prior="mixture", components=3, particles=8, steps=20)
+    sampler = lb.registry.get("langevin", prior="mixture", components=3, steps=20, sweeps=4)
     result = lb.interpolate(vae, *images, sampler, frames=6, n_paths=2)
     prior = lb.priors.for_model(vae, kind="mixture", components=3)
     assert result.params["prior"] is prior  # fitted once per model, and used by the sampler
     expected = prior.log_prob(result.latents.reshape(12, 2).double()).reshape(2, 6).numpy()
     np.testing.assert_allclose(result.metrics["log_prior"], expected, rtol=1e-5)
-    assert sampler.prior == "mixture" and result.params["prior"] is not None and "ess" in result.diagnostics
+    assert sampler.prior == "mixture" and result.params["prior"] is not None and "acceptance" in result.diagnostics
 
 
 @pytest.mark.parametrize("kwargs, message", [

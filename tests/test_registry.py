@@ -77,7 +77,9 @@ def test_sample_arguments_are_checked_up_front(z0, z1, frames, n_paths, message)
 # --- the sampler contract: run() returns what it found; sample() is run().latents ----------
 
 
-SMALL = {"langevin": {"particles": 16, "steps": 40, "pcn_moves": 1}, "ou-sde": {"steps": 40}}
+SMALL = {"langevin": {"prior": lb.priors.GaussianMixture([0.5, 0.5], torch.stack([-torch.ones(6), torch.ones(6)]),
+                                                        torch.full((2, 6), 0.7)), "steps": 12, "sweeps": 6},
+         "ou-sde": {"steps": 40}}
 
 
 @pytest.mark.parametrize("name", sorted(lb.registry.available()))
@@ -96,7 +98,7 @@ def test_run_returns_paths_with_json_diagnostics_and_sample_is_its_latents(name)
 
 
 def test_langevin_reports_progress_through_its_steps_and_pcn_sweeps():
-    sampler = lb.registry.get("langevin", particles=8, max_particles=8, steps=200, pcn_moves=2)
+    sampler = lb.registry.get("langevin", algorithm="smc", particles=8, max_particles=8, steps=200, pcn_moves=2)
     calls = []
     run = sampler.run(torch.zeros(3), torch.ones(3), frames=9, callback=lambda *a: calls.append(a))
     steps = run.diagnostics["steps"]
@@ -107,7 +109,7 @@ def test_langevin_reports_progress_through_its_steps_and_pcn_sweeps():
 
 
 def test_langevin_rounds_restart_the_count_with_twice_the_particles():
-    sampler = lb.registry.get("langevin", particles=8, max_particles=32, steps=50, target_ess=48)
+    sampler = lb.registry.get("langevin", algorithm="smc", particles=8, max_particles=32, steps=50, target_ess=48)
     calls = []
     run = sampler.run(torch.zeros(3), torch.ones(3), frames=5, callback=lambda *a: calls.append(a))
     # The standard normal's weights are all equal: the first round already reaches any ESS it can.
@@ -206,8 +208,8 @@ def test_walk_params_close_the_loop_in_one_place():
 PACKAGE = Path(lb.__file__).parent
 # The package's modules in data-flow order: each may import only modules before it (checkpoints/,
 # at the repository's top, holds the models and imports none of them).
-ORDER = ["checks", "registry", "data", "models", "kernels", "priors", "bridges", "sde",
-         "metrics", "pipeline", "media", "plots", "train", "publish", "familiarity", "reproduce", "cli", "app"]
+ORDER = ["checks", "registry", "data", "models", "kernels", "priors", "bridges", "sde", "path_mcmc", "langevin",
+         "testing", "metrics", "pipeline", "media", "plots", "train", "publish", "familiarity", "reproduce", "cli", "app"]
 
 
 def _top_module(path: Path) -> str:

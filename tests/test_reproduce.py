@@ -101,16 +101,16 @@ def test_langevin_bridge_matches_the_fokker_planck_reference(quick_run):
     masses = []
     for key, value in entry.items():
         if key.startswith("t="):
-            # The quick run pools 40 default particle systems, worth ``equivalent_draws`` (their
-            # frame ESS summed, ~250) independent draws: 4 binomial standard errors of that many
-            # (measured 2.4 at most); the full run's numbers, in docs/reproduction.md, are the
+            # The quick run's 100 default paths of the 2-D two-well, both coordinates (independent
+            # 1-D bridges): 200 independent draws. 4 binomial standard errors of that many, plus
+            # 0.01 for the time steps; the full run's numbers, in docs/reproduction.md, are the
             # precise comparison.
             p = value["mass_below_0_reference"]
             se = (p * (1 - p) / value["equivalent_draws"]) ** 0.5
-            assert abs(value["mass_below_0"] - p) < 4 * se, (key, value)
-            # Few paths between the wells (|x| < 0.5; reference ~0.06): an OU bridge, which
-            # ignores the prior, puts 0.29-0.39 there (measured), the quick Langevin run 0.03-0.07.
-            assert abs(value["mass_between_wells"] - value["mass_between_wells_reference"]) < 0.12, key
+            assert abs(value["mass_below_0"] - p) < 4 * se + 0.01, (key, value)
+            # Few paths between the wells (|x| < 0.5; reference ~0.06): the guide's bridge, which
+            # ignores the wells, puts about 0.3 there (measured).
+            assert abs(value["mass_between_wells"] - value["mass_between_wells_reference"]) < 0.08, key
             masses.append(value["mass_below_0"])
     # The paths leave the left well for the right one as time goes on.
     assert masses == sorted(masses, reverse=True)

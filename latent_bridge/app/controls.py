@@ -90,16 +90,16 @@ def shown_params(methods: list[str], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, ...] | None = None,
-                  runs: int = 1, paths: int = 1) -> dict[str, Any]:
+                  runs: int = 1, paths: int = 1, frames: int = 2) -> dict[str, Any]:
     """Keyword arguments for ``registry.get(method, ...)`` from every control's value.
 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
-    empty value falls back to the registry default. Particles, steps and pCN moves are checked
-    against ``LIMITS``; with the model's ``latent_shape``, the work of a particle sampler
-    (``particle_work``: one particle system a path, ``runs`` the segments of a path through
-    keyframes, each its own run) against ``LIMITS.particle_work``. Other values are
-    checked by the sampler itself when it is built.
+    empty value falls back to the registry default. Particles, steps, sweeps, chains and pCN
+    moves are checked against ``LIMITS``; with the model's ``latent_shape``, the work of a
+    Langevin sampler (``costs.particle_work``, the sampler's own ``work_units``: ``paths`` paths,
+    ``runs`` the segments of a path through keyframes, each its own run of ``frames`` frames)
+    against ``LIMITS.particle_work``. Other values are checked by the sampler when it is built.
     """
     kwargs = {}
     for param in _params(method):
@@ -111,8 +111,8 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     for name, low in BOUNDED_PARAMS.items():
         if name in kwargs:
             kwargs[name] = check_whole(name, kwargs[name], low, getattr(LIMITS, name))
-    if latent_shape is not None and "particles" in kwargs:
-        check_particle_work(kwargs, math.prod(latent_shape), runs, paths)
+    if latent_shape is not None and "algorithm" in kwargs:
+        check_particle_work(kwargs, math.prod(latent_shape), runs, paths, frames)
     return kwargs
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from .. import registry
+from ..sde import STEP_WORK, prior_factor
 from .limits import LIMITS, check_whole
 
 _DECODE_SECONDS: dict[tuple, float] = {}
@@ -86,79 +88,65 @@ def gpu_seconds(decoded_frames: int, seconds_per_frame: float, particle_work: in
     return int(max(15, math.ceil(10 + 2 * decoded_frames * seconds_per_frame + particle_work * 35e-9)))
 
 
-# What a Langevin step costs besides its particles, in work units (at most about 35 ns each),
-# before the prior factor: measured at one particle on 2 CPU cores, 0.35 ms a step with the
-# standard normal prior, 0.94 ms with a mixture of 8 components (counted: 25,000 x 1.25 units,
-# 1.1 ms), up to 1.7 ms a pCN sweep step with 64 components (counted: 25,000 x 3, 2.6 ms).
-# Leaving it out let 1-particle runs of 2,000 steps x 21 sweeps through 8 keyframes pass as
-# 9 % of the limit and take 370 s.
-STEP_WORK = 25_000
-
-
-def prior_factor(kwargs: dict[str, Any], latent_size: int) -> float:
-    """How much a prior's energy gradient multiplies a particle's cost: 1 + components / 32 for
-    a mixture (measured: 24, 31 and 73 ns a particle and latent number a step with the standard
-    normal, 8 and 64 components), 1 + latent size / 32 for the fitted full Gaussian (a matrix
-    product per particle, counted as that many components), 1 otherwise."""
-    prior = kwargs.get("prior")
-    if prior == "mixture":
-        return 1 + kwargs.get("components", 8) / 32
-    if prior == "fitted":
-        return 1 + latent_size / 32
-    return 1.0
-
-
-def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> int:
-    """What a particle sampler with these parameters costs at most, in units of
-    ``LIMITS.particle_work``: steps x (1 + pcn_moves) x paths x runs x prior factor x
-    (2 x max_particles x latent size + ``STEP_WORK``), each path its own particle system, each
-    run (a keyframes segment) its own integration; 0 for samplers without particles."""
-    if "particles" not in kwargs:
+def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1, frames: int = 2) -> int:
+    """What a Langevin request with these parameters costs at most, in units of
+    ``LIMITS.particle_work``: the sampler's own ``work_units`` (``LangevinBridge.work_units``,
+    whose time grid follows the frames), each keyframes segment a run; 0 for other samplers."""
+    if "algorithm" not in kwargs:
         return 0
-    # A particle sampler runs rounds of doubling particles up to max_particles: about twice
-    # the largest round in all, per run (a path through keyframes runs once per segment).
-    particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    rounds = kwargs.get("steps", 1) * (1 + kwargs.get("pcn_moves", 0)) * paths * runs
-    return int(rounds * prior_factor(kwargs, latent_size) * (particles * latent_size + STEP_WORK))
+    sampler = registry.get("langevin", **kwargs)
+    return sampler.work_units(frames, latent_size, paths, runs)
 
 
-def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1) -> None:
+def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1,
+                        frames: int = 2) -> None:
+    """Refuse a Langevin request whose ``particle_work`` exceeds ``LIMITS.particle_work``, naming
+    what to lower (and, for the default algorithm, the exact Gaussian-prior bridge instead)."""
+    work = particle_work(kwargs, latent_size, runs, paths, frames)
+    if work <= LIMITS.particle_work:
+        return
+    if kwargs["algorithm"] != "smc":
+        raise ValueError(
+            f"Langevin work (chains x sweeps x coordinate blocks x time steps x latent size, "
+            "LangevinBridge.work_units) = "
+            f"{work:.2g}{f' over {runs} segments' if runs > 1 else ''}, above this server's limit of "
+            f"{LIMITS.particle_work:.2g}: lower sweeps, steps or paths, raise block, or use ou with the fitted "
+            "prior (the exact bridge of the preconditioned diffusion), or pick a model with a smaller latent")
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
-    work = particle_work(kwargs, latent_size, runs, paths)
-    if work > LIMITS.particle_work:
-        factor = prior_factor(kwargs, latent_size)
-        per_step = LIMITS.particle_work / (steps * sweeps * paths * runs * factor)
-        most = int((per_step - STEP_WORK) // (2 * latent_size))
-        lower = (f"lower max_particles (at most {most} here), paths, steps or pcn_moves" if most >= 1 else
-                 "lower paths, steps or pcn_moves (at these, even one particle is too much)")
-        segments = f" x {runs} segments" if runs > 1 else ""
-        prior = f" x {factor:g} (the prior)" if factor != 1 else ""
-        raise ValueError(
-            f"Langevin work: steps x (1 + pcn_moves) x paths{' x segments' if runs > 1 else ''}"
-            f"{' x prior factor' if prior else ''} x (2 x max_particles x latent size + {STEP_WORK} a step) = "
-            f"{steps} x {sweeps} x {paths}{segments}{prior} x ({particles} x {latent_size} + {STEP_WORK}) = "
-            f"{work:.2g}, above this server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model "
-            "with a smaller latent")
+    factor = prior_factor(kwargs, latent_size)
+    per_step = LIMITS.particle_work / (steps * sweeps * paths * runs * factor)
+    most = int((per_step - STEP_WORK) // (2 * latent_size))
+    lower = (f"lower max_particles (at most {most} here), paths, steps or pcn_moves" if most >= 1 else
+             "lower paths, steps or pcn_moves (at these, even one particle is too much)")
+    segments = f" x {runs} segments" if runs > 1 else ""
+    prior = f" x {factor:g} (the prior)" if factor != 1 else ""
+    raise ValueError(
+        f"Langevin work: steps x (1 + pcn_moves) x paths{' x segments' if runs > 1 else ''}"
+        f"{' x prior factor' if prior else ''} x (2 x max_particles x latent size + {STEP_WORK} a step) = "
+        f"{steps} x {sweeps} x {paths}{segments}{prior} x ({particles} x {latent_size} + {STEP_WORK}) = "
+        f"{work:.2g}, above this server's limit of {LIMITS.particle_work:.2g}: {lower}, or pick a model "
+        "with a smaller latent")
 
 
 def check_sampler_memory(sampler, frames: int, latent_shape: tuple[int, ...], paths: int = 1) -> None:
-    """Refuse a particle sampler run of ``paths`` paths (one particle system each) that would
-    hold more than ``LIMITS.particle_memory`` bytes (``sampler.memory_bytes``); samplers
-    without particles hold a few frames per path."""
+    """Refuse a sampler run of ``paths`` paths that would hold more than ``LIMITS.particle_memory``
+    bytes (``sampler.memory_bytes``: the particle sampler's particle paths, the default
+    Langevin's chain paths); samplers without it hold a few frames per path."""
     estimate = getattr(sampler, "memory_bytes", None)
     if estimate is None:
         return
     needed = estimate(frames, math.prod(latent_shape), paths)
     if needed > LIMITS.particle_memory:
-        name = "max_particles" if hasattr(sampler, "max_particles") else "particles"
-        particles = getattr(sampler, name, 1)
-        most = int(particles * LIMITS.particle_memory / needed)
+        config = getattr(sampler, "config", None)
+        smc = config is not None and config.algorithm == "smc"
+        name, count = ("max_particles", config.max_particles) if smc else ("paths", paths)
+        most = int(count * LIMITS.particle_memory / needed)
+        what = "particle paths (paths x particles x frames x latent size)" if smc else \
+            "chain paths (chains x time steps x latent size)"
         raise ValueError(
-            f"{sampler.name} with these settings would hold about {needed / 2**30:.1f} GiB of particle paths "
-            f"(paths x particles x frames x latent size), above this server's limit of "
-            f"{LIMITS.particle_memory / 2**30:g} GiB: lower {name} (at most {most} here), paths, frames, "
-            "pcn_moves, or pick a model with a smaller latent")
-
-
+            f"{sampler.name} with these settings would hold about {needed / 2**30:.1f} GiB of {what}, above this "
+            f"server's limit of {LIMITS.particle_memory / 2**30:g} GiB: lower {name} (at most {most} here), "
+            f"{'paths, ' if smc else ''}frames, {'pcn_moves' if smc else 'steps'}, or pick a model with a smaller "
+            "latent")

@@ -150,14 +150,15 @@ def read_job(task: str, values: dict, methods: list[str], uploads: list, labels:
     shaped, images, paths = read_images(uploads, shaped, labels)
     frames, n_paths = check_request(frames=frames, paths=values["paths"], image_side=shaped.image_shape,
                                     methods=len(methods))
-    kwargs = {m: method_kwargs(m, values, shaped.latent_shape, runs, n_paths) for m in methods}
+    run_frames = (task_options or {}).get("frames_per_segment", frames)  # a keyframes segment is a run
+    kwargs = {m: method_kwargs(m, values, shaped.latent_shape, runs, n_paths, run_frames) for m in methods}
     samplers = {m: registry.get(m, **kwargs[m]) for m in methods}
     decoded = frames * sum(pipeline.decoded_paths(sampler, n_paths) for sampler in samplers.values())
     seconds = seconds_per_frame(model, vae, shaped.image_shape, fast)
     check_decode_time(decoded, seconds, model)
     for sampler in samplers.values():
         check_sampler_memory(sampler, frames, shaped.latent_shape, n_paths)
-    work = sum(particle_work(kwargs[m], math.prod(shaped.latent_shape), runs, n_paths) for m in methods)
+    work = sum(particle_work(kwargs[m], math.prod(shaped.latent_shape), runs, n_paths, run_frames) for m in methods)
     options = {"n_paths": n_paths, "seed": seed, "fast_preview": fast, **(task_options or {"frames": frames})}
     job = Job(task=task, model=model, images=tuple(images),
               samplers=tuple((m, m, tuple(kwargs[m].items())) for m in methods),

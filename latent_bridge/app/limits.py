@@ -71,6 +71,8 @@ class Limits:
     max_particles: int = 16384
     steps: int = 2000
     pcn_moves: int = 20
+    sweeps: int = 2000
+    chains: int = 64
     particle_work: int = 500_000_000
     decode_seconds: float = 120.0
     fps: int = 60
@@ -103,7 +105,7 @@ LIMITS = Limits()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
-BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0}
+BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0, "sweeps": 0, "chains": 2}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:

@@ -1,0 +1,336 @@
+"""``langevin``: the bridge of a prior's Langevin diffusion (eqs. 2-3), for any prior with an
+energy gradient.
+
+The default algorithm is Markov chain Monte Carlo on path space (``latent_bridge.path_mcmc``):
+chains started from the exact bridge of a linear guide, moved by blocked preconditioned
+Crank-Nicolson updates; each returned path is the last state of its own chain. The older
+sequential Monte Carlo sampler (``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``)
+stays selectable for comparison.
+
+Two diffusions share a prior p = exp(-E) as stationary law (``diffusion``):
+
+- ``langevin``: dX = -grad E(X) dt + sqrt(2) dW (the paper's eq. 2);
+- ``preconditioned``: dX = -S grad E(X) dt + sqrt(2) S^(1/2) dW, S the prior's covariance; for a
+  Gaussian prior N(m, S) this is dX = -(X - m) dt + sqrt(2) S^(1/2) dW, the diffusion that
+  ``ou`` and ``gp`` bridge under that prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .bridges import Sampler, time_param
+from .path_mcmc import Frame, chain_ess, frame_for, linear_guide, prior_moments, prior_variances, run_chains, split_rhat
+from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
+from .registry import Param, register
+from .sde import PRIOR_CHOICES, PRIOR_KINDS, SMC_PARAMS, SMCLangevinBridge, resolved_prior, smc_work_units
+
+__all__ = ["LangevinConfig", "LangevinBridge", "LANGEVIN_PARAMS", "RHAT_LIMIT"]
+
+ALGORITHMS = ("path-mcmc", "smc")
+DIFFUSIONS = ("langevin", "preconditioned")
+
+_MCMC = ("algorithm", ("path-mcmc",))
+LANGEVIN_PARAMS = (
+    time_param(1.0),
+    Param("prior", "choice", "standard-normal",
+          "prior of the latents: the standard normal, or fitted to the model's encoded data: a Gaussian "
+          "(fitted), a diagonal Gaussian or a Gaussian mixture", choices=PRIOR_CHOICES),
+    Param("components", "int", 8, "Gaussian components of the mixture prior fitted to the model's encoded "
+          "data", low=1, high=64, when=("prior", ("mixture",))),
+    Param("diffusion", "choice", "langevin", "which diffusion is bridged, both with the prior as stationary "
+          "law: langevin (drift -grad E, unit noise: the paper's) or preconditioned (drift and noise scaled "
+          "by the prior's covariance: with a Gaussian prior the same bridge as ou)", choices=DIFFUSIONS),
+    Param("algorithm", "choice", "path-mcmc", "path-mcmc: Markov chains on whole paths, right in any "
+          "dimension (the default); smc: the older particle sampler, kept for comparison (wrong beyond "
+          "one dimension)", choices=ALGORITHMS),
+    Param("steps", "int", 100, "time steps over [0, T] (at least one per frame interval): more is closer to "
+          "the continuous bridge and slower", low=1, high=100_000),
+    Param("sweeps", "int", 100, "Markov chain sweeps over the whole path: more forget the starting guess "
+          "better; cost grows linearly", low=0, high=100_000, when=_MCMC),
+    Param("window", "int", 8, "shortest stretch of time steps moved at once (stretches of 2, 4, ... times "
+          "this alternate with it): shorter is accepted more often", low=2, high=100_000, when=_MCMC),
+    Param("move", "float", 1.0, "how far one move goes, from 0 (nowhere) to 1 (a fresh draw of the guide's "
+          "bridge for the stretch)", low=0.0, high=1.0, low_inclusive=False, when=_MCMC),
+    Param("block", "int", 8, "latent coordinates moved together (a prior that is a product over "
+          "coordinates moves every coordinate on its own): fewer is accepted more often", low=1,
+          high=1_000_000, when=_MCMC),
+    Param("chains", "int", 4, "independent chains at least, one a returned path (extra ones only check that "
+          "the chains agree)", low=2, high=10_000, when=_MCMC),
+) + SMC_PARAMS
+
+# Work units (at most about 35 ns each) per latent number, grid point and chain of one
+# evaluation of the path's density (the prior's gradient, two Gaussian log-densities, the
+# proposal and its acceptance): measured 60-63 ns a unit at 3 (the poses mixture, 8 blocks, 4
+# chains; a 1,024-D product), on 2 shared cores.
+UNITS_A_NUMBER = 6
+
+# Above this split R-hat the chains have not forgotten where they started.
+RHAT_LIMIT = 1.1
+# Below this acceptance the moves barely move the paths.
+ACCEPTANCE_LIMIT = 0.1
+
+
+@dataclass(frozen=True)
+class LangevinConfig:
+    """The parameters of ``langevin`` (``LANGEVIN_PARAMS`` has their ranges and help), checked
+    once. ``prior`` is a name of ``PRIOR_CHOICES`` or a prior object with ``grad_energy``."""
+
+    T: float = 1.0
+    prior: Any = "standard-normal"
+    components: int = 8
+    diffusion: str = "langevin"
+    algorithm: str = "path-mcmc"
+    steps: int = 100
+    sweeps: int = 100
+    window: int = 8
+    move: float = 1.0
+    block: int = 8
+    chains: int = 4
+    particles: int = 2048
+    target_ess: float = 1.5
+    max_particles: int = 2048
+    grid: str = "uniform"
+    guide: str = "modes"
+    ess_threshold: float = 0.5
+    pcn_moves: int = 0
+    pcn_step: float = 0.3
+
+    def __post_init__(self):
+        params = {p.name: p for p in LANGEVIN_PARAMS}
+        for name in (f.name for f in dataclasses.fields(self)):
+            value = getattr(self, name)
+            if name == "prior" and not isinstance(value, str):
+                if not callable(getattr(value, "grad_energy", None)):
+                    raise ValueError(f"prior must be one of {', '.join(PRIOR_CHOICES)} or a prior object with a "
+                                     f"grad_energy method (lb.priors); got {value!r}")
+                continue
+            object.__setattr__(self, name, params[name].check(value))
+        for param in LANGEVIN_PARAMS:  # a value for the other algorithm would be silently ignored
+            if param.when is not None and param.when[0] == "algorithm" and self.algorithm not in param.when[1] \
+                    and getattr(self, param.name) != param.default:
+                raise ValueError(f"{param.name} is a parameter of algorithm {param.when[1][0]!r}; with algorithm "
+                                 f"{self.algorithm!r} it has no effect: leave it out, or set algorithm="
+                                 f"{param.when[1][0]!r}")
+        if self.max_particles < self.particles:
+            raise ValueError(f"max_particles must be at least particles ({self.particles}); got {self.max_particles}")
+        if self.algorithm == "smc" and self.diffusion != "langevin":
+            raise ValueError("algorithm 'smc' bridges the plain Langevin diffusion only: use diffusion='langevin' "
+                             "or algorithm='path-mcmc'")
+
+
+@register(
+    "langevin",
+    "Langevin bridge of any prior (eqs. 2-3): Markov chains on whole paths against the exact bridge of a "
+    "linear guide; exact for Gaussian priors, with acceptance, chain ESS and R-hat in the diagnostics.",
+    LANGEVIN_PARAMS,
+)
+class LangevinBridge(Sampler):
+    """Bridge of the Langevin diffusion of ``prior`` (module docstring; ``LangevinConfig`` for
+    the parameters). ``run`` returns, per path, the last state of its own chain after ``sweeps``
+    sweeps; with fewer paths than ``chains`` the extra chains run only for the diagnostics.
+
+    Diagnostics (``path-mcmc``): ``acceptance`` (the fraction of moves accepted), ``rhat``
+    (split R-hat over the chains of a few summaries of the path, on the second half of the
+    sweeps; about 1 when the chains agree), ``chain_ess`` (the smallest effective sample size
+    of those summaries over all chains' second halves), ``chains``, ``sweeps``, ``steps``,
+    ``exact`` (True when the guide is the bridge itself: a Gaussian prior) and ``warnings``
+    when they say the paths may not be draws of the bridge yet.
+    """
+
+    def __init__(self, T: float = 1.0, prior: Any = "standard-normal", **params):
+        super().__init__(T)
+        self.config = LangevinConfig(T=T, prior=prior, **params)
+
+    @property
+    def prior(self):
+        return self.config.prior
+
+    def params(self) -> dict[str, Any]:
+        # asdict would deep-copy a prior object; the parameters are flat, so read them directly.
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    def fitted_prior(self) -> dict[str, Any] | None:
+        """The fit a named data prior asks for, ``{"kind": ..., "components": ...}`` (the
+        arguments of ``lb.priors.for_model``), or None when the prior needs no data."""
+        if isinstance(self.prior, str) and self.prior in PRIOR_KINDS:
+            return {"kind": PRIOR_KINDS[self.prior], "components": self.config.components}
+        return None
+
+    def with_prior(self, prior: Prior) -> "LangevinBridge":
+        """The same sampler with ``prior`` (an object) in place of its named prior."""
+        return LangevinBridge(**{**self.params(), "prior": prior})
+
+    # -- cost, for any caller's bounds -------------------------------------------------------
+
+    def grid_steps(self, frames: int) -> int:
+        """Time steps of a path of ``frames`` frames: ``steps`` rounded up to a whole number a
+        frame interval."""
+        intervals = max(1, int(frames) - 1)
+        return intervals * math.ceil(self.config.steps / intervals)
+
+    def work_units(self, frames: int, n: int, paths: int = 1, runs: int = 1) -> int:
+        """About how much one ``run`` of ``paths`` paths of ``frames`` frames of an
+        ``n``-number latent costs (``runs`` such runs: the segments of a path through
+        keyframes), in units of at most about 35 ns on one CPU core (the app's
+        ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x (2 + sweeps x (coordinate
+        blocks + 2)) x grid points x n x prior factor (a mixture's components cost more); no
+        sweeps for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count
+        (``smc_work_units``)."""
+        config = self.config
+        if config.algorithm == "smc":
+            return smc_work_units(self.params(), n, runs, paths)
+        chains = max(paths, config.chains)
+        points = self.grid_steps(frames) + 1
+        factor = _prior_factor(config.prior, n, config.components)
+        sweeps = 0 if self._is_gaussian() else config.sweeps
+        blocks = 1 if self._is_separable() else math.ceil(n / config.block)
+        return int(UNITS_A_NUMBER * runs * chains * points * n * factor * (2 + sweeps * (blocks + 2)))
+
+    def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
+        """About the most memory one ``run`` holds at once, in bytes: the chains' paths in float64
+        and about ten working copies of them (proposal, noise, step terms). smc: the particle
+        sampler's own estimate."""
+        if self.config.algorithm == "smc":
+            return self._smc().memory_bytes(frames, n, paths)
+        chains = max(paths, self.config.chains)
+        return int(8 * 11 * chains * (self.grid_steps(frames) + 1) * n)
+
+    def _is_gaussian(self) -> bool:
+        prior = self.prior
+        return prior in ("standard-normal", "fitted", "diagonal") or \
+            isinstance(prior, (StandardNormal, DiagonalGaussian, Gaussian))
+
+    def _is_separable(self) -> bool:
+        return isinstance(self.prior, Prior) and bool(getattr(self.prior, "separable", False)) \
+            and self.config.diffusion == "langevin"
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def _smc(self) -> SMCLangevinBridge:
+        config = self.config
+        return SMCLangevinBridge(T=config.T, prior=config.prior, components=config.components, steps=config.steps,
+                                 **{p.name: getattr(config, p.name) for p in SMC_PARAMS})
+
+    def particle_systems(self, z0: torch.Tensor, z1: torch.Tensor, frames: int, systems: int,
+                         generator: torch.Generator | None = None):
+        """algorithm="smc" only: ``systems`` independent particle systems with all their weighted
+        particles (``SMCLangevinBridge.particle_systems``)."""
+        if self.config.algorithm != "smc":
+            raise ValueError("particle_systems belongs to algorithm 'smc'; path-mcmc returns paths through run")
+        return self._smc().particle_systems(z0, z1, frames, systems, generator)
+
+    def _sample_interior(self, z0, z1, times, n_paths, generator, callback):
+        config = self.config
+        if config.algorithm == "smc":
+            return self._smc()._sample_interior(z0, z1, times, n_paths, generator, callback)
+        n = z0.numel()
+        frame = frame_for(resolved_prior(self.prior, n, config.components), n, config.diffusion)
+        guide = linear_guide(frame, n)
+        steps = self.grid_steps(times.numel())
+        per_frame = steps // (times.numel() - 1)
+        y0, y1 = frame.to_frame(z0), frame.to_frame(z1)
+        chains = max(n_paths, config.chains)
+        sweeps = 0 if frame.exact else config.sweeps
+        summary = _summaries(frame, z0, z1, n) if sweeps else (lambda paths: paths.new_zeros((paths.shape[0], 0)))
+        report = None
+        if callback is not None:
+            callback(0, max(sweeps, 1), "path-mcmc sweeps")
+            report = lambda done: callback(done, sweeps, "path-mcmc sweeps")  # noqa: E731
+        found = run_chains(frame, guide, y0, y1, steps, self.T / steps, chains, sweeps, config.window, config.move,
+                           config.block, summary, generator, report)
+        paths = frame.from_frame(found.paths[:n_paths, per_frame:-1:per_frame])
+        _check_paths(paths, z0, z1, self.T / steps)
+        return paths, _diagnostics(found, frame.exact, sweeps, steps, chains)
+
+
+def _prior_factor(prior: Any, n: int, components: int) -> float:
+    """How much a prior's energy gradient multiplies the cost of a latent number: 1 + components / 32
+    for a mixture (measured in the particle sampler, ``sde.prior_factor``), 1 + n / 32 for a full
+    Gaussian (a matrix product), 1 otherwise."""
+    if prior == "mixture" or isinstance(prior, GaussianMixture):
+        k = components if isinstance(prior, str) else prior.weights.numel()
+        return 1 + k / 32
+    if isinstance(prior, Independent) and isinstance(prior.factor, GaussianMixture):
+        return 1 + prior.factor.weights.numel() / 32
+    if prior == "fitted" or isinstance(prior, Gaussian):
+        return 1 + n / 32
+    return 1.0
+
+
+def _summaries(frame: Frame, z0: torch.Tensor, z1: torch.Tensor, n: int):
+    """What the chains are compared on: the path's time average and its midpoint projected on
+    the direction from z0 to z1, and the time average on the prior's two top principal
+    directions (of the latents; the two coordinates of largest variance above ``_MAX_EIGH``
+    numbers, where an eigendecomposition would cost more than the run). (C, L + 1, n) frame
+    paths -> float64 (C, 5)."""
+    if n <= _MAX_EIGH:
+        _, vectors = torch.linalg.eigh(prior_moments(frame.base, n)[1])
+        top = vectors[:, -2:].flip(1)
+    else:
+        top = torch.eye(n, 2, dtype=torch.float64)[prior_variances(frame.base, n).argsort(descending=True).argsort()]
+    top = top if n > 1 else top[:, :1].expand(n, 2)
+    along = z1 - z0
+    along = along / along.norm() if along.norm() > 0 else top[:, 0]
+    projections = torch.cat([along[:, None], top], 1)                  # (n, 3)
+
+    def summary(paths):
+        paths = frame.from_frame(paths)
+        inner = paths[:, 1:-1]
+        average = inner.mean(1) @ projections                            # (C, 3)
+        middle = paths[:, paths.shape[1] // 2] @ projections[:, :2]      # (C, 2)
+        return torch.cat([average, middle], 1)
+
+    return summary
+
+
+# Largest latent whose principal directions the diagnostics compute (an n x n eigendecomposition).
+_MAX_EIGH = 2048
+
+
+def _check_paths(paths: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor, h: float) -> None:
+    """Refuse non-finite or exploded paths (never returned): far beyond the endpoints' scale."""
+    scale = 100.0 * (1.0 + float(torch.maximum(z0.abs().max(), z1.abs().max())))
+    if not torch.isfinite(paths).all() or float(paths.abs().max()) > scale:
+        raise ValueError(
+            f"the Langevin paths left the prior's range (values beyond {scale:.3g}): the prior's energy is too "
+            f"steep for time steps of {h:.3g}; raise steps, or use diffusion='preconditioned' or a Gaussian prior")
+
+
+def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> dict[str, Any]:
+    """The chains' numbers, with a warning in words when they say the paths may not be draws of
+    the bridge yet."""
+    diagnostics: dict[str, Any] = {"algorithm": "path-mcmc", "exact": exact, "chains": chains, "sweeps": sweeps,
+                                   "steps": steps, "acceptance": found.acceptance}
+    if exact:
+        return diagnostics
+    warnings = []
+    if sweeps < 8:
+        warnings.append(f"only {sweeps} sweeps: the paths are still close to the guide's bridge, not draws of the "
+                        "Langevin bridge; raise sweeps")
+    else:
+        second = found.trace[found.trace.shape[0] // 2:]
+        rhat = split_rhat(second)
+        ess = chain_ess(second)
+        diagnostics["rhat"] = float(rhat.max())
+        diagnostics["chain_ess"] = float(ess.min())
+        if diagnostics["rhat"] > RHAT_LIMIT:
+            warnings.append(
+                f"the {chains} chains disagree (R-hat {diagnostics['rhat']:.2f} > {RHAT_LIMIT}): the paths may not "
+                "be draws of the bridge yet; raise sweeps, or lower T (ou with the fitted prior is the exact bridge of "
+                "the preconditioned diffusion)")
+        if diagnostics["chain_ess"] < chains:
+            warnings.append(
+                f"the chains hold an effective sample size of only {diagnostics['chain_ess']:.1f} over their second "
+                f"half ({chains} chains): they move slowly; raise sweeps, or lower window or block")
+    if found.acceptance < ACCEPTANCE_LIMIT:
+        warnings.append(f"only {100 * found.acceptance:.1f} % of the moves were accepted: the paths barely move; "
+                        "lower move, window or block")
+    if warnings:
+        diagnostics["warnings"] = warnings
+    return diagnostics
