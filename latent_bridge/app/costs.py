@@ -14,7 +14,7 @@ import torch
 
 from .. import registry
 from ..sde import STEP_WORK, prior_factor
-from .limits import LIMITS, check_whole
+from .limits import LIMITS
 
 _DECODE_SECONDS: dict[tuple, float] = {}
 _DECODE_LOCK = threading.Lock()

@@ -18,11 +18,11 @@ from gradio.context import LocalContext
 import latent_bridge as lb
 
 from .. import registry
-from .controls import INTERNAL_NAMES, api_words, method_label
+from .controls import INTERNAL_NAMES, api_words
 from . import jobs
 from .jobs import Job, read_job
 from .limits import LIMITS, check_choice, check_keyframe_request, check_methods, check_whole
-from .models import MAP_MODELS, MODELS, PHOTO_MODELS, has_latent_map, in_local_cache, load_model
+from .models import MAP_MODELS, MODELS, has_latent_map, load_model, usable_photo_models
 from . import cache
 from .cache import Refused
 from .guards import FINISHED, GONE
@@ -195,7 +195,7 @@ def notice(model: str, unfamiliar: list[tuple[str, str]]) -> str:
     if not unfamiliar:
         return ""
     knows = KNOWS.get(model, f"the kind of images it was trained on ({MODELS.get(model, ('',))[0]})")
-    usable = [name for name in PHOTO_MODELS if name in MODELS and in_local_cache(name)]
+    usable = usable_photo_models()
     fix = (f"pick {' or '.join(f'`{n}`' for n in usable)} in the model list" if usable else
            "pick `sd-vae` or `taesd` in the model list (downloaded on first use)")
     which = ", ".join(label for label, _ in unfamiliar)

@@ -102,9 +102,14 @@ if DEFAULT_MODEL not in MODELS:
     DEFAULT_MODEL = next(iter(MODELS))
 
 
+def usable_photo_models() -> list[str]:
+    """The photo models that run here without a download (looked up on disk, no request)."""
+    return [name for name in PHOTO_MODELS if name in MODELS and in_local_cache(name)]
+
+
 def photo_model_usable() -> bool:
     """Whether a photo model runs here without a download (then the photo examples show)."""
-    return any(name in MODELS and in_local_cache(name) for name in PHOTO_MODELS)
+    return bool(usable_photo_models())
 
 
 def is_photo_model(name) -> bool:

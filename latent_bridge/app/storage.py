@@ -9,7 +9,6 @@ import hmac
 import os
 import secrets
 import stat
-import time
 from pathlib import Path
 from typing import Any
 

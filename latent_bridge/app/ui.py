@@ -25,7 +25,8 @@ from .controls import COMPARE_OVERRIDES, WALK_OVERRIDES
 from .limits import DEFAULTS, KEYFRAME_DEFAULTS, LIMITS
 from .visitors import ACTIVITY
 from .models import (ANY_REPO, DEFAULT_MODEL, FAST_PREVIEW_DEFAULT, MODELS, PHOTO_MODELS, ZERO_GPU,
-                     example_images, in_local_cache, is_photo_model, load_all_on_zero_gpu, load_model)
+                     example_images, in_local_cache, is_photo_model, load_all_on_zero_gpu, load_model,
+                     usable_photo_models)
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = sorted((ROOT / "assets" / "photos").glob("*.jpg"))
@@ -52,7 +53,7 @@ def photo_model() -> str | None:
     first usable one; None when none runs here without a download."""
     if DEFAULT_MODEL in PHOTO_MODELS:
         return DEFAULT_MODEL
-    return next((name for name in PHOTO_MODELS if name in MODELS and in_local_cache(name)), None)
+    return next(iter(usable_photo_models()), None)
 
 
 def example_rows(count: int) -> tuple[list, list]:

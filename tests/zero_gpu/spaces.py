@@ -29,6 +29,7 @@ def _through_pickle(value) -> tuple:
     buffer = io.BytesIO()
     _Pickler(buffer).dump(value)
     data = buffer.getvalue()
+    # Our own bytes, just pickled above: the round trip ZeroGPU makes, never a file from outside.
     return pickle.loads(data), len(data)
 
 
