@@ -57,9 +57,9 @@ LANGEVIN_PARAMS = (
           "this alternate with it): shorter is accepted more often", low=2, high=100_000, when=_MCMC),
     Param("move", "float", 1.0, "how far one move goes, from 0 (nowhere) to 1 (a fresh draw of the guide's "
           "bridge for the stretch)", low=0.0, high=1.0, low_inclusive=False, when=_MCMC),
-    Param("block", "int", 8, "latent coordinates moved together (a prior that is a product over "
-          "coordinates moves every coordinate on its own): fewer is accepted more often", low=1,
-          high=1_000_000, when=_MCMC),
+    Param("blocks", "int", 8, "groups the latent's coordinates move in, one after another, each of about "
+          "size / blocks coordinates (a prior that is a product over coordinates moves every coordinate on its "
+          "own): more are accepted more often and cost more", low=1, high=1_000_000, when=_MCMC),
     Param("chains", "int", 4, "independent chains at least, one a returned path (extra ones only check that "
           "the chains agree)", low=2, high=10_000, when=_MCMC),
 ) + SMC_PARAMS
@@ -90,7 +90,7 @@ class LangevinConfig:
     sweeps: int = 100
     window: int = 8
     move: float = 1.0
-    block: int = 8
+    blocks: int = 8
     chains: int = 4
     particles: int = 2048
     target_ess: float = 1.5
@@ -189,8 +189,12 @@ class LangevinBridge(Sampler):
         points = self.grid_steps(frames) + 1
         factor = _prior_factor(config.prior, n, config.components)
         sweeps = 0 if self._is_gaussian() else config.sweeps
-        blocks = 1 if self._is_separable() else math.ceil(n / config.block)
+        blocks = 1 if self._is_separable() else math.ceil(n / self.block_size(n))
         return int(UNITS_A_NUMBER * runs * chains * points * n * factor * (2 + sweeps * (blocks + 2)))
+
+    def block_size(self, n: int) -> int:
+        """Coordinates a block of an ``n``-number latent moves together: ceil(n / ``blocks``)."""
+        return math.ceil(n / min(n, self.config.blocks))
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes: the chains' paths in float64
@@ -243,7 +247,7 @@ class LangevinBridge(Sampler):
             callback(0, max(sweeps, 1), "path-mcmc sweeps")
             report = lambda done: callback(done, sweeps, "path-mcmc sweeps")  # noqa: E731
         found = run_chains(frame, guide, y0, y1, steps, self.T / steps, chains, sweeps, config.window, config.move,
-                           config.block, summary, generator, report)
+                           self.block_size(n), summary, generator, report)
         paths = frame.from_frame(found.paths[:n_paths, per_frame:-1:per_frame])
         _check_paths(paths, z0, z1, self.T / steps)
         return paths, _diagnostics(found, frame.exact, sweeps, steps, chains)
@@ -327,10 +331,10 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
         if diagnostics["chain_ess"] < chains:
             warnings.append(
                 f"the chains hold an effective sample size of only {diagnostics['chain_ess']:.1f} over their second "
-                f"half ({chains} chains): they move slowly; raise sweeps, or lower window or block")
+                f"half ({chains} chains): they move slowly; raise sweeps, or lower window or raise blocks")
     if found.acceptance < ACCEPTANCE_LIMIT:
         warnings.append(f"only {100 * found.acceptance:.1f} % of the moves were accepted: the paths barely move; "
-                        "lower move, window or block")
+                        "lower move or window, or raise blocks")
     if warnings:
         diagnostics["warnings"] = warnings
     return diagnostics

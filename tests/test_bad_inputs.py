@@ -358,7 +358,7 @@ CASES = [
          args={"method": "langevin", "prior": "mixture", "latent_shape": (64,), "paths": 8}, needs="langevin"),
     # A mixture at SD latent size: each of 2,048 coordinate blocks re-evaluates the whole path.
     Case("langevin-work-mixture-at-sd-latent-size", r"Langevin work \(chains x sweeps x coordinate blocks x time "
-         r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps or paths, raise block, or use "
+         r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps, blocks or paths, or use "
          r"ou with the fitted prior", lib="kwargs",
          args={"method": "langevin", "prior": "mixture", "latent_shape": (4, 32, 32)}, needs="langevin"),
     # A parameter of the other algorithm would be ignored: refused.
@@ -446,10 +446,18 @@ def requires(case: Case, api: bool = False):
 
 @pytest.fixture(scope="module")
 def client(app_server):
+    """A gradio_client Client of the module's server. It stands for the catalogue's many
+    visitors, all from one address: its uploads and results within a minute can pass one
+    visitor's share of fresh files (``LIMITS.visitor_files``, kept for ``CacheIndex.own_age``),
+    so this server's index gives that address ten shares (the share itself is tested in
+    test_fair_server.py)."""
     pytest.importorskip("gradio_client")
     from gradio_client import Client
 
-    return Client(app_server[1], verbose=False, analytics_enabled=False)
+    index = upload_budget_layer(app_server[0]).index
+    index.visitor_files *= 10
+    yield Client(app_server[1], verbose=False, analytics_enabled=False)
+    index.visitor_files //= 10
 
 
 # ------------------------------------------------------------------------------------------

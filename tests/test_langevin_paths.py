@@ -218,7 +218,10 @@ def test_a_mixture_with_tiny_components_is_stepped_exactly_and_stays_finite():
 
 def test_work_units_grow_with_sweeps_blocks_and_size_and_skip_exact_priors():
     mixture = lb.registry.get("langevin", prior="mixture")
-    assert mixture.work_units(64, 128) > 2 * mixture.work_units(64, 64)  # more numbers, more blocks
+    assert mixture.work_units(64, 128) == 2 * mixture.work_units(64, 64)  # 8 blocks of 16 or of 8 numbers
+    assert mixture.work_units(64, 4) * 16 < mixture.work_units(64, 64)    # 4 blocks of one number: fewer
+    more = lb.registry.get("langevin", prior="mixture", blocks=32)
+    assert more.work_units(64, 64) > 3 * mixture.work_units(64, 64) and more.block_size(64) == 2
     longer = lb.registry.get("langevin", prior="mixture", sweeps=200)
     assert longer.work_units(64, 64) > 1.9 * mixture.work_units(64, 64)
     assert lb.registry.get("langevin").work_units(64, 4096) < mixture.work_units(64, 64)  # exact: no sweeps
