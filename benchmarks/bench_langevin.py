@@ -19,7 +19,8 @@ Tables (one torch thread):
    a random rotation, d = 2, 64, 1,024, T = 1, 6 frames: the worst whitened mean and variance
    error in standard errors against exact Gaussian conditioning of the linear SDE;
 4. the ``poses`` model's fitted 8-component mixture (64-D), T = 1, two component centres, 64
-   frames: seconds for 1 and 2 paths, acceptance, R-hat and chain ESS of 4 and of 16 chains.
+   frames: seconds for 1 and 2 paths, acceptance, R-hat and chain ESS of 4 and of 16 chains, and of 4
+   chains after 400 and 1,600 sweeps.
 """
 
 from __future__ import annotations
@@ -177,13 +178,14 @@ def poses_table():
         print(f"(poses not available: {error})")
         return
     z0, z1 = prior.means[0].float(), prior.means[1].float()
-    for paths, chains in ((1, 4), (2, 4), (2, 16)):
-        sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains)
+    for paths, chains, sweeps in ((1, 4, 100), (2, 4, 100), (2, 16, 100), (1, 4, 400), (1, 4, 1600)):
+        sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps)
         start = time.perf_counter()
         run = sampler.run(z0, z1, 64, n_paths=paths, generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - start
         d = run.diagnostics
-        label = "path-mcmc (default)" if chains == 4 else f"path-mcmc (chains={chains})"
+        label = "path-mcmc (default)" if (chains, sweeps) == (4, 100) else \
+            f"path-mcmc ({f'chains={chains}' if chains != 4 else f'sweeps={sweeps}'})"
         print(f"| {label} | {paths} | {chains} | {seconds:.2f} | "
               f"{d['acceptance']:.2f} | {d['rhat']:.2f} | {d['chain_ess']:.1f} |")
     sampler = lb.registry.get("langevin", prior=prior, T=1.0, **OLD)
