@@ -165,7 +165,7 @@ def gaussian_table(quick):
                 white = ((paths[:, j] - mean) @ rotation - m) / np.sqrt(v)
                 worst_mean = max(worst_mean, np.abs(white.mean(0)).max() * math.sqrt(runs))
                 worst_var = max(worst_var, np.abs(white.var(0, ddof=1) - 1).max() / math.sqrt(2 / (runs - 1)))
-            print(f"| {label} | {d} | {runs} | {worst_mean:.1f} | {worst_var:.1f} | {seconds:.3f} |")
+            print(f"| {label} | {d} | {runs} | {worst_mean:.3g} | {worst_var:.3g} | {seconds:.3f} |")
 
 
 def poses_table():
