@@ -265,7 +265,7 @@ class GaussianMixture(Prior):
         logits = self._component_logits(z)
         # Responsibilities by hand: torch.softmax over a short last axis is several times slower.
         responsibilities = (logits - logits.amax(1, keepdim=True)).exp()
-        responsibilities = responsibilities / responsibilities.sum(1, keepdim=True)                  # (B, K)
+        responsibilities = responsibilities / responsibilities.sum(1, keepdim=True)  # (B, K)
         return z * (responsibilities @ self._precision.to(dtype)) - responsibilities @ self._scaled_means.to(dtype)
 
     def linearised_drift(self, z):
