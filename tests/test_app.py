@@ -99,6 +99,18 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
     assert abs(first.astype(int) - last.astype(int)).mean() < 3
 
 
+def test_langevin_on_a_fitted_mixture_says_its_chains_disagree_and_offers_the_exact_bridge(client, examples):
+    # poses' fitted mixture is where the default chains do not agree (docs/methods.md,
+    # "Measured"): measured R-hat 2.0 on these two examples at T = 1, so well past the 1.1 that
+    # warns. A visitor and an API client both read the warning and the exact alternative.
+    *_, summary, diagnostics = client.predict(
+        model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+        **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    assert diagnostics["rhat"] > 1.1, diagnostics
+    warning = next(w for w in diagnostics["warnings"] if "chains disagree" in w)
+    assert "ou with the fitted prior" in warning and f"⚠️ langevin: {warning}" in summary
+
+
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):
     methods = ["linear", "ou"]
     video, grid, profile, path_metrics, _, diagnostics = client.predict(
