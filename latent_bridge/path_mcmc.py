@@ -343,11 +343,14 @@ def check_step_size(prior: Prior, paths: torch.Tensor, h: float, guide: LinearGu
 class Chains:
     """What ``run_chains`` found. paths: float64 ``(C, L + 1, n)`` the final states; trace:
     float64 ``(sweeps + 1, C, S)`` summaries of each chain after each sweep (the start first);
-    acceptance: the fraction of moves accepted over the run (a window of a coordinate block
-    is one move); accepted_by_sweep: float64 ``(sweeps,)``."""
+    log_density: float64 ``(sweeps + 1, C)`` each chain's Phi (module docstring: the path's log
+    density against the guide's bridge, up to a constant) after each sweep, zeros where the
+    guide is exact; acceptance: the fraction of moves accepted over the run (a window of a
+    coordinate block is one move); accepted_by_sweep: float64 ``(sweeps,)``."""
 
     paths: torch.Tensor
     trace: torch.Tensor
+    log_density: torch.Tensor
     acceptance: float
     accepted_by_sweep: torch.Tensor
 
@@ -365,7 +368,8 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     paths = reference_bridge(guide, y0, y1, steps, h, chains, generator)
     trace = [summary(paths)]
     if frame.exact or sweeps == 0:
-        return Chains(paths, torch.stack(trace), 1.0, torch.ones(0, dtype=torch.float64))
+        return Chains(paths, torch.stack(trace), torch.zeros(1, chains, dtype=torch.float64), 1.0,
+                      torch.ones(0, dtype=torch.float64))
     separable = bool(getattr(frame.prior, "separable", False)) and frame.matrix is None
     stepping = local_linearisation(frame, guide)
     if not stepping[0]:
@@ -374,6 +378,7 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     if not torch.isfinite(log_ratio).all():
         raise ValueError("the prior's energy gradient is not finite along the guide's paths: check the prior")
     blocks = [torch.arange(n)] if separable else list(torch.arange(n).split(block))
+    log_density = [_total(log_ratio)]
     accepted_by_sweep = []
     for sweep in range(sweeps):
         # Window lengths cycle through window, 2 window, 4 window, ... up to the whole path: short
@@ -422,10 +427,16 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
             total += accept.numel()
         accepted_by_sweep.append(accepted / total)
         trace.append(summary(paths))
+        log_density.append(_total(log_ratio))
         if callback is not None:
             callback(sweep + 1)
     rates = torch.tensor(accepted_by_sweep, dtype=torch.float64)
-    return Chains(paths, torch.stack(trace), float(rates.mean()), rates)
+    return Chains(paths, torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates)
+
+
+def _total(log_ratio: torch.Tensor) -> torch.Tensor:
+    """Phi of each chain from its per-step (per-coordinate) terms: ``(C, L[, n])`` -> ``(C,)``."""
+    return log_ratio.reshape(log_ratio.shape[0], -1).sum(1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from scipy.linalg import expm
 from scipy.stats import chi2
 
 import latent_bridge as lb
+from latent_bridge.langevin import RHAT_LIMIT
 from latent_bridge.priors import Gaussian, GaussianMixture, Independent, Prior
 from latent_bridge.testing import fokker_planck_reference
 from test_sde import one_torch_thread, seeded  # noqa: F401
@@ -174,6 +175,23 @@ def test_the_two_diffusions_differ_under_a_gaussian_prior():
 # --- diagnostics, stiffness, cost ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("prior", [product_mixture(2), Independent(WELL, 2)], ids=["mixture", "product"])
+def test_recorded_log_density_is_that_of_each_chains_state(prior):
+    # The diagnostics' log-density trace is kept up to date move by move (accepted windows and
+    # blocks only); after the last sweep it must equal Phi recomputed from the final paths.
+    from latent_bridge.path_mcmc import frame_for, linear_guide, local_linearisation, run_chains, step_log_ratio
+    frame = frame_for(prior, 2, "langevin")
+    guide = linear_guide(frame, 2)
+    y0, y1 = frame.to_frame(torch.tensor([-2.0, 2.0], dtype=torch.float64)), frame.to_frame(
+        torch.tensor([2.0, -2.0], dtype=torch.float64))
+    found = run_chains(frame, guide, y0, y1, 40, 3.0 / 40, 5, 30, 8, 1.0, 1,
+                       lambda paths: paths.new_zeros((paths.shape[0], 0)), seeded(3))
+    phi = step_log_ratio(found.paths, 3.0 / 40, frame, local_linearisation(frame, guide), guide, False).sum(1)
+    assert found.log_density.shape == (31, 5) and 0 < found.acceptance < 1
+    torch.testing.assert_close(found.log_density[-1], phi)
+    assert (found.log_density[1:] != found.log_density[:-1]).any(1).float().mean() > 0.5  # it moves
+
+
 def test_a_starved_run_warns_and_a_gaussian_run_says_nothing():
     starved = lb.registry.get("langevin", prior=WELL, T=3.0, sweeps=2).run(
         torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=2, generator=seeded(5))
@@ -184,13 +202,29 @@ def test_a_starved_run_warns_and_a_gaussian_run_says_nothing():
 
 
 def test_chains_that_disagree_say_so():
-    # 12 sweeps of four chains between the wells: their crossings differ and stay put, R-hat far
-    # above 1.1, the chains' ESS small; the warning names what to raise.
+    # 12 sweeps of four chains between the wells, where the returned paths are measured 4.5
+    # standard errors off (1,000 paths, P(X(T/4) < 0) 0.870 against 0.815): the paths'
+    # log-density has not mixed (R-hat 2.30 here; above sqrt(2) on 32 of 40 seeds) and
+    # the warning names what to raise.
     run = lb.registry.get("langevin", prior=WELL, T=3.0, sweeps=12).run(
         torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=1, generator=seeded(6))
     d = run.diagnostics
-    assert d["chains"] == 4 and 0 < d["acceptance"] < 1 and d["rhat"] > 1.1
-    assert any("chains disagree" in w and "raise sweeps" in w for w in d["warnings"])
+    assert d["chains"] == 4 and 0 < d["acceptance"] < 1 and d["rhat_density"] > RHAT_LIMIT
+    assert any("chains disagree on the paths' log-density" in w and "raise sweeps" in w for w in d["warnings"])
+
+
+@pytest.mark.parametrize("prior, x0, x1, T", [(WELL, [-2.0], [2.0], 3.0), (ASYMMETRIC, [2.0], [-1.5], 2.5),
+                                             (Independent(WELL, 8), [-2.0, 2.0] * 4, [2.0, -2.0] * 4, 3.0)],
+                         ids=["two-well", "asymmetric", "8-D product"])
+def test_default_runs_whose_paths_are_right_do_not_warn(prior, x0, x1, T):
+    # The default paths on these priors follow the reference (the tests above); their runs say
+    # nothing. The paths' projections still mix slowly (R-hat 1.3-7 at 100 sweeps, as slow on
+    # these as on poses: docs/methods.md, "Diagnostics"), so a warning keyed on them fired on
+    # every one of these runs; the log-density's R-hat was at most 1.35, 1.40 and 1.25 over these seeds.
+    for seed in range(8):
+        d = lb.registry.get("langevin", prior=prior, T=T).run(
+            torch.tensor(x0), torch.tensor(x1), frames=9, n_paths=1, generator=seeded(seed)).diagnostics
+        assert d["rhat_density"] <= RHAT_LIMIT and "warnings" not in d, (seed, d)
 
 
 def test_a_steep_prior_without_known_curvature_is_refused_before_any_path():
@@ -251,18 +285,19 @@ def test_independent_prior_sums_its_factors():
 
 
 @pytest.mark.xfail(strict=True, reason="open (docs/methods.md, 'Measured'): on poses' fitted 8-component mixture "
-                   "the paths pass through other components on the way (at least two routes of comparable mass), "
-                   "each chain holds its own for hundreds to thousands of sweeps: split R-hat 2.5-3.2 after the "
-                   "default 100 sweeps, 1.17-1.31 after 3,200 (8 chains, two seeds, 30x the default's cost). "
-                   "The run warns.")
+                   "the paths pass through other components on the way and each chain holds its route for hundreds "
+                   "to thousands of sweeps. The law of the returned paths is still moving after the default 100 "
+                   "sweeps: of 128 independent paths, 0.58 spend over a tenth of their frames in component 2 after "
+                   "100 sweeps, 0.52 after 400, 0.31 and 0.33 after 1,600 and 3,200 (standard error 0.04). The "
+                   "chains' log-density R-hat: 2.0 here, 1.5-1.7 after 800 sweeps. The run warns.")
 def test_poses_chains_agree_on_the_fitted_mixture():
-    # 64-D, T = 1 between two component centres, 64 frames: 8 default chains, split R-hat over
-    # their second halves of the path's projections on the mixture's top principal directions
-    # (the data's, as fitted) and along z1 - z0. Agreement would be R-hat <= 1.05.
+    # 64-D, T = 1 between two component centres, 64 frames: 8 default chains agree on the
+    # paths' log-density (split R-hat over their second halves at most sqrt(2), the limit that
+    # warns; the known-right cases above stay under it at the defaults, at most 1.40).
     prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
     run = lb.registry.get("langevin", prior=prior, T=1.0, chains=8).run(
         prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=1, generator=seeded(8))
-    assert run.diagnostics["rhat"] <= 1.05, run.diagnostics
+    assert run.diagnostics["rhat_density"] <= RHAT_LIMIT, run.diagnostics
 
 
 def test_poses_default_run_says_its_chains_disagree_and_names_the_exact_alternative():
@@ -272,6 +307,6 @@ def test_poses_default_run_says_its_chains_disagree_and_names_the_exact_alternat
     run = lb.registry.get("langevin", prior=prior, T=1.0).run(
         prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=2, generator=seeded(9))
     d = run.diagnostics
-    assert d["chains"] == 4 and d["rhat"] > 1.1 and torch.isfinite(run.latents).all()
-    assert any("chains disagree" in w and "raise sweeps" in w and "ou with the fitted prior" in w
-               for w in d["warnings"]), d
+    assert d["chains"] == 4 and d["rhat_density"] > RHAT_LIMIT and torch.isfinite(run.latents).all()
+    assert any("chains disagree on the paths' log-density" in w and "raise sweeps" in w and "ou with the fitted prior"
+               in w for w in d["warnings"]), d
