@@ -102,15 +102,20 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
 
 def test_langevin_on_a_fitted_mixture_says_its_chains_disagree_and_offers_the_exact_bridge(client, examples):
     # poses' fitted mixture is where the default chains do not agree (docs/methods.md,
-    # "Measured"): measured log-density R-hat 1.86 on these two examples at T = 1, past
-    # the sqrt(2) that warns. A visitor and an API client both read the warning and the exact
-    # alternative.
-    *_, summary, diagnostics = client.predict(
-        model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
-        **{**SMALL, "t": 1.0}, api_name="/interpolate")
-    assert diagnostics["rhat_density"] > RHAT_LIMIT, diagnostics
-    warning = next(w for w in diagnostics["warnings"] if "chains disagree on the paths' log-density" in w)
-    assert "ou with the fitted prior" in warning and f"⚠️ langevin: {warning}" in summary
+    # "Measured"): the paths' log-density R-hat on these two examples at T = 1 was above the
+    # sqrt(2) that warns on 15 of 16 seeds (1.35-4.3, median 2.1), so of two runs one must warn.
+    # A visitor and an API client both read the warning and the exact alternative.
+    warned = []
+    for seed in (0, 1):
+        *_, summary, diagnostics = client.predict(
+            model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+            **{**SMALL, "t": 1.0, "seed": seed}, api_name="/interpolate")
+        says = [w for w in diagnostics.get("warnings", []) if "chains disagree on the paths' log-density" in w]
+        assert bool(says) == (diagnostics["rhat_density"] > RHAT_LIMIT), diagnostics
+        warned += [(w, summary) for w in says]
+    assert warned
+    for warning, summary in warned:
+        assert "ou with the fitted prior" in warning and f"⚠️ langevin: {warning}" in summary
 
 
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):

@@ -202,14 +202,14 @@ def test_a_starved_run_warns_and_a_gaussian_run_says_nothing():
 
 
 def test_chains_that_disagree_say_so():
-    # 12 sweeps of four chains between the wells, where the returned paths are measured 4.5
-    # standard errors off (1,000 paths, P(X(T/4) < 0) 0.870 against 0.815): the paths'
-    # log-density has not mixed (R-hat 2.30 here; above sqrt(2) on 32 of 40 seeds) and
-    # the warning names what to raise.
-    run = lb.registry.get("langevin", prior=WELL, T=3.0, sweeps=12).run(
+    # Moves of 0.05 (rho near 1): each chain barely leaves its start in 100 sweeps, and the
+    # paths stay near the guide's bridge (0.25 of the midpoint mass within 0.5 of 0 over 1,000
+    # paths, against 0.06). The paths' log-density disagrees between chains (R-hat 1.88 or more
+    # on 40 of 40 seeds, 7.2 the median) and the warning names what to raise.
+    run = lb.registry.get("langevin", prior=WELL, T=3.0, move=0.05).run(
         torch.tensor([-2.0]), torch.tensor([2.0]), frames=9, n_paths=1, generator=seeded(6))
     d = run.diagnostics
-    assert d["chains"] == 4 and 0 < d["acceptance"] < 1 and d["rhat_density"] > RHAT_LIMIT
+    assert d["chains"] == 4 and 0 < d["acceptance"] <= 1 and d["rhat_density"] > RHAT_LIMIT
     assert any("chains disagree on the paths' log-density" in w and "raise sweeps" in w for w in d["warnings"])
 
 
@@ -220,11 +220,17 @@ def test_default_runs_whose_paths_are_right_do_not_warn(prior, x0, x1, T):
     # The default paths on these priors follow the reference (the tests above); their runs say
     # nothing. The paths' projections still mix slowly (R-hat 1.3-7 at 100 sweeps, as slow on
     # these as on poses: docs/methods.md, "Diagnostics"), so a warning keyed on them fired on
-    # every one of these runs; the log-density's R-hat was at most 1.35, 1.40 and 1.25 over these seeds.
+    # every one of these runs; the log-density's R-hat was at most 1.35, 1.40 and 1.25 over these
+    # seeds, and above sqrt(2) on none of 120 such runs. One warning in 8 is allowed: another
+    # CPU's rounding can flip an accept decision and so draw other chains.
+    rhats, warned = [], 0
     for seed in range(8):
         d = lb.registry.get("langevin", prior=prior, T=T).run(
             torch.tensor(x0), torch.tensor(x1), frames=9, n_paths=1, generator=seeded(seed)).diagnostics
-        assert d["rhat_density"] <= RHAT_LIMIT and "warnings" not in d, (seed, d)
+        rhats.append(round(d["rhat_density"], 2))
+        warned += "warnings" in d
+        assert ("warnings" in d) == (d["rhat_density"] > RHAT_LIMIT), d
+    assert warned <= 1, rhats
 
 
 def test_a_steep_prior_without_known_curvature_is_refused_before_any_path():
@@ -293,20 +299,27 @@ def test_independent_prior_sums_its_factors():
 def test_poses_chains_agree_on_the_fitted_mixture():
     # 64-D, T = 1 between two component centres, 64 frames: 8 default chains agree on the
     # paths' log-density (split R-hat over their second halves at most sqrt(2), the limit that
-    # warns; the known-right cases above stay under it at the defaults, at most 1.40).
+    # warns; the known-right cases above stay under it at the defaults, at most 1.40), on two
+    # seeds (one could pass by chance; measured 2.02 and 1.76).
     prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
-    run = lb.registry.get("langevin", prior=prior, T=1.0, chains=8).run(
-        prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=1, generator=seeded(8))
-    assert run.diagnostics["rhat_density"] <= RHAT_LIMIT, run.diagnostics
+    for seed in (8, 9):
+        run = lb.registry.get("langevin", prior=prior, T=1.0, chains=8).run(
+            prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=1, generator=seeded(seed))
+        assert run.diagnostics["rhat_density"] <= RHAT_LIMIT, run.diagnostics
 
 
 def test_poses_default_run_says_its_chains_disagree_and_names_the_exact_alternative():
     # What a user of the default gets on poses until the chains agree (the xfail above): a
-    # warning that names more sweeps and the exact bridge of the preconditioned diffusion.
+    # warning that names more sweeps and the exact bridge of the preconditioned diffusion. It
+    # came on 19 of 20 seeds (log-density R-hat 1.71 the median); of two runs, one must warn.
     prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
-    run = lb.registry.get("langevin", prior=prior, T=1.0).run(
-        prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=2, generator=seeded(9))
-    d = run.diagnostics
-    assert d["chains"] == 4 and d["rhat_density"] > RHAT_LIMIT and torch.isfinite(run.latents).all()
-    assert any("chains disagree on the paths' log-density" in w and "raise sweeps" in w and "ou with the fitted prior"
-               in w for w in d["warnings"]), d
+    warned = []
+    for seed in (9, 10):
+        run = lb.registry.get("langevin", prior=prior, T=1.0).run(
+            prior.means[0].float(), prior.means[1].float(), frames=64, n_paths=2, generator=seeded(seed))
+        d = run.diagnostics
+        assert d["chains"] == 4 and torch.isfinite(run.latents).all()
+        says = [w for w in d.get("warnings", []) if "chains disagree on the paths' log-density" in w]
+        assert bool(says) == (d["rhat_density"] > RHAT_LIMIT), d
+        warned += says
+    assert warned and all("raise sweeps" in w and "ou with the fitted prior" in w for w in warned), warned
