@@ -33,14 +33,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import latent_bridge as lb
-from latent_bridge.priors import Gaussian, GaussianMixture, Independent
-from latent_bridge.testing import fokker_planck_reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: `python benchmarks/bench_langevin.py`
+
+import latent_bridge as lb  # noqa: E402
+from latent_bridge.priors import Gaussian, GaussianMixture, Independent  # noqa: E402
+from latent_bridge.testing import fokker_planck_reference  # noqa: E402
 
 WELL = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[0.5], [0.5]])
 T_WELL = 3.0

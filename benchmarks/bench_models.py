@@ -20,15 +20,19 @@ import argparse
 import functools
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
 
-import latent_bridge as lb
-from latent_bridge.models.device import pick_precision
-from latent_bridge.models.hub import HubVAE, float16_safe
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: `python benchmarks/bench_models.py`
+
+import latent_bridge as lb  # noqa: E402
+from latent_bridge.models.device import pick_precision  # noqa: E402
+from latent_bridge.models.hub import HubVAE, float16_safe  # noqa: E402
 
 
 def sd_kl_vae() -> AutoencoderKL:

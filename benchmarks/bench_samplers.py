@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-import latent_bridge as lb
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: `python benchmarks/bench_samplers.py`
+
+import latent_bridge as lb  # noqa: E402
 
 
 def median_seconds(fn, repeats: int) -> float:

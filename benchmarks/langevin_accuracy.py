@@ -19,14 +19,18 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import latent_bridge as lb
-from latent_bridge.priors import GaussianMixture
-from latent_bridge.testing import fokker_planck_reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout: `python benchmarks/langevin_accuracy.py`
+
+import latent_bridge as lb  # noqa: E402
+from latent_bridge.priors import GaussianMixture  # noqa: E402
+from latent_bridge.testing import fokker_planck_reference  # noqa: E402
 
 CASES = {
     # name: (prior, x0, x1, T)

@@ -129,3 +129,20 @@ print(json.dumps(out))
                              timeout=120)
         assert out.returncode == 0, out.stderr
     assert "model: poses" in out.stderr and (elsewhere / "path.gif").stat().st_size > 0
+
+
+def test_every_benchmark_script_starts_from_a_checkout():
+    # README: `python benchmarks/NAME.py` from a checkout, the package not installed. Each
+    # script (a file with a __main__ block) is run up to that block: its imports, latent_bridge
+    # among them, must resolve from the checkout, whatever the working folder. All at once.
+    scripts = [s for s in sorted((ROOT / "benchmarks").glob("*.py")) if '__name__ == "__main__"' in s.read_text()]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    check = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='imported')"
+    runs = [(s.name, subprocess.Popen([sys.executable, "-c", check, str(s)], cwd=ROOT / "docs", env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for s in scripts]
+    failed = []
+    for name, run in runs:
+        _, err = run.communicate(timeout=240)
+        if run.returncode != 0:
+            failed.append((name, err.strip().splitlines()[-1:]))
+    assert len(runs) >= 8 and not failed, failed
