@@ -70,13 +70,16 @@ LANGEVIN_PARAMS = (
 # chains; a 1,024-D product), on 2 shared cores.
 UNITS_A_NUMBER = 6
 
-# Above this split R-hat of the paths' log-density (Phi) the chains have not forgotten where
-# they started. For half-chains of N' draws whose Phi has autocorrelation time tau, R-hat^2 is
-# about 1 + tau / N' (Vats & Knudson, Statist. Sci. 36(4), 2021: 1 + chains / ESS): sqrt(2)
-# means about one effective draw a half-chain, tau a quarter of the sweeps, so the returned
-# last states are four autocorrelation times from the start. The usual 1.1 (ten draws a
-# half-chain) is not reached at the default 100 sweeps on any mixture, also where the paths are
-# right (docs/methods.md, "Diagnostics").
+# Above this split R-hat of the paths' log-density (Phi) the chains may not have forgotten
+# where they started. split_rhat cuts the second half of the sweeps into two pieces of N'
+# draws (a quarter of the sweeps each); for stationary pieces whose Phi has autocorrelation
+# time tau, R-hat^2 is about 1 + tau / N' (Vats & Knudson, Statist. Sci. 36(4), 2021: 1 +
+# chains / ESS). So sqrt(2) is, roughly and for Phi only, one effective draw a piece, tau a
+# quarter of the sweeps: the returned last states are then several of Phi's autocorrelation
+# times from the start. A necessary check, not a sufficient one (slower directions than Phi's
+# can still remember the start), and with 4 chains a noisy one. The usual 1.1 (about five
+# effective draws a piece) would warn on half or more of the default runs whose paths are
+# measured right (docs/methods.md, "Diagnostics").
 RHAT_LIMIT = math.sqrt(2.0)
 # Below this acceptance the moves barely move the paths.
 ACCEPTANCE_LIMIT = 0.1
@@ -335,10 +338,11 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
         diagnostics["density_ess"] = float(ess[-1])
         if diagnostics["rhat_density"] > RHAT_LIMIT:
             warnings.append(
-                f"the {chains} chains disagree on the paths' log-density over their second half (R-hat "
-                f"{diagnostics['rhat_density']:.2f} > {RHAT_LIMIT:.2f}, under one effective draw a half-chain): they "
-                "have not forgotten where they started, so the paths may not be draws of the bridge yet; raise sweeps, "
-                "or lower T (ou with the fitted prior is the exact bridge of the preconditioned diffusion)")
+                f"the {chains} chains disagree on the paths' log-density over the second half of their sweeps "
+                f"(R-hat {diagnostics['rhat_density']:.2f} > {RHAT_LIMIT:.2f}): they may not have forgotten where they "
+                "started, so the paths may not be draws of the bridge yet; raise sweeps (and keep move and blocks at "
+                "their defaults or higher), or lower T; ou with the fitted prior is an exact bridge (of the "
+                "preconditioned diffusion, under the fitted Gaussian)")
     if found.acceptance < ACCEPTANCE_LIMIT:
         warnings.append(f"only {100 * found.acceptance:.1f} % of the moves were accepted: the paths barely move; "
                         "lower move or window, or raise blocks")

@@ -344,8 +344,8 @@ class Chains:
     """What ``run_chains`` found. paths: float64 ``(C, L + 1, n)`` the final states; trace:
     float64 ``(sweeps + 1, C, S)`` summaries of each chain after each sweep (the start first);
     log_density: float64 ``(sweeps + 1, C)`` each chain's Phi (module docstring: the path's log
-    density against the guide's bridge, up to a constant) after each sweep, zeros where the
-    guide is exact; acceptance: the fraction of moves accepted over the run (a window of a
+    density against the guide's bridge, up to a constant) after each sweep; ``(1, C)`` zeros
+    when no sweep runs (an exact guide, or ``sweeps`` 0); acceptance: the fraction of moves accepted over the run (a window of a
     coordinate block is one move); accepted_by_sweep: float64 ``(sweeps,)``."""
 
     paths: torch.Tensor

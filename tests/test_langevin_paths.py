@@ -220,17 +220,18 @@ def test_default_runs_whose_paths_are_right_do_not_warn(prior, x0, x1, T):
     # The default paths on these priors follow the reference (the tests above); their runs say
     # nothing. The paths' projections still mix slowly (R-hat 1.3-7 at 100 sweeps, as slow on
     # these as on poses: docs/methods.md, "Diagnostics"), so a warning keyed on them fired on
-    # every one of these runs; the log-density's R-hat was at most 1.35, 1.40 and 1.25 over these
-    # seeds, and above sqrt(2) on none of 120 such runs. One warning in 8 is allowed: another
-    # CPU's rounding can flip an accept decision and so draw other chains.
+    # every one of these runs. The log-density's R-hat over these 16 seeds: medians 1.15, 1.23
+    # and 1.13, at most 1.35, 1.40 and 1.32; above sqrt(2) on none of 120 such runs. Two
+    # warnings in 16 are allowed (R-hat from 4 chains is noisy, and another CPU's rounding can
+    # flip an accept decision and so draw other chains); the median must stay clear of the limit.
     rhats, warned = [], 0
-    for seed in range(8):
+    for seed in range(16):
         d = lb.registry.get("langevin", prior=prior, T=T).run(
             torch.tensor(x0), torch.tensor(x1), frames=9, n_paths=1, generator=seeded(seed)).diagnostics
         rhats.append(round(d["rhat_density"], 2))
         warned += "warnings" in d
         assert ("warnings" in d) == (d["rhat_density"] > RHAT_LIMIT), d
-    assert warned <= 1, rhats
+    assert warned <= 2 and float(np.median(rhats)) < 1.3, rhats
 
 
 def test_a_steep_prior_without_known_curvature_is_refused_before_any_path():
@@ -295,7 +296,9 @@ def test_independent_prior_sums_its_factors():
                    "to thousands of sweeps. The law of the returned paths is still moving after the default 100 "
                    "sweeps: of 128 independent paths, 0.59 spend over a tenth of their frames in component 2 after "
                    "100 sweeps, 0.50 after 400, 0.30-0.31 and 0.33 after 1,600 and 3,200 (standard error 0.04). The "
-                   "chains' log-density R-hat: 2.0 here, 1.5-1.7 after 800 sweeps. The run warns.")
+                   "chains' log-density R-hat: 2.0 here, 1.5-1.7 after 800 sweeps. The run warns. Passing this "
+                   "check would be necessary, not sufficient: the law of the paths (benchmarks/bench_langevin.py, "
+                   "table 5) decides.")
 def test_poses_chains_agree_on_the_fitted_mixture():
     # 64-D, T = 1 between two component centres, 64 frames: 8 default chains agree on the
     # paths' log-density (split R-hat over their second halves at most sqrt(2), the limit that

@@ -132,17 +132,24 @@ print(json.dumps(out))
 
 
 def test_every_benchmark_script_starts_from_a_checkout():
-    # README: `python benchmarks/NAME.py` from a checkout, the package not installed. Each
-    # script (a file with a __main__ block) is run up to that block: its imports, latent_bridge
-    # among them, must resolve from the checkout, whatever the working folder. All at once.
+    # README: `python benchmarks/NAME.py` from a checkout. Each script (a file with a __main__
+    # block) is run up to that block, from another folder: its imports must resolve, and
+    # latent_bridge must be the checkout's even where a copy is installed. All at once.
     scripts = [s for s in sorted((ROOT / "benchmarks").glob("*.py")) if '__name__ == "__main__"' in s.read_text()]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    check = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='imported')"
-    runs = [(s.name, subprocess.Popen([sys.executable, "-c", check, str(s)], cwd=ROOT / "docs", env=env,
+    check = ("import pathlib, runpy, sys; runpy.run_path(sys.argv[1], run_name='imported'); "
+             "import latent_bridge; assert pathlib.Path(latent_bridge.__file__).resolve().is_relative_to(sys.argv[2]), "
+             "latent_bridge.__file__")
+    runs = [(s.name, subprocess.Popen([sys.executable, "-c", check, str(s), str(ROOT)], cwd=ROOT / "docs", env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for s in scripts]
     failed = []
-    for name, run in runs:
-        _, err = run.communicate(timeout=240)
-        if run.returncode != 0:
-            failed.append((name, err.strip().splitlines()[-1:]))
+    try:
+        for name, run in runs:
+            _, err = run.communicate(timeout=240)
+            if run.returncode != 0:
+                failed.append((name, err.strip().splitlines()[-1:]))
+    finally:
+        for _, run in runs:
+            if run.poll() is None:
+                run.kill()
     assert len(runs) >= 8 and not failed, failed
