@@ -231,10 +231,8 @@ def poses_routes_table(quick: bool):
 def component_shares(prior: GaussianMixture, paths: torch.Tensor) -> torch.Tensor:
     """The fraction of each path's frames whose most responsible mixture component is k:
     paths float64 (R, F, n) -> (R, K)."""
-    precision = prior.scales.double() ** -2
-    distance = ((paths[:, :, None, :] - prior.means.double()) ** 2 * precision).sum(-1)      # (R, F, K)
-    log_resp = prior.weights.double().log() - prior.scales.double().log().sum(1) - 0.5 * distance
-    nearest = log_resp.argmax(-1)
+    runs, frames, n = paths.shape
+    nearest = prior._component_logits(paths.reshape(-1, n)).argmax(1).reshape(runs, frames)
     return torch.stack([(nearest == i).double().mean(1) for i in range(prior.weights.numel())], 1)
 
 

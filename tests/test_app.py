@@ -17,9 +17,9 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import latent_bridge as lb  # noqa: E402
-from latent_bridge.langevin import RHAT_LIMIT  # noqa: E402
 from latent_bridge.app import controls, costs, handlers, limits  # noqa: E402
 from latent_bridge.app import models as app_models  # noqa: E402
+from latent_bridge.langevin import RHAT_LIMIT  # noqa: E402
 
 MODEL = "poses"
 FRAMES = 8
