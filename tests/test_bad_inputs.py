@@ -711,11 +711,14 @@ def raw_get(url: str, path: str, read_seconds: float = 1.0) -> None:
     from urllib.parse import urlparse
 
     parts = urlparse(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=read_seconds)
+    # The answer's headers may take a while on a busy machine (a 1 s limit timed out there);
+    # only the read of the stream is meant to be short.
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         connection.putrequest("GET", path, skip_accept_encoding=True)
         connection.endheaders()
         response = connection.getresponse()
+        connection.sock.settimeout(read_seconds)
         try:
             response.read(16)
         except (TimeoutError, OSError):
