@@ -26,7 +26,11 @@ Tables (one torch thread):
    default; 400, 1,600): over 128 independent chains (16 with --quick), the fraction whose
    returned path spends over a tenth of its interior frames in each mixture component (the
    component of largest responsibility), with its standard error. A default whose paths were
-   draws of the bridge would match the long runs.
+   draws of the bridge would match the long runs;
+6. the same law along long chains on ``poses``: 8 chains of 8,000 sweeps (4 of 400 with
+   --quick), the fraction of sweeps in each eighth of the run at which a chain's path spends
+   over a tenth of its interior frames in each component (pooled over the chains). Chains
+   whose law had settled would give the same shares in every eighth.
 """
 
 from __future__ import annotations
@@ -178,14 +182,21 @@ def gaussian_table(quick):
             print(f"| {label} | {d} | {runs} | {worst_mean:.3g} | {worst_var:.3g} | {seconds:.3f} |")
 
 
+def poses_prior() -> GaussianMixture | None:
+    """The ``poses`` model's fitted 8-component mixture, or None (said) when it cannot be loaded."""
+    try:
+        return lb.priors.for_model(lb.models.load("poses"), kind="mixture")
+    except Exception as error:  # noqa: BLE001 - the benchmark reports what it could not load
+        print(f"(poses not available: {error})")
+        return None
+
+
 def poses_table():
     print("\nposes (64-D, fitted 8-component mixture), T = 1, two component centres, 64 frames\n")
     print("| method | paths | chains | s | acceptance | log-density R-hat | R-hat (worst projection) | chain ESS |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    try:
-        prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
-    except Exception as error:  # noqa: BLE001 - the benchmark reports what it could not load
-        print(f"(poses not available: {error})")
+    prior = poses_prior()
+    if prior is None:
         return
     z0, z1 = prior.means[0].float(), prior.means[1].float()
     for paths, chains, sweeps in ((1, 4, 100), (2, 4, 100), (2, 16, 100), (1, 4, 400), (1, 4, 1600)):
@@ -206,10 +217,8 @@ def poses_table():
 
 
 def poses_routes_table(quick: bool):
-    try:
-        prior = lb.priors.for_model(lb.models.load("poses"), kind="mixture")
-    except Exception as error:  # noqa: BLE001 - the benchmark reports what it could not load
-        print(f"(poses not available: {error})")
+    prior = poses_prior()
+    if prior is None:
         return
     chains, sweeps = (16, (0, 100)) if quick else (128, (0, 100, 400, 1600))
     k = prior.weights.numel()
@@ -226,6 +235,39 @@ def poses_routes_table(quick: bool):
         seconds = time.perf_counter() - start
         share = component_shares(prior, run.latents[:, 1:-1].double())
         print(f"| {count} | {seconds:.0f} | " + " | ".join(f"{p:.3f}" for p in (share > 0.1).double().mean(0)) + " |")
+
+
+def poses_drift_table(quick: bool):
+    prior = poses_prior()
+    if prior is None:
+        return
+    chains, sweeps = (4, 400) if quick else (8, 8000)
+    k, n = prior.weights.numel(), prior.means.shape[1]
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps)
+    frame = lb.path_mcmc.frame_for(prior, n, "langevin")
+    guide = lb.path_mcmc.linear_guide(frame, n)
+    steps = sampler.grid_steps(64)
+    per_frame = steps // 63
+
+    def routes(paths):  # (C, L + 1, n) -> (C, K): 1 where the path spends over a tenth of its frames in k
+        frames = frame.from_frame(paths[:, per_frame:-1:per_frame])
+        return (component_shares(prior, frames) > 0.1).double()
+
+    z0, z1 = prior.means[0].double(), prior.means[1].double()
+    start = time.perf_counter()
+    found = lb.path_mcmc.run_chains(frame, guide, frame.to_frame(z0), frame.to_frame(z1), steps, 1.0 / steps, chains,
+                                    sweeps, sampler.config.window, sampler.config.move, sampler.block_size(n), routes,
+                                    torch.Generator().manual_seed(5))
+    seconds = time.perf_counter() - start
+    print(f"\nposes: the law along {chains} chains of {sweeps} sweeps ({seconds:.0f} s), T = 1, 64 frames: the "
+          "fraction of sweeps in each eighth of the run at which a chain's path spends over 10 % of its interior "
+          "frames in component k, pooled over the chains\n")
+    print("| sweeps | " + " | ".join(f"component {i}" for i in range(k)) + " |")
+    print("| --- | " + " | ".join("---:" for _ in range(k)) + " |")
+    for part in range(8):
+        first, last = part * sweeps // 8 + 1, (part + 1) * sweeps // 8
+        share = found.trace[first:last + 1].mean((0, 1))
+        print(f"| {first}-{last} | " + " | ".join(f"{p:.3f}" for p in share) + " |")
 
 
 def component_shares(prior: GaussianMixture, paths: torch.Tensor) -> torch.Tensor:
@@ -245,6 +287,7 @@ def main(argv=None):
     gaussian_table(args.quick)
     poses_table()
     poses_routes_table(args.quick)
+    poses_drift_table(args.quick)
 
 
 if __name__ == "__main__":
