@@ -30,7 +30,9 @@ Tables (one torch thread):
 6. the same law along long chains on ``poses``: 8 chains of 8,000 sweeps (4 of 400 with
    --quick), the fraction of sweeps in each eighth of the run at which a chain's path spends
    over a tenth of its interior frames in each component (pooled over the chains). Chains
-   whose law had settled would give the same shares in every eighth.
+   whose law had settled would give the same shares in every eighth;
+7. the same along 8 tempered chains (``rungs=20``, each a ladder of 20 replicas from the
+   guide's bridge to the bridge, the beta = 1 rung read) of 1,200 sweeps (2 of 80 with --quick).
 """
 
 from __future__ import annotations
@@ -237,13 +239,16 @@ def poses_routes_table(quick: bool):
         print(f"| {count} | {seconds:.0f} | " + " | ".join(f"{p:.3f}" for p in (share > 0.1).double().mean(0)) + " |")
 
 
-def poses_drift_table(quick: bool):
+def poses_drift_table(quick: bool, rungs: int = 1):
     prior = poses_prior()
     if prior is None:
         return
-    chains, sweeps = (4, 400) if quick else (8, 8000)
+    if rungs == 1:
+        chains, sweeps = (4, 400) if quick else (8, 8000)
+    else:
+        chains, sweeps = (2, 80) if quick else (8, 1200)
     k, n = prior.weights.numel(), prior.means.shape[1]
-    sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps)
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps, rungs=rungs)
     frame = lb.path_mcmc.frame_for(prior, n, "langevin")
     guide = lb.path_mcmc.linear_guide(frame, n)
     steps = sampler.grid_steps(64)
@@ -257,11 +262,14 @@ def poses_drift_table(quick: bool):
     start = time.perf_counter()
     found = lb.path_mcmc.run_chains(frame, guide, frame.to_frame(z0), frame.to_frame(z1), steps, 1.0 / steps, chains,
                                     sweeps, sampler.config.window, sampler.config.move, sampler.block_size(n), routes,
-                                    torch.Generator().manual_seed(5))
+                                    torch.Generator().manual_seed(5), rungs=rungs)
     seconds = time.perf_counter() - start
-    print(f"\nposes: the law along {chains} chains of {sweeps} sweeps ({seconds:.0f} s), T = 1, 64 frames: the "
-          "fraction of sweeps in each eighth of the run at which a chain's path spends over 10 % of its interior "
-          "frames in component k, pooled over the chains\n")
+    ladders = "" if rungs == 1 else (f" (each a ladder of {rungs} tempered rungs, the beta = 1 rung read; exchanges "
+                                     f"accepted {float(found.swap_acceptance.min()):.2f}-"
+                                     f"{float(found.swap_acceptance.max()):.2f})")
+    print(f"\nposes: the law along {chains} chains{ladders} of {sweeps} sweeps ({seconds:.0f} s), T = 1, 64 frames: "
+          "the fraction of sweeps in each eighth of the run at which a chain's path spends over 10 % of its "
+          "interior frames in component k, pooled over the chains\n")
     print("| sweeps | " + " | ".join(f"component {i}" for i in range(k)) + " |")
     print("| --- | " + " | ".join("---:" for _ in range(k)) + " |")
     for part in range(8):
@@ -288,6 +296,7 @@ def main(argv=None):
     poses_table()
     poses_routes_table(args.quick)
     poses_drift_table(args.quick)
+    poses_drift_table(args.quick, rungs=20)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ LANGEVIN_PARAMS = (
           "own): more are accepted more often and cost more", low=1, high=1_000_000, when=_MCMC),
     Param("chains", "int", 4, "independent chains at least, one a returned path (extra ones only check that "
           "the chains agree)", low=2, high=10_000, when=_MCMC),
+    Param("rungs", "int", 1, "parallel tempering: each chain becomes a ladder of this many replicas, from "
+          "the guide's bridge to the bridge, that exchange paths; 1 (the default) runs plain chains. More "
+          "cross between routes a plain chain holds for thousands of sweeps (a fitted mixture's), at this "
+          "many times the cost", low=1, high=1_000, when=_MCMC),
 ) + SMC_PARAMS
 
 # Work units (at most about 35 ns each) per latent number, grid point and chain of one
@@ -83,6 +87,9 @@ UNITS_A_NUMBER = 6
 RHAT_LIMIT = math.sqrt(2.0)
 # Below this acceptance the moves barely move the paths.
 ACCEPTANCE_LIMIT = 0.1
+# Below this exchange rate between two neighbouring rungs a tempered ladder barely carries
+# paths from one end to the other (Syed et al. 2022 tune ladders to equal rates well above it).
+SWAP_LIMIT = 0.1
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class LangevinConfig:
     move: float = 1.0
     blocks: int = 8
     chains: int = 4
+    rungs: int = 1
     particles: int = 2048
     target_ess: float = 1.5
     max_particles: int = 2048
@@ -189,17 +197,17 @@ class LangevinBridge(Sampler):
         """About how much one ``run`` of ``paths`` paths of ``frames`` frames of an
         ``n``-number latent costs (``runs`` such runs: the segments of a path through
         keyframes), in units of at most about 35 ns on one CPU core (the app's
-        ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x (2 + sweeps x (coordinate
-        blocks + 2)) x grid points x n x prior factor (a mixture's components cost more); no
-        sweeps for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count
+        ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x rungs x (2 + sweeps x
+        (coordinate blocks + 2)) x grid points x n x prior factor (a mixture's components cost
+        more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count
         (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
-        chains = max(paths, config.chains)
+        sweeps = 0 if self._is_gaussian() else config.sweeps
+        chains = max(paths, config.chains) * (config.rungs if sweeps else 1)
         points = self.grid_steps(frames) + 1
         factor = _prior_factor(config.prior, n, config.components)
-        sweeps = 0 if self._is_gaussian() else config.sweeps
         blocks = 1 if self._is_separable() else math.ceil(n / self.block_size(n))
         return int(UNITS_A_NUMBER * runs * chains * points * n * factor * (2 + sweeps * (blocks + 2)))
 
@@ -208,13 +216,13 @@ class LangevinBridge(Sampler):
         return math.ceil(n / min(n, self.config.blocks))
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
-        """About the most memory one ``run`` holds at once, in bytes: the chains' paths in float64
-        and about ten working copies of them (proposal, noise, step terms). smc: the particle
+        """About the most memory one ``run`` holds at once, in bytes: the chains' paths (every
+        rung's) in float64 and about ten working copies of them (proposal, noise, step terms). smc: the particle
         sampler's own estimate."""
         if self.config.algorithm == "smc":
             return self._smc().memory_bytes(frames, n, paths)
-        chains = max(paths, self.config.chains)
-        return int(8 * 11 * chains * (self.grid_steps(frames) + 1) * n)
+        replicas = max(paths, self.config.chains) * (1 if self._is_gaussian() else self.config.rungs)
+        return int(8 * 11 * replicas * (self.grid_steps(frames) + 1) * n)
 
     def _is_gaussian(self) -> bool:
         prior = self.prior
@@ -258,7 +266,7 @@ class LangevinBridge(Sampler):
             callback(0, max(sweeps, 1), "path-mcmc sweeps")
             report = lambda done: callback(done, sweeps, "path-mcmc sweeps")  # noqa: E731
         found = run_chains(frame, guide, y0, y1, steps, self.T / steps, chains, sweeps, config.window, config.move,
-                           self.block_size(n), summary, generator, report)
+                           self.block_size(n), summary, generator, report, rungs=config.rungs)
         paths = frame.from_frame(found.paths[:n_paths, per_frame:-1:per_frame])
         _check_paths(paths, z0, z1, self.T / steps)
         return paths, _diagnostics(found, frame.exact, sweeps, steps, chains)
@@ -343,6 +351,13 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
                 "started, so the paths may not be draws of the bridge yet; raise sweeps (and keep move and blocks at "
                 "their defaults or higher), or lower T; ou with the fitted prior is an exact bridge (of the "
                 "preconditioned diffusion, under the fitted Gaussian)")
+    if found.swap_acceptance.numel():
+        diagnostics["rungs"] = found.swap_acceptance.numel() + 1
+        diagnostics["swap_acceptance"] = [round(float(rate), 3) for rate in found.swap_acceptance]
+        lowest = float(found.swap_acceptance.min())
+        if sweeps >= 8 and lowest < SWAP_LIMIT:
+            warnings.append(f"neighbouring rungs exchanged paths on only {100 * lowest:.1f} % of tries: the ladder "
+                            "barely carries paths between the guide's bridge and the bridge; raise rungs")
     if found.acceptance < ACCEPTANCE_LIMIT:
         warnings.append(f"only {100 * found.acceptance:.1f} % of the moves were accepted: the paths barely move; "
                         "lower move or window, or raise blocks")

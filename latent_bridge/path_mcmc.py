@@ -35,7 +35,7 @@ Shapes: paths are float64 ``(C, L + 1, n)``, C independent chains batched as one
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -345,31 +345,48 @@ class Chains:
     float64 ``(sweeps + 1, C, S)`` summaries of each chain after each sweep (the start first);
     log_density: float64 ``(sweeps + 1, C)`` each chain's Phi (module docstring: the path's log
     density against the guide's bridge, up to a constant) after each sweep; ``(1, C)`` zeros
-    when no sweep runs (an exact guide, or ``sweeps`` 0); acceptance: the fraction of moves accepted over the run (a window of a
-    coordinate block is one move); accepted_by_sweep: float64 ``(sweeps,)``."""
+    when no sweep runs (an exact guide, or ``sweeps`` 0); acceptance: the fraction of moves
+    accepted over the run (a window of a coordinate block is one move; of the chains at beta 1
+    when tempered); accepted_by_sweep: float64 ``(sweeps,)``; swap_acceptance: float64
+    ``(rungs - 1,)`` the fraction of tried exchanges accepted between rungs k and k + 1 (empty
+    without tempering)."""
 
     paths: torch.Tensor
     trace: torch.Tensor
     log_density: torch.Tensor
     acceptance: float
     accepted_by_sweep: torch.Tensor
+    swap_acceptance: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
 
 
 def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Tensor, steps: int, h: float,
                chains: int, sweeps: int, window: int, step: float, block: int,
                summary: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator | None,
-               callback: Callable[[int], None] | None = None) -> Chains:
+               callback: Callable[[int], None] | None = None, rungs: int = 1) -> Chains:
     """``chains`` independent chains, each started from the reference (the guide's bridge) and
     moved by ``sweeps`` sweeps of blocked pCN (module docstring): windows of ``window`` steps,
     pCN parameter rho = sqrt(1 - step^2), coordinate blocks of ``block`` coordinates (all
     coordinates at once, each its own block, for a separable prior). ``summary(paths) -> (C,
-    S)`` is recorded after every sweep. ``callback(sweep)`` after each sweep."""
+    S)`` is recorded after every sweep. ``callback(sweep)`` after each sweep.
+
+    ``rungs`` > 1: each chain is a ladder of ``rungs`` replicas (parallel tempering), replica k
+    targeting the reference tilted by exp(beta_k Phi), beta_k = k / (rungs - 1) evenly from 0
+    (the guide's bridge, which the whole-path moves redraw exactly) to 1 (the bridge); after
+    every sweep neighbouring rungs exchange their paths with probability min(1, exp((beta_{k+1}
+    - beta_k) (Phi_k - Phi_{k+1}))), the even pairs and the odd pairs on alternate sweeps (the
+    non-reversible schedule of Syed, Bouchard-Cote, Deligiannidis & Doucet, JRSS B 84(2),
+    2022). What is recorded and returned is the rung at beta 1."""
     n = y0.numel()
-    paths = reference_bridge(guide, y0, y1, steps, h, chains, generator)
-    trace = [summary(paths)]
     if frame.exact or sweeps == 0:
-        return Chains(paths, torch.stack(trace), torch.zeros(1, chains, dtype=torch.float64), 1.0,
+        paths = reference_bridge(guide, y0, y1, steps, h, chains, generator)
+        return Chains(paths, summary(paths)[None], torch.zeros(1, chains, dtype=torch.float64), 1.0,
                       torch.ones(0, dtype=torch.float64))
+    replicas = chains * rungs
+    paths = reference_bridge(guide, y0, y1, steps, h, replicas, generator)
+    cold = slice(rungs - 1, None, rungs)                 # replica c * rungs + k is rung k of chain c
+    betas = torch.linspace(0.0, 1.0, rungs, dtype=torch.float64) if rungs > 1 else torch.ones(1, dtype=torch.float64)
+    tilt = betas.repeat(chains)                          # (replicas,)
+    trace = [summary(paths[cold])]
     separable = bool(getattr(frame.prior, "separable", False)) and frame.matrix is None
     stepping = local_linearisation(frame, guide)
     if not stepping[0]:
@@ -378,8 +395,10 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     if not torch.isfinite(log_ratio).all():
         raise ValueError("the prior's energy gradient is not finite along the guide's paths: check the prior")
     blocks = [torch.arange(n)] if separable else list(torch.arange(n).split(block))
-    log_density = [_total(log_ratio)]
+    log_density = [_total(log_ratio[cold])]
     accepted_by_sweep = []
+    swaps_accepted = torch.zeros(max(rungs - 1, 0), dtype=torch.float64)
+    swaps_tried = torch.zeros(max(rungs - 1, 0), dtype=torch.float64)
     for sweep in range(sweeps):
         # Window lengths cycle through window, 2 window, 4 window, ... up to the whole path: short
         # windows are accepted often, long ones move the path's slow (low-frequency) shape. One
@@ -391,7 +410,7 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
         keep = math.sqrt(1.0 - beta * beta)
         offset = int(torch.randint(1, length + 1, (1,), generator=generator))
         bounds = window_bounds(steps, length, offset)
-        noise = pinned_noise(guide.rates, h, bounds, chains, generator)
+        noise = pinned_noise(guide.rates, h, bounds, replicas, generator)
         index = torch.arange(steps + 1)
         which = (torch.searchsorted(bounds, index, right=True) - 1).clamp(max=bounds.numel() - 2)
         start, end = bounds[which], bounds[which + 1]
@@ -411,9 +430,11 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
             trial_ratio = step_log_ratio(trial, h, frame, stepping, guide, separable)
             change = trial_ratio - log_ratio
             windows = bounds.numel() - 1
-            by_window = torch.zeros((chains, windows) + change.shape[2:], dtype=torch.float64)
+            by_window = torch.zeros((replicas, windows) + change.shape[2:], dtype=torch.float64)
             by_window.index_add_(1, step_window, change)
             log_u = torch.rand(by_window.shape, generator=generator, dtype=torch.float64).log()
+            if rungs > 1:
+                by_window = tilt.reshape((-1,) + (1,) * (by_window.dim() - 1)) * by_window
             accept = log_u < by_window                       # non-finite proposals (nan) are refused
             per_point = accept[:, which]                     # (C, L + 1[, n])
             per_step = accept[:, step_window]
@@ -423,15 +444,38 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
             else:
                 paths = torch.where(per_point[:, :, None], trial, paths)
                 log_ratio = torch.where(per_step, trial_ratio, log_ratio)
-            accepted += float(accept.double().sum())
-            total += accept.numel()
+            accepted += float(accept[cold].double().sum())
+            total += accept[cold].numel()
         accepted_by_sweep.append(accepted / total)
-        trace.append(summary(paths))
-        log_density.append(_total(log_ratio))
+        if rungs > 1:
+            paths, log_ratio, lower, swapped = _exchange(paths, log_ratio, betas, chains, sweep % 2, generator)
+            swaps_accepted[lower] += swapped.double().sum(0)
+            swaps_tried[lower] += chains
+        trace.append(summary(paths[cold]))
+        log_density.append(_total(log_ratio[cold]))
         if callback is not None:
             callback(sweep + 1)
     rates = torch.tensor(accepted_by_sweep, dtype=torch.float64)
-    return Chains(paths, torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates)
+    return Chains(paths[cold], torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates,
+                  swaps_accepted / swaps_tried.clamp(min=1.0))
+
+
+def _exchange(paths: torch.Tensor, log_ratio: torch.Tensor, betas: torch.Tensor, chains: int, parity: int,
+              generator: torch.Generator | None):
+    """One round of exchanges between neighbouring rungs (``run_chains``, ``rungs``): the pairs
+    (k, k + 1) with k of the given parity, in every chain at once. paths ``(C K, L + 1, n)`` and
+    log_ratio ``(C K, L[, n])``, replica c K + k rung k of chain c. Returns the exchanged paths and
+    log_ratio, the pairs' lower rungs ``(P,)`` and which pairs exchanged, bool ``(C, P)``."""
+    rungs = betas.numel()
+    lower = torch.arange(parity, rungs - 1, 2)
+    phi = _total(log_ratio).reshape(chains, rungs)
+    log_accept = (betas[lower + 1] - betas[lower]) * (phi[:, lower] - phi[:, lower + 1])
+    swapped = torch.rand(log_accept.shape, generator=generator, dtype=torch.float64).log() < log_accept
+    source = torch.arange(rungs).repeat(chains, 1)                   # (C, K): the rung whose path k takes
+    source[:, lower] = torch.where(swapped, lower + 1, lower)
+    source[:, lower + 1] = torch.where(swapped, lower, lower + 1)
+    index = (source + rungs * torch.arange(chains)[:, None]).reshape(-1)
+    return paths[index], log_ratio[index], lower, swapped
 
 
 def _total(log_ratio: torch.Tensor) -> torch.Tensor:

@@ -333,6 +333,9 @@ CASES = [
     Case("langevin-1e9-steps", r"steps must be at most 2000 on this server", lib="kwargs",
          args={"method": "langevin", "steps": 10**9},
          api=("/interpolate", {"method": "langevin", "steps": 10**9}), needs="langevin"),
+    Case("langevin-1e6-rungs", r"rungs must be at most 32 on this server", lib="kwargs",
+         args={"method": "langevin", "prior": "mixture", "rungs": 10**6},
+         api=("/interpolate", {"method": "langevin", "prior": "mixture", "rungs": 10**6}), needs="langevin"),
     Case("langevin-1e6-pcn-moves", r"pcn_moves must be at most 20 on this server", lib="kwargs",
          args={"method": "langevin", "algorithm": "smc", "pcn_moves": 10**6},
          api=("/compare", {"methods": ["langevin"], "algorithm": "smc", "pcn_moves": 10**6}), needs="langevin"),
@@ -357,8 +360,8 @@ CASES = [
     Case("langevin-defaults-mixture-8-paths-at-poses-size", None, lib="kwargs",
          args={"method": "langevin", "prior": "mixture", "latent_shape": (64,), "paths": 8}, needs="langevin"),
     # A mixture at SD latent size: each of 2,048 coordinate blocks re-evaluates the whole path.
-    Case("langevin-work-mixture-at-sd-latent-size", r"Langevin work \(chains x sweeps x coordinate blocks x time "
-         r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps, blocks or paths, or use "
+    Case("langevin-work-mixture-at-sd-latent-size", r"Langevin work \(chains x rungs x sweeps x coordinate blocks x time "
+         r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps, blocks, rungs or paths, or use "
          r"ou with the fitted prior", lib="kwargs",
          args={"method": "langevin", "prior": "mixture", "latent_shape": (4, 32, 32)}, needs="langevin"),
     # A parameter of the other algorithm would be ignored: refused.

@@ -23,7 +23,8 @@ class Limits:
     image_pixels: pixels of an uploaded image before it is resized to the model's side;
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is put out;
     particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
-    largest round of particles, integration steps and refinement sweeps; particle_work:
+    largest round of particles, integration steps and refinement sweeps; sweeps, chains, rungs:
+    the default Langevin's sweeps, chains and tempering rungs a chain; particle_work:
     what one Langevin request costs at most (``particle_work``: its particles, its steps' own
     cost and its prior's, one particle system a path, each keyframes segment a run) at 10 to
     35 ns per unit on 2 CPU cores: the limit is 5 to 18 s of work;
@@ -73,6 +74,7 @@ class Limits:
     pcn_moves: int = 20
     sweeps: int = 2000
     chains: int = 64
+    rungs: int = 32
     particle_work: int = 500_000_000
     decode_seconds: float = 120.0
     fps: int = 60
@@ -105,7 +107,8 @@ LIMITS = Limits()
 
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
-BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0, "sweeps": 0, "chains": 2}
+BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0, "sweeps": 0, "chains": 2,
+                  "rungs": 1}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
