@@ -158,8 +158,10 @@ class LangevinBridge(Sampler):
     ``density_ess`` (its effective sample size over all chains' second halves), ``rhat`` and
     ``chain_ess`` (the worst of the same for a few projections of the path, which move slower
     and are reported only), ``chains``, ``sweeps``, ``steps``, ``exact`` (True when the guide
-    is the bridge itself: a Gaussian prior) and ``warnings`` when they say the paths may not be
-    draws of the bridge yet.
+    is the bridge itself: a Gaussian prior), with ``rungs`` > 1 ``rungs`` and
+    ``swap_acceptance`` (the exchange rate of each pair of neighbouring rungs; a warning under
+    ``SWAP_LIMIT``), and ``warnings`` when they say the paths may not be draws of the bridge
+    yet.
     """
 
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", **params):
