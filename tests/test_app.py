@@ -118,6 +118,21 @@ def test_langevin_on_a_fitted_mixture_says_its_chains_disagree_and_offers_the_ex
         assert "ou with the fitted prior" in warning and f"⚠️ langevin: {warning}" in summary
 
 
+def test_a_tempered_langevin_run_through_the_api_reports_its_ladder(client, examples):
+    # rungs reaches the sampler through the API like any other parameter, and its exchange
+    # rates come back in the run's diagnostics (2 rungs: one neighbouring pair). The work bound
+    # counts the rungs: at the default 100 sweeps these two are refused (7.8e8 > 5e8), at 40 not.
+    with pytest.raises(AppError, match=r"chains x rungs x sweeps .* = 7.8e\+08, above .* lower sweeps, steps, blocks, "
+                                       r"rungs or paths"):
+        client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+                       rungs=2, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    *_, diagnostics = client.predict(
+        model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture", rungs=2,
+        sweeps=40, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    assert diagnostics["rungs"] == 2 and len(diagnostics["swap_acceptance"]) == 1, diagnostics
+    assert 0.0 <= diagnostics["swap_acceptance"][0] <= 1.0
+
+
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):
     methods = ["linear", "ou"]
     video, grid, profile, path_metrics, _, diagnostics = client.predict(
