@@ -351,8 +351,9 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
                 f"the {chains} chains disagree on the paths' log-density over the second half of their sweeps "
                 f"(R-hat {diagnostics['rhat_density']:.2f} > {RHAT_LIMIT:.2f}): they may not have forgotten where they "
                 "started, so the paths may not be draws of the bridge yet; raise sweeps (and keep move and blocks at "
-                "their defaults or higher), or lower T; ou with the fitted prior is an exact bridge (of the "
-                "preconditioned diffusion, under the fitted Gaussian)")
+                "their defaults or higher), or rungs where the prior has several modes (parallel tempering), or "
+                "lower T; ou with the fitted prior is an exact bridge (of the preconditioned diffusion, under the "
+                "fitted Gaussian)")
     if found.swap_acceptance.numel():
         diagnostics["rungs"] = found.swap_acceptance.numel() + 1
         diagnostics["swap_acceptance"] = [round(float(rate), 3) for rate in found.swap_acceptance]
