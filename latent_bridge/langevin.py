@@ -158,10 +158,10 @@ class LangevinBridge(Sampler):
     ``density_ess`` (its effective sample size over all chains' second halves), ``rhat`` and
     ``chain_ess`` (the worst of the same for a few projections of the path, which move slower
     and are reported only), ``chains``, ``sweeps``, ``steps``, ``exact`` (True when the guide
-    is the bridge itself: a Gaussian prior), with ``rungs`` > 1 ``rungs`` and
-    ``swap_acceptance`` (the exchange rate of each pair of neighbouring rungs; a warning under
-    ``SWAP_LIMIT``), and ``warnings`` when they say the paths may not be draws of the bridge
-    yet.
+    is the bridge itself: a Gaussian prior, which runs no sweeps and so ignores ``rungs``), with
+    ``rungs`` > 1 ``rungs`` and ``swap_acceptance`` (the exchange rate of each pair of
+    neighbouring rungs; a warning under ``SWAP_LIMIT``), and ``warnings`` when they say the
+    paths may not be draws of the bridge yet.
     """
 
     def __init__(self, T: float = 1.0, prior: Any = "standard-normal", **params):
@@ -223,7 +223,8 @@ class LangevinBridge(Sampler):
         sampler's own estimate."""
         if self.config.algorithm == "smc":
             return self._smc().memory_bytes(frames, n, paths)
-        replicas = max(paths, self.config.chains) * (1 if self._is_gaussian() else self.config.rungs)
+        tempered = not self._is_gaussian() and self.config.sweeps > 0
+        replicas = max(paths, self.config.chains) * (self.config.rungs if tempered else 1)
         return int(8 * 11 * replicas * (self.grid_steps(frames) + 1) * n)
 
     def _is_gaussian(self) -> bool:
@@ -356,8 +357,10 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
                 "fitted Gaussian)")
     if found.swap_acceptance.numel():
         diagnostics["rungs"] = found.swap_acceptance.numel() + 1
-        diagnostics["swap_acceptance"] = [round(float(rate), 3) for rate in found.swap_acceptance]
-        lowest = float(found.swap_acceptance.min())
+        # None for a pair never tried (fewer than 2 sweeps): the diagnostics travel as JSON.
+        diagnostics["swap_acceptance"] = [None if math.isnan(rate) else round(rate, 3)
+                                          for rate in found.swap_acceptance.tolist()]
+        lowest = float(found.swap_acceptance.nan_to_num(nan=1.0).min())
         if sweeps >= 8 and lowest < SWAP_LIMIT:
             warnings.append(f"neighbouring rungs exchanged paths on only {100 * lowest:.1f} % of tries: the ladder "
                             "barely carries paths between the guide's bridge and the bridge; raise rungs")

@@ -348,8 +348,8 @@ class Chains:
     when no sweep runs (an exact guide, or ``sweeps`` 0); acceptance: the fraction of moves
     accepted over the run (a window of a coordinate block is one move; of the chains at beta 1
     when tempered); accepted_by_sweep: float64 ``(sweeps,)``; swap_acceptance: float64
-    ``(rungs - 1,)`` the fraction of tried exchanges accepted between rungs k and k + 1 (empty
-    without tempering)."""
+    ``(rungs - 1,)`` the fraction of tried exchanges accepted between rungs k and k + 1 (nan
+    for a pair never tried; empty without tempering)."""
 
     paths: torch.Tensor
     trace: torch.Tensor
@@ -371,11 +371,14 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
 
     ``rungs`` > 1: each chain is a ladder of ``rungs`` replicas (parallel tempering), replica k
     targeting the reference tilted by exp(beta_k Phi), beta_k = k / (rungs - 1) evenly from 0
-    (the guide's bridge, which the whole-path moves redraw exactly) to 1 (the bridge); after
-    every sweep neighbouring rungs exchange their paths with probability min(1, exp((beta_{k+1}
-    - beta_k) (Phi_k - Phi_{k+1}))), the even pairs and the odd pairs on alternate sweeps (the
+    (the guide's bridge itself, whose moves are all accepted) to 1 (the bridge); after every
+    sweep neighbouring rungs exchange their paths with probability min(1, exp((beta_{k+1} -
+    beta_k) (Phi_k - Phi_{k+1}))), the even pairs and the odd pairs on alternate sweeps (the
     non-reversible schedule of Syed, Bouchard-Cote, Deligiannidis & Doucet, JRSS B 84(2),
-    2022). What is recorded and returned is the rung at beta 1."""
+    2022; with 2 rungs the one pair every other sweep). What is recorded and returned is the
+    rung at beta 1; ``swap_acceptance`` is nan for a pair never tried (fewer than 2 sweeps)."""
+    if rungs < 1:
+        raise ValueError(f"rungs must be at least 1; got {rungs}")
     n = y0.numel()
     if frame.exact or sweeps == 0:
         paths = reference_bridge(guide, y0, y1, steps, h, chains, generator)
@@ -390,7 +393,7 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     separable = bool(getattr(frame.prior, "separable", False)) and frame.matrix is None
     stepping = local_linearisation(frame, guide)
     if not stepping[0]:
-        check_step_size(frame.prior, paths, h, guide)
+        check_step_size(frame.prior, paths[cold], h, guide)
     log_ratio = step_log_ratio(paths, h, frame, stepping, guide, separable)
     if not torch.isfinite(log_ratio).all():
         raise ValueError("the prior's energy gradient is not finite along the guide's paths: check the prior")
@@ -406,8 +409,7 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
         # slowed the two-well crossings down: docs/methods.md, "Defaults").
         levels = 1 + max(0, math.ceil(math.log2(steps / window)))
         length = min(steps, window << (sweep % levels))
-        beta = step
-        keep = math.sqrt(1.0 - beta * beta)
+        keep = math.sqrt(1.0 - step * step)
         offset = int(torch.randint(1, length + 1, (1,), generator=generator))
         bounds = window_bounds(steps, length, offset)
         noise = pinned_noise(guide.rates, h, bounds, replicas, generator)
@@ -423,7 +425,7 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
             current = paths[:, :, coords]
             centre = guide.centre[coords]
             mean = centre + w0[:, coords] * (current[:, start] - centre) + w1[:, coords] * (current[:, end] - centre)
-            proposal = mean + keep * (current - mean) + beta * noise[:, :, coords]
+            proposal = mean + keep * (current - mean) + step * noise[:, :, coords]
             proposal = torch.where(moving[None, :, None], proposal, current)
             trial = paths.clone()
             trial[:, :, coords] = proposal
@@ -456,12 +458,13 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
         if callback is not None:
             callback(sweep + 1)
     rates = torch.tensor(accepted_by_sweep, dtype=torch.float64)
-    return Chains(paths[cold], torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates,
-                  swaps_accepted / swaps_tried.clamp(min=1.0))
+    untried = torch.full_like(swaps_tried, math.nan)
+    return Chains(paths[cold].clone(), torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates,
+                  torch.where(swaps_tried > 0, swaps_accepted / swaps_tried.clamp(min=1.0), untried))
 
 
 def _exchange(paths: torch.Tensor, log_ratio: torch.Tensor, betas: torch.Tensor, chains: int, parity: int,
-              generator: torch.Generator | None):
+              generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One round of exchanges between neighbouring rungs (``run_chains``, ``rungs``): the pairs
     (k, k + 1) with k of the given parity, in every chain at once. paths ``(C K, L + 1, n)`` and
     log_ratio ``(C K, L[, n])``, replica c K + k rung k of chain c. Returns the exchanged paths and

@@ -105,6 +105,7 @@ def test_tempered_chains_follow_the_product_two_well_bridge():
         assert_well_statistics(oriented[:, :, i], exact_below, exact_middle)
     d = run.diagnostics
     assert d["rungs"] == 6 and len(d["swap_acceptance"]) == 5 and min(d["swap_acceptance"]) > 0.2, d
+    assert max(d["swap_acceptance"]) < 0.95, d  # untempered rungs (all at beta 1) would exchange every time
     assert d["chains"] == 240 and "warnings" not in d, d
 
 
@@ -205,17 +206,20 @@ def test_the_two_diffusions_differ_under_a_gaussian_prior():
 # --- diagnostics, stiffness, cost ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rungs", [1, 4], ids=["plain", "tempered"])
 @pytest.mark.parametrize("prior", [product_mixture(2), Independent(WELL, 2)], ids=["mixture", "product"])
-def test_recorded_log_density_is_that_of_each_chains_state(prior):
+def test_recorded_log_density_is_that_of_each_chains_state(prior, rungs):
     # The diagnostics' log-density trace is kept up to date move by move (accepted windows and
-    # blocks only); after the last sweep it must equal Phi recomputed from the final paths.
+    # blocks only, and with tempering through the exchanges between rungs, which move paths and
+    # their per-step terms together); after the last sweep it must equal Phi recomputed from the
+    # final paths of the beta = 1 rung.
     from latent_bridge.path_mcmc import frame_for, linear_guide, local_linearisation, run_chains, step_log_ratio
     frame = frame_for(prior, 2, "langevin")
     guide = linear_guide(frame, 2)
     y0, y1 = frame.to_frame(torch.tensor([-2.0, 2.0], dtype=torch.float64)), frame.to_frame(
         torch.tensor([2.0, -2.0], dtype=torch.float64))
     found = run_chains(frame, guide, y0, y1, 40, 3.0 / 40, 5, 30, 8, 1.0, 1,
-                       lambda paths: paths.new_zeros((paths.shape[0], 0)), seeded(3))
+                       lambda paths: paths.new_zeros((paths.shape[0], 0)), seeded(3), rungs=rungs)
     phi = step_log_ratio(found.paths, 3.0 / 40, frame, local_linearisation(frame, guide), guide, False).sum(1)
     assert found.log_density.shape == (31, 5) and 0 < found.acceptance < 1
     torch.testing.assert_close(found.log_density[-1], phi)
@@ -313,6 +317,8 @@ def test_work_units_grow_with_sweeps_blocks_rungs_and_size_and_skip_exact_priors
     ({"move": 0.0}, r"move must be in \(0, 1\]"),
     ({"window": 1}, r"window must be in \[2,"),
     ({"chains": 1}, r"chains must be in \[2,"),
+    ({"rungs": 0}, r"rungs must be in \[1,"),
+    ({"algorithm": "smc", "rungs": 4}, "rungs is a parameter of algorithm 'path-mcmc'"),
 ])
 def test_inconsistent_parameters_are_refused(params, message):
     with pytest.raises(ValueError, match=message):
