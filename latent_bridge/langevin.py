@@ -201,13 +201,13 @@ class LangevinBridge(Sampler):
         keyframes), in units of at most about 35 ns on one CPU core (the app's
         ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x rungs x (2 + sweeps x
         (coordinate blocks + 2)) x grid points x n x prior factor (a mixture's components cost
-        more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. smc: the particle sampler's own count
-        (``smc_work_units``)."""
+        more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. smc: the
+        particle sampler's own count (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
-        sweeps = 0 if self._is_gaussian() else config.sweeps
-        chains = max(paths, config.chains) * (config.rungs if sweeps else 1)
+        sweeps = self._sweeps_run()
+        chains = self._replicas(paths)
         points = self.grid_steps(frames) + 1
         factor = _prior_factor(config.prior, n, config.components)
         blocks = 1 if self._is_separable() else math.ceil(n / self.block_size(n))
@@ -219,13 +219,21 @@ class LangevinBridge(Sampler):
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes: the chains' paths (every
-        rung's) in float64 and about ten working copies of them (proposal, noise, step terms). smc: the particle
-        sampler's own estimate."""
+        rung's) in float64 and about ten working copies of them (proposal, noise, step terms).
+        smc: the particle sampler's own estimate."""
         if self.config.algorithm == "smc":
             return self._smc().memory_bytes(frames, n, paths)
-        tempered = not self._is_gaussian() and self.config.sweeps > 0
-        replicas = max(paths, self.config.chains) * (self.config.rungs if tempered else 1)
-        return int(8 * 11 * replicas * (self.grid_steps(frames) + 1) * n)
+        return int(8 * 11 * self._replicas(paths) * (self.grid_steps(frames) + 1) * n)
+
+    def _sweeps_run(self) -> int:
+        """The sweeps a run makes: none for a Gaussian prior, whose guide is exact."""
+        return 0 if self._is_gaussian() else self.config.sweeps
+
+    def _replicas(self, paths: int) -> int:
+        """The chains' paths a run of ``paths`` paths holds: ``chains`` at least, times
+        ``rungs`` when sweeps run (an exact guide draws its paths without a ladder)."""
+        chains = max(paths, self.config.chains)
+        return chains * self.config.rungs if self._sweeps_run() else chains
 
     def _is_gaussian(self) -> bool:
         prior = self.prior

@@ -458,9 +458,8 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
         if callback is not None:
             callback(sweep + 1)
     rates = torch.tensor(accepted_by_sweep, dtype=torch.float64)
-    untried = torch.full_like(swaps_tried, math.nan)
     return Chains(paths[cold].clone(), torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates,
-                  torch.where(swaps_tried > 0, swaps_accepted / swaps_tried.clamp(min=1.0), untried))
+                  swaps_accepted / swaps_tried)                  # 0 / 0: nan for a pair never tried
 
 
 def _exchange(paths: torch.Tensor, log_ratio: torch.Tensor, betas: torch.Tensor, chains: int, parity: int,
