@@ -3,7 +3,9 @@ energy gradient.
 
 The default algorithm is Markov chain Monte Carlo on path space (``latent_bridge.path_mcmc``):
 chains started from the exact bridge of a linear guide, moved by blocked preconditioned
-Crank-Nicolson updates; each returned path is the last state of its own chain. The older
+Crank-Nicolson updates; each returned path is the last state of its own chain. For priors with
+several modes, whose chains keep their route, ``algorithm="path-smc"`` (``latent_bridge.path_smc``)
+carries a population of whole paths from the guide's bridge to the bridge. The older
 sequential Monte Carlo sampler (``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``)
 stays selectable for comparison.
 
@@ -26,16 +28,19 @@ import torch
 
 from .bridges import Sampler, time_param
 from .path_mcmc import Frame, chain_ess, frame_for, linear_guide, prior_moments, prior_variances, run_chains, split_rhat
+from .path_smc import run_population
 from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
 from .registry import Param, register
 from .sde import PRIOR_CHOICES, PRIOR_KINDS, SMC_PARAMS, SMCLangevinBridge, resolved_prior, smc_work_units
 
 __all__ = ["LangevinConfig", "LangevinBridge", "LANGEVIN_PARAMS", "RHAT_LIMIT"]
 
-ALGORITHMS = ("path-mcmc", "smc")
+ALGORITHMS = ("path-mcmc", "path-smc", "smc")
 DIFFUSIONS = ("langevin", "preconditioned")
 
 _MCMC = ("algorithm", ("path-mcmc",))
+_MOVES = ("algorithm", ("path-mcmc", "path-smc"))
+_POPULATION = ("algorithm", ("path-smc",))
 LANGEVIN_PARAMS = (
     time_param(1.0),
     Param("prior", "choice", "standard-normal",
@@ -47,25 +52,35 @@ LANGEVIN_PARAMS = (
           "law: langevin (drift -grad E, unit noise: the paper's) or preconditioned (drift and noise scaled "
           "by the prior's covariance: with a Gaussian prior the same bridge as ou)", choices=DIFFUSIONS),
     Param("algorithm", "choice", "path-mcmc", "path-mcmc: Markov chains on whole paths, right in any "
-          "dimension (the default); smc: the older particle sampler, kept for comparison (wrong beyond "
-          "one dimension)", choices=ALGORITHMS),
+          "dimension (the default); path-smc: a population of whole paths tempered from the guide's bridge to "
+          "the bridge, for priors with several modes (a fitted mixture); smc: the older particle sampler, kept "
+          "for comparison (wrong beyond one dimension)", choices=ALGORITHMS),
     Param("steps", "int", 100, "time steps over [0, T] (at least one per frame interval): more is closer to "
           "the continuous bridge and slower", low=1, high=100_000),
     Param("sweeps", "int", 100, "Markov chain sweeps over the whole path: more forget the starting guess "
           "better; cost grows linearly", low=0, high=100_000, when=_MCMC),
     Param("window", "int", 8, "shortest stretch of time steps moved at once (stretches of 2, 4, ... times "
-          "this alternate with it): shorter is accepted more often", low=2, high=100_000, when=_MCMC),
+          "this alternate with it): shorter is accepted more often", low=2, high=100_000, when=_MOVES),
     Param("move", "float", 1.0, "how far one move goes, from 0 (nowhere) to 1 (a fresh draw of the guide's "
-          "bridge for the stretch)", low=0.0, high=1.0, low_inclusive=False, when=_MCMC),
+          "bridge for the stretch)", low=0.0, high=1.0, low_inclusive=False, when=_MOVES),
     Param("blocks", "int", 8, "groups the latent's coordinates move in, one after another, each of about "
           "size / blocks coordinates (a prior that is a product over coordinates moves every coordinate on its "
-          "own): more are accepted more often and cost more", low=1, high=1_000_000, when=_MCMC),
+          "own): more are accepted more often and cost more", low=1, high=1_000_000, when=_MOVES),
     Param("chains", "int", 4, "independent chains at least, one a returned path (extra ones only check that "
           "the chains agree)", low=2, high=10_000, when=_MCMC),
     Param("rungs", "int", 1, "parallel tempering: each chain becomes a ladder of this many replicas, from "
           "the guide's bridge to the bridge, that exchange paths; 1 (the default) runs plain chains. More "
           "cross between routes a plain chain holds for thousands of sweeps (a fitted mixture's), at this "
           "many times the cost", low=1, high=1_000, when=_MCMC),
+    Param("population", "int", 32, "paths carried together from the guide's bridge to the bridge, returned "
+          "paths drawn from them: more give each route (the modes a path passes) its share more closely; cost "
+          "grows linearly", low=2, high=10_000, when=_POPULATION),
+    Param("moves", "int", 20, "sweeps of every path at each temperature: more let the paths settle before the "
+          "next reweighting (too few keep the guide's routes); cost grows linearly", low=1, high=10_000,
+          when=_POPULATION),
+    Param("temperatures", "int", 64, "most tempering steps from the guide's bridge to the bridge (fewer are "
+          "taken where the paths' weights allow): bounds the cost; a run that needed more says so",
+          low=1, high=10_000, when=_POPULATION),
 ) + SMC_PARAMS
 
 # Work units (at most about 35 ns each) per latent number, grid point and chain of one
@@ -109,6 +124,9 @@ class LangevinConfig:
     blocks: int = 8
     chains: int = 4
     rungs: int = 1
+    population: int = 32
+    moves: int = 20
+    temperatures: int = 64
     particles: int = 2048
     target_ess: float = 1.5
     max_particles: int = 2048
@@ -131,7 +149,8 @@ class LangevinConfig:
         for param in LANGEVIN_PARAMS:  # a value for the other algorithm would be silently ignored
             if param.when is not None and param.when[0] == "algorithm" and self.algorithm not in param.when[1] \
                     and getattr(self, param.name) != param.default:
-                raise ValueError(f"{param.name} is a parameter of algorithm {param.when[1][0]!r}; with algorithm "
+                owners = " or ".join(repr(name) for name in param.when[1])
+                raise ValueError(f"{param.name} is a parameter of algorithm {owners}; with algorithm "
                                  f"{self.algorithm!r} it has no effect: leave it out, or set algorithm="
                                  f"{param.when[1][0]!r}")
         if self.max_particles < self.particles:
@@ -201,8 +220,9 @@ class LangevinBridge(Sampler):
         keyframes), in units of at most about 35 ns on one CPU core (the app's
         ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x rungs x (2 + sweeps x
         (coordinate blocks + 2)) x grid points x n x prior factor (a mixture's components cost
-        more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. smc: the
-        particle sampler's own count (``smc_work_units``)."""
+        more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. path-smc:
+        the same with the population for chains and temperatures x moves for sweeps (the most
+        it can take). smc: the particle sampler's own count (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
@@ -219,21 +239,28 @@ class LangevinBridge(Sampler):
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes: the chains' paths (every
-        rung's) in float64 and about ten working copies of them (proposal, noise, step terms).
-        smc: the particle sampler's own estimate."""
+        rung's; path-smc: the population's) in float64 and about ten working copies of them
+        (proposal, noise, step terms). smc: the particle sampler's own estimate."""
         if self.config.algorithm == "smc":
             return self._smc().memory_bytes(frames, n, paths)
         return int(8 * 11 * self._replicas(paths) * (self.grid_steps(frames) + 1) * n)
 
     def _sweeps_run(self) -> int:
-        """The sweeps a run makes: none for a Gaussian prior, whose guide is exact."""
-        return 0 if self._is_gaussian() else self.config.sweeps
+        """The sweeps a run makes at most: none for a Gaussian prior, whose guide is exact."""
+        if self._is_gaussian():
+            return 0
+        config = self.config
+        return config.temperatures * config.moves if config.algorithm == "path-smc" else config.sweeps
 
     def _replicas(self, paths: int) -> int:
-        """The chains' paths a run of ``paths`` paths holds: ``chains`` at least, times
-        ``rungs`` when sweeps run (an exact guide draws its paths without a ladder)."""
-        chains = max(paths, self.config.chains)
-        return chains * self.config.rungs if self._sweeps_run() else chains
+        """The paths a run of ``paths`` paths holds: path-smc its population (at least
+        ``paths``); path-mcmc ``chains`` at least, times ``rungs`` when sweeps run (an exact
+        guide draws its paths without a ladder)."""
+        config = self.config
+        if config.algorithm == "path-smc":
+            return max(paths, config.population)
+        chains = max(paths, config.chains)
+        return chains * config.rungs if self._sweeps_run() else chains
 
     def _is_gaussian(self) -> bool:
         prior = self.prior
@@ -269,6 +296,9 @@ class LangevinBridge(Sampler):
         steps = self.grid_steps(times.numel())
         per_frame = steps // (times.numel() - 1)
         y0, y1 = frame.to_frame(z0), frame.to_frame(z1)
+        if config.algorithm == "path-smc":
+            return self._sample_population(frame, guide, y0, y1, z0, z1, steps, per_frame, n_paths, generator,
+                                           callback)
         chains = max(n_paths, config.chains)
         sweeps = 0 if frame.exact else config.sweeps
         summary = _summaries(frame, z0, z1, n) if sweeps else (lambda paths: paths.new_zeros((paths.shape[0], 0)))
@@ -281,6 +311,22 @@ class LangevinBridge(Sampler):
         paths = frame.from_frame(found.paths[:n_paths, per_frame:-1:per_frame])
         _check_paths(paths, z0, z1, self.T / steps)
         return paths, _diagnostics(found, frame.exact, sweeps, steps, chains)
+
+    def _sample_population(self, frame, guide, y0, y1, z0, z1, steps, per_frame, n_paths, generator, callback):
+        config = self.config
+        size = max(n_paths, config.population)
+        report = None
+        if callback is not None:
+            # The schedule is adaptive: progress is beta, in thousandths.
+            callback(0, 1000, "path-smc tempering")
+            report = lambda beta: callback(int(1000 * beta), 1000, "path-smc tempering")  # noqa: E731
+        found = run_population(frame, guide, y0, y1, steps, self.T / steps, size, config.moves, config.temperatures,
+                               config.window, config.move, self.block_size(z0.numel()), generator, callback=report)
+        # Resampling leaves copies of one path side by side: return a random subset.
+        chosen = torch.randperm(size, generator=generator)[:n_paths]
+        paths = frame.from_frame(found.paths[chosen, per_frame:-1:per_frame])
+        _check_paths(paths, z0, z1, self.T / steps)
+        return paths, _population_diagnostics(found, frame.exact, size, config, steps)
 
 
 def _prior_factor(prior: Any, n: int, components: int) -> float:
@@ -336,6 +382,31 @@ def _check_paths(paths: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor, h: flo
             f"steep for time steps of {h:.3g}; raise steps, or use diffusion='preconditioned' or a Gaussian prior")
 
 
+def _population_diagnostics(found, exact: bool, size: int, config: LangevinConfig, steps: int) -> dict[str, Any]:
+    """The population's numbers (``path_smc.Population``), with a warning in words when they say
+    the paths may not be draws of the bridge yet."""
+    diagnostics: dict[str, Any] = {"algorithm": "path-smc", "exact": exact, "population": size, "steps": steps}
+    if exact:
+        return diagnostics
+    diagnostics.update(temperatures=found.betas.numel() - 1, moves=config.moves,
+                       acceptance=float(found.acceptance.mean()), final_acceptance=float(found.acceptance[-1]),
+                       min_ess=float(found.ess.min()), ancestors=found.ancestors)
+    warnings = []
+    if found.forced:
+        warnings.append(f"the tempering needed more than {config.temperatures} temperatures to keep the paths' "
+                        f"weights even (the lowest effective sample size was {100 * diagnostics['min_ess']:.0f} % of "
+                        "the population): the paths may not be draws of the bridge; raise temperatures")
+    if found.ancestors < 2:
+        warnings.append(f"all {size} paths descend from one draw of the guide's bridge: the population collapsed, so "
+                        "its routes are one draw's; raise population or moves")
+    if diagnostics["final_acceptance"] < ACCEPTANCE_LIMIT:
+        warnings.append(f"only {100 * diagnostics['final_acceptance']:.1f} % of the last moves were accepted: the "
+                        "paths barely move; lower move or window, or raise blocks")
+    if warnings:
+        diagnostics["warnings"] = warnings
+    return diagnostics
+
+
 def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> dict[str, Any]:
     """The chains' numbers, with a warning in words when they say the paths may not be draws of
     the bridge yet."""
@@ -360,8 +431,8 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
                 f"the {chains} chains disagree on the paths' log-density over the second half of their sweeps "
                 f"(R-hat {diagnostics['rhat_density']:.2f} > {RHAT_LIMIT:.2f}): they may not have forgotten where they "
                 "started, so the paths may not be draws of the bridge yet; raise sweeps (and keep move and blocks at "
-                "their defaults or higher), or rungs where the prior has several modes (parallel tempering), or "
-                "lower T; ou with the fitted prior is an exact bridge (of the preconditioned diffusion, under the "
+                "their defaults or higher), or where the prior has several modes use algorithm='path-smc' (a "
+                "tempered population) or rungs (parallel tempering), or lower T; ou with the fitted prior is an exact bridge (of the preconditioned diffusion, under the "
                 "fitted Gaussian)")
     if found.swap_acceptance.numel():
         diagnostics["rungs"] = found.swap_acceptance.numel() + 1

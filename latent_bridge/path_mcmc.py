@@ -44,7 +44,7 @@ from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Pr
 
 __all__ = ["Frame", "LinearGuide", "frame_for", "linear_guide", "local_linearisation", "reference_bridge",
            "window_bounds", "bridge_weights", "prior_variances", "pinned_noise", "step_log_ratio", "Chains",
-           "run_chains",
+           "run_chains", "prepare_moves", "pcn_sweep",
            "split_rhat", "chain_ess"]
 
 
@@ -379,7 +379,6 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     rung at beta 1; ``swap_acceptance`` is nan for a pair never tried (fewer than 2 sweeps)."""
     if rungs < 1:
         raise ValueError(f"rungs must be at least 1; got {rungs}")
-    n = y0.numel()
     if frame.exact or sweeps == 0:
         paths = reference_bridge(guide, y0, y1, steps, h, chains, generator)
         return Chains(paths, summary(paths)[None], torch.zeros(1, chains, dtype=torch.float64), 1.0,
@@ -390,65 +389,15 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     betas = torch.linspace(0.0, 1.0, rungs, dtype=torch.float64) if rungs > 1 else torch.ones(1, dtype=torch.float64)
     tilt = betas.repeat(chains)                          # (replicas,)
     trace = [summary(paths[cold])]
-    separable = bool(getattr(frame.prior, "separable", False)) and frame.matrix is None
-    stepping = local_linearisation(frame, guide)
-    if not stepping[0]:
-        check_step_size(frame.prior, paths[cold], h, guide)
-    log_ratio = step_log_ratio(paths, h, frame, stepping, guide, separable)
-    if not torch.isfinite(log_ratio).all():
-        raise ValueError("the prior's energy gradient is not finite along the guide's paths: check the prior")
-    blocks = [torch.arange(n)] if separable else list(torch.arange(n).split(block))
+    stepping, separable, blocks, log_ratio = prepare_moves(frame, guide, paths, h, block, paths[cold])
     log_density = [_total(log_ratio[cold])]
     accepted_by_sweep = []
     swaps_accepted = torch.zeros(max(rungs - 1, 0), dtype=torch.float64)
     swaps_tried = torch.zeros(max(rungs - 1, 0), dtype=torch.float64)
     for sweep in range(sweeps):
-        # Window lengths cycle through window, 2 window, 4 window, ... up to the whole path: short
-        # windows are accepted often, long ones move the path's slow (low-frequency) shape. One
-        # move size for all (shrinking it with the length, to keep long windows' acceptance up,
-        # slowed the two-well crossings down: docs/methods.md, "Defaults").
-        levels = 1 + max(0, math.ceil(math.log2(steps / window)))
-        length = min(steps, window << (sweep % levels))
-        keep = math.sqrt(1.0 - step * step)
-        offset = int(torch.randint(1, length + 1, (1,), generator=generator))
-        bounds = window_bounds(steps, length, offset)
-        noise = pinned_noise(guide.rates, h, bounds, replicas, generator)
-        index = torch.arange(steps + 1)
-        which = (torch.searchsorted(bounds, index, right=True) - 1).clamp(max=bounds.numel() - 2)
-        start, end = bounds[which], bounds[which + 1]
-        w0, w1 = bridge_weights(guide.rates, (index - start).double()[:, None] * h, (end - index).double()[:, None] * h)
-        moving = torch.ones(steps + 1, dtype=torch.bool)
-        moving[bounds] = False
-        step_window = which[:-1]                          # the window of transition k -> k + 1
-        accepted, total = 0.0, 0
-        for coords in blocks:
-            current = paths[:, :, coords]
-            centre = guide.centre[coords]
-            mean = centre + w0[:, coords] * (current[:, start] - centre) + w1[:, coords] * (current[:, end] - centre)
-            proposal = mean + keep * (current - mean) + step * noise[:, :, coords]
-            proposal = torch.where(moving[None, :, None], proposal, current)
-            trial = paths.clone()
-            trial[:, :, coords] = proposal
-            trial_ratio = step_log_ratio(trial, h, frame, stepping, guide, separable)
-            change = trial_ratio - log_ratio
-            windows = bounds.numel() - 1
-            by_window = torch.zeros((replicas, windows) + change.shape[2:], dtype=torch.float64)
-            by_window.index_add_(1, step_window, change)
-            log_u = torch.rand(by_window.shape, generator=generator, dtype=torch.float64).log()
-            if rungs > 1:
-                by_window = tilt.reshape((-1,) + (1,) * (by_window.dim() - 1)) * by_window
-            accept = log_u < by_window                       # non-finite proposals (nan) are refused
-            per_point = accept[:, which]                     # (C, L + 1[, n])
-            per_step = accept[:, step_window]
-            if separable:
-                paths = torch.where(per_point, trial, paths)
-                log_ratio = torch.where(per_step, trial_ratio, log_ratio)
-            else:
-                paths = torch.where(per_point[:, :, None], trial, paths)
-                log_ratio = torch.where(per_step, trial_ratio, log_ratio)
-            accepted += float(accept[cold].double().sum())
-            total += accept[cold].numel()
-        accepted_by_sweep.append(accepted / total)
+        paths, log_ratio, accepted, tried = pcn_sweep(paths, log_ratio, tilt, sweep, frame, guide, stepping, steps, h,
+                                                      window, step, blocks, separable, generator)
+        accepted_by_sweep.append(float(accepted[cold].sum()) / (tried * chains))
         if rungs > 1:
             paths, log_ratio, lower, swapped = _exchange(paths, log_ratio, betas, chains, sweep % 2, generator)
             swaps_accepted[lower] += swapped.double().sum(0)
@@ -460,6 +409,84 @@ def run_chains(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Ten
     rates = torch.tensor(accepted_by_sweep, dtype=torch.float64)
     return Chains(paths[cold].clone(), torch.stack(trace), torch.stack(log_density), float(rates.mean()), rates,
                   swaps_accepted / swaps_tried)                  # 0 / 0: nan for a pair never tried
+
+
+def prepare_moves(frame: Frame, guide: LinearGuide, paths: torch.Tensor, h: float, block: int,
+                  checked: torch.Tensor | None = None):
+    """What ``pcn_sweep`` needs for paths ``(R, L + 1, n)`` started from the reference:
+    (stepping, separable, blocks, log_ratio) with ``local_linearisation``'s stepping, whether
+    the prior is a sum over frame coordinates (each then its own block), the coordinate blocks
+    of ``block`` coordinates and the paths' ``step_log_ratio``. Refuses time steps too long for
+    the prior (``check_step_size`` on ``checked``, default all paths) and a gradient that is not
+    finite along the paths."""
+    n = paths.shape[-1]
+    separable = bool(getattr(frame.prior, "separable", False)) and frame.matrix is None
+    stepping = local_linearisation(frame, guide)
+    if not stepping[0]:
+        check_step_size(frame.prior, paths if checked is None else checked, h, guide)
+    log_ratio = step_log_ratio(paths, h, frame, stepping, guide, separable)
+    if not torch.isfinite(log_ratio).all():
+        raise ValueError("the prior's energy gradient is not finite along the guide's paths: check the prior")
+    blocks = [torch.arange(n)] if separable else list(torch.arange(n).split(block))
+    return stepping, separable, blocks, log_ratio
+
+
+def pcn_sweep(paths: torch.Tensor, log_ratio: torch.Tensor, tilt: torch.Tensor, sweep: int, frame: Frame,
+              guide: LinearGuide, stepping, steps: int, h: float, window: int, step: float,
+              blocks: list[torch.Tensor], separable: bool, generator: torch.Generator | None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """One sweep of blocked pCN (module docstring) over R paths at once, path r targeting the
+    guide's bridge tilted by exp(tilt_r Phi): paths float64 ``(R, L + 1, n)``, log_ratio their
+    ``step_log_ratio`` ``(R, L[, n])``, tilt ``(R,)``; ``sweep`` picks the window length (the
+    sweeps cycle through window, 2 window, ... up to the whole path), ``blocks`` the coordinate
+    blocks moved one after another. Returns the new paths and log_ratio, the moves each path
+    accepted, float64 ``(R,)``, and the moves each path tried (an int)."""
+    replicas = paths.shape[0]
+    # Window lengths cycle through window, 2 window, 4 window, ... up to the whole path: short
+    # windows are accepted often, long ones move the path's slow (low-frequency) shape. One
+    # move size for all (shrinking it with the length, to keep long windows' acceptance up,
+    # slowed the two-well crossings down: docs/methods.md, "Defaults").
+    levels = 1 + max(0, math.ceil(math.log2(steps / window)))
+    length = min(steps, window << (sweep % levels))
+    keep = math.sqrt(1.0 - step * step)
+    offset = int(torch.randint(1, length + 1, (1,), generator=generator))
+    bounds = window_bounds(steps, length, offset)
+    noise = pinned_noise(guide.rates, h, bounds, replicas, generator)
+    index = torch.arange(steps + 1)
+    which = (torch.searchsorted(bounds, index, right=True) - 1).clamp(max=bounds.numel() - 2)
+    start, end = bounds[which], bounds[which + 1]
+    w0, w1 = bridge_weights(guide.rates, (index - start).double()[:, None] * h, (end - index).double()[:, None] * h)
+    moving = torch.ones(steps + 1, dtype=torch.bool)
+    moving[bounds] = False
+    step_window = which[:-1]                          # the window of transition k -> k + 1
+    accepted = torch.zeros(replicas, dtype=torch.float64)
+    tried = 0
+    for coords in blocks:
+        current = paths[:, :, coords]
+        centre = guide.centre[coords]
+        mean = centre + w0[:, coords] * (current[:, start] - centre) + w1[:, coords] * (current[:, end] - centre)
+        proposal = mean + keep * (current - mean) + step * noise[:, :, coords]
+        proposal = torch.where(moving[None, :, None], proposal, current)
+        trial = paths.clone()
+        trial[:, :, coords] = proposal
+        trial_ratio = step_log_ratio(trial, h, frame, stepping, guide, separable)
+        change = trial_ratio - log_ratio
+        windows = bounds.numel() - 1
+        by_window = torch.zeros((replicas, windows) + change.shape[2:], dtype=torch.float64)
+        by_window.index_add_(1, step_window, change)
+        log_u = torch.rand(by_window.shape, generator=generator, dtype=torch.float64).log()
+        by_window = tilt.reshape((-1,) + (1,) * (by_window.dim() - 1)) * by_window
+        accept = log_u < by_window                       # non-finite proposals (nan) are refused
+        per_point = accept[:, which]                     # (R, L + 1[, n])
+        per_step = accept[:, step_window]
+        if separable:
+            paths = torch.where(per_point, trial, paths)
+        else:
+            paths = torch.where(per_point[:, :, None], trial, paths)
+        log_ratio = torch.where(per_step, trial_ratio, log_ratio)
+        accepted += accept.reshape(replicas, -1).double().sum(1)
+        tried += accept[0].numel()
+    return paths, log_ratio, accepted, tried
 
 
 def _exchange(paths: torch.Tensor, log_ratio: torch.Tensor, betas: torch.Tensor, chains: int, parity: int,

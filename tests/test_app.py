@@ -133,6 +133,21 @@ def test_a_tempered_langevin_run_through_the_api_reports_its_ladder(client, exam
     assert 0.0 <= diagnostics["swap_acceptance"][0] <= 1.0
 
 
+def test_a_path_smc_run_through_the_api_reports_its_tempering(client, examples):
+    # path-smc and its population, moves and temperatures reach the sampler through the API; the
+    # work bound counts them at their most (temperatures x moves sweeps of the population): at
+    # the defaults poses is refused, naming them, and a small population runs.
+    with pytest.raises(AppError, match=r"population x temperatures x moves .* above .* lower population, moves, "
+                                       r"temperatures, steps, blocks or paths"):
+        client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+                       algorithm="path-smc", **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    *_, diagnostics = client.predict(
+        model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+        algorithm="path-smc", population=4, moves=2, temperatures=8, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    assert diagnostics["algorithm"] == "path-smc" and diagnostics["population"] == 4, diagnostics
+    assert 1 <= diagnostics["temperatures"] <= 8 and diagnostics["moves"] == 2, diagnostics
+
+
 def test_compare_returns_one_labelled_video_and_a_profile_per_method(client, examples):
     methods = ["linear", "ou"]
     video, grid, profile, path_metrics, _, diagnostics = client.predict(

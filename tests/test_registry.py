@@ -208,7 +208,7 @@ def test_walk_params_close_the_loop_in_one_place():
 PACKAGE = Path(lb.__file__).parent
 # The package's modules in data-flow order: each may import only modules before it (checkpoints/,
 # at the repository's top, holds the models and imports none of them).
-ORDER = ["checks", "registry", "data", "models", "kernels", "priors", "bridges", "sde", "path_mcmc", "langevin",
+ORDER = ["checks", "registry", "data", "models", "kernels", "priors", "bridges", "sde", "path_mcmc", "path_smc", "langevin",
          "testing", "metrics", "pipeline", "media", "plots", "train", "publish", "familiarity", "reproduce", "cli", "app"]
 
 

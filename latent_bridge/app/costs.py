@@ -106,11 +106,13 @@ def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1,
     if work <= LIMITS.particle_work:
         return
     if kwargs["algorithm"] != "smc":
+        terms, lower = ("population x temperatures x moves", "population, moves, temperatures, steps, blocks") \
+            if kwargs["algorithm"] == "path-smc" else ("chains x rungs x sweeps", "sweeps, steps, blocks, rungs")
         raise ValueError(
-            f"Langevin work (chains x rungs x sweeps x coordinate blocks x time steps x latent size, "
+            f"Langevin work ({terms} x coordinate blocks x time steps x latent size, "
             "LangevinBridge.work_units) = "
             f"{work:.2g}{f' over {runs} segments' if runs > 1 else ''}, above this server's limit of "
-            f"{LIMITS.particle_work:.2g}: lower sweeps, steps, blocks, rungs or paths, or use ou with the fitted "
+            f"{LIMITS.particle_work:.2g}: lower {lower} or paths, or use ou with the fitted "
             "prior (the exact bridge of the preconditioned diffusion), or pick a model with a smaller latent")
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)

@@ -1,0 +1,136 @@
+"""Sequential Monte Carlo on path space for the Langevin bridge (``langevin``'s
+``algorithm="path-smc"``).
+
+A population of paths is carried from the guide's bridge (the reference of
+``latent_bridge.path_mcmc``) to the bridge through the tempered targets
+
+    pi_beta(y) proportional to reference(y) exp(beta Phi(y)),   0 = beta_0 < ... < beta_M = 1,
+
+Phi the path's log-density against the reference (``path_mcmc.step_log_ratio``): an SMC
+sampler (Del Moral, Doucet & Jasra, JRSS B 68(3), 2006) with an adaptive schedule (Jasra,
+Stephens, Doucet & Tsagaris, Scand. J. Statist. 38(1), 2011). At each temperature
+
+1. the next beta is the largest whose incremental weights exp((beta' - beta) Phi) keep the
+   conditional effective sample size (Zhou, Johansen & Aston, JCGS 25(3), 2016) at
+   ``target_ess`` of the population (or the step ``temperatures`` allows, if larger);
+2. the weights take the increment; under half the population's ESS, and at beta 1, the
+   population is resampled (systematic resampling), so the returned paths weigh the same;
+3. every path makes ``moves`` sweeps of the chains' blocked pCN moves at the new beta
+   (``path_mcmc.pcn_sweep``), which keep pi_beta.
+
+Why: a Gaussian mixture's bridge has routes (the components a path passes through on its way)
+that a chain holds for thousands of sweeps (docs/methods.md, "Langevin bridges"). Here a path's
+route is drawn where beta is small, where moves are accepted nearly always and routes change
+freely, and the routes' shares are then set by the weights instead of by crossings.
+
+Shapes: paths float64 ``(N, L + 1, n)``, N the population, in the frame's coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .path_mcmc import Frame, LinearGuide, _total, pcn_sweep, prepare_moves, reference_bridge
+
+__all__ = ["Population", "run_population", "next_temperature", "systematic_resample"]
+
+
+@dataclass(frozen=True)
+class Population:
+    """What ``run_population`` found. paths: float64 ``(N, L + 1, n)`` equally weighted draws
+    (the last population, after its moves); betas: float64 ``(M + 1,)`` the schedule from 0 to
+    1; ess: float64 ``(M,)`` the weights' effective sample size over N after each reweighting;
+    acceptance: float64 ``(M,)`` the fraction of moves accepted at each temperature;
+    ancestors: how many of the N starting paths (draws of the guide's bridge) the last
+    population descends from; forced: True when ``temperatures`` made a step larger than
+    ``target_ess`` allows."""
+
+    paths: torch.Tensor
+    betas: torch.Tensor
+    ess: torch.Tensor
+    acceptance: torch.Tensor
+    ancestors: int
+    forced: bool
+
+
+def effective_size(log_weights: torch.Tensor) -> float:
+    """1 / sum w^2 of normalised weights, over their number: 1 for equal weights."""
+    w = torch.softmax(log_weights, 0)
+    return float(1.0 / (w * w).sum()) / log_weights.numel()
+
+
+def next_temperature(log_weights: torch.Tensor, phi: torch.Tensor, beta: float, target_ess: float) -> float:
+    """The largest beta' in (beta, 1] whose increment exp((beta' - beta) phi) keeps the
+    conditional ESS, (sum W w)^2 / sum W w^2 with W the current normalised weights, at least
+    ``target_ess`` (bisection; it falls as beta' grows). log_weights, phi: float64 ``(N,)``."""
+    log_w = torch.log_softmax(log_weights, 0)
+
+    def conditional_ess(candidate: float) -> float:
+        step = (candidate - beta) * phi
+        return math.exp(float(2 * torch.logsumexp(log_w + step, 0) - torch.logsumexp(log_w + 2 * step, 0)))
+
+    if conditional_ess(1.0) >= target_ess:
+        return 1.0
+    low, high = beta, 1.0
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if conditional_ess(middle) >= target_ess else (low, middle)
+    return low
+
+
+def systematic_resample(log_weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Indices ``(N,)`` int64 of N draws by systematic resampling (one uniform for all)."""
+    count = log_weights.numel()
+    cumulative = torch.cumsum(torch.softmax(log_weights, 0), 0)
+    u = (torch.rand(1, generator=generator, dtype=torch.float64) + torch.arange(count, dtype=torch.float64)) / count
+    return torch.searchsorted(cumulative, u).clamp(max=count - 1)
+
+
+def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Tensor, steps: int, h: float,
+                   particles: int, moves: int, temperatures: int, window: int, step: float, block: int,
+                   generator: torch.Generator | None, target_ess: float = 0.9,
+                   callback: Callable[[float], None] | None = None) -> Population:
+    """A population of ``particles`` paths from y0 to y1 on the grid of ``steps`` steps of h,
+    carried from the guide's bridge to the bridge (module docstring) in at most
+    ``temperatures`` steps of beta, with ``moves`` sweeps of ``pcn_sweep`` (windows of
+    ``window`` steps and up, pCN parameter ``step``, coordinate blocks of ``block``) after each.
+    ``callback(beta)`` after each temperature. An exact guide (a Gaussian prior) returns draws
+    of the reference itself."""
+    paths = reference_bridge(guide, y0, y1, steps, h, particles, generator)
+    empty = torch.zeros(0, dtype=torch.float64)
+    if frame.exact:
+        return Population(paths, torch.ones(1, dtype=torch.float64), empty, empty, particles, False)
+    stepping, separable, blocks, log_ratio = prepare_moves(frame, guide, paths, h, block)
+    log_weights = torch.zeros(particles, dtype=torch.float64)
+    origin = torch.arange(particles)
+    betas, ess, acceptance = [0.0], [], []
+    forced, sweep = False, 0
+    while betas[-1] < 1.0:
+        beta, phi = betas[-1], _total(log_ratio)
+        adaptive = next_temperature(log_weights, phi, beta, target_ess)
+        # At most ``temperatures`` steps in all: no step shorter than an even share of what is left.
+        least = beta + (1.0 - beta) / (temperatures - len(ess))
+        new = 1.0 if len(ess) + 1 >= temperatures else max(adaptive, least)
+        forced |= new > adaptive
+        log_weights = log_weights + (new - beta) * phi
+        ess.append(effective_size(log_weights))
+        if ess[-1] < 0.5 or new >= 1.0:
+            chosen = systematic_resample(log_weights, generator)
+            paths, log_ratio, origin = paths[chosen], log_ratio[chosen], origin[chosen]
+            log_weights = torch.zeros(particles, dtype=torch.float64)
+        tilt = torch.full((particles,), new, dtype=torch.float64)
+        accepted, tried = 0.0, 0
+        for _ in range(moves):
+            paths, log_ratio, count, each = pcn_sweep(paths, log_ratio, tilt, sweep, frame, guide, stepping, steps, h,
+                                                      window, step, blocks, separable, generator)
+            accepted, tried, sweep = accepted + float(count.sum()), tried + each * particles, sweep + 1
+        acceptance.append(accepted / tried if tried else math.nan)
+        betas.append(new)
+        if callback is not None:
+            callback(new)
+    return Population(paths, torch.tensor(betas, dtype=torch.float64), torch.tensor(ess, dtype=torch.float64),
+                      torch.tensor(acceptance, dtype=torch.float64), int(origin.unique().numel()), forced)
