@@ -388,8 +388,12 @@ def _population_diagnostics(found, exact: bool, size: int, config: LangevinConfi
     diagnostics: dict[str, Any] = {"algorithm": "path-smc", "exact": exact, "population": size, "steps": steps}
     if exact:
         return diagnostics
+    # The sweeps cycle through the window lengths, whose acceptances differ several-fold: read
+    # the last temperature's sweeps, and at least one whole cycle.
+    cycle = 1 + max(0, math.ceil(math.log2(steps / config.window)))
+    final = found.accepted_by_sweep[-max(config.moves, cycle):]
     diagnostics.update(temperatures=found.betas.numel() - 1, moves=config.moves,
-                       acceptance=float(found.acceptance.mean()), final_acceptance=float(found.acceptance[-1]),
+                       acceptance=float(found.acceptance.mean()), final_acceptance=float(final.mean()),
                        min_ess=float(found.ess.min()), ancestors=found.ancestors)
     warnings = []
     if found.forced:

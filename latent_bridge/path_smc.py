@@ -45,7 +45,7 @@ class Population:
     (the last population, after its moves); betas: float64 ``(M + 1,)`` the schedule from 0 to
     1; ess: float64 ``(M,)`` the weights' effective sample size over N after each reweighting;
     acceptance: float64 ``(M,)`` the fraction of moves accepted at each temperature;
-    ancestors: how many of the N starting paths (draws of the guide's bridge) the last
+    accepted_by_sweep: float64 ``(M x moves,)`` the same for each sweep, in order; ancestors: how many of the N starting paths (draws of the guide's bridge) the last
     population descends from; forced: True when ``temperatures`` made a step larger than
     ``target_ess`` allows."""
 
@@ -53,6 +53,7 @@ class Population:
     betas: torch.Tensor
     ess: torch.Tensor
     acceptance: torch.Tensor
+    accepted_by_sweep: torch.Tensor
     ancestors: int
     forced: bool
 
@@ -103,11 +104,11 @@ def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch
     paths = reference_bridge(guide, y0, y1, steps, h, particles, generator)
     empty = torch.zeros(0, dtype=torch.float64)
     if frame.exact:
-        return Population(paths, torch.ones(1, dtype=torch.float64), empty, empty, particles, False)
+        return Population(paths, torch.ones(1, dtype=torch.float64), empty, empty, empty, particles, False)
     stepping, separable, blocks, log_ratio = prepare_moves(frame, guide, paths, h, block)
     log_weights = torch.zeros(particles, dtype=torch.float64)
     origin = torch.arange(particles)
-    betas, ess, acceptance = [0.0], [], []
+    betas, ess, acceptance, by_sweep = [0.0], [], [], []
     forced, sweep = False, 0
     while betas[-1] < 1.0:
         beta, phi = betas[-1], _total(log_ratio)
@@ -128,9 +129,11 @@ def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch
             paths, log_ratio, count, each = pcn_sweep(paths, log_ratio, tilt, sweep, frame, guide, stepping, steps, h,
                                                       window, step, blocks, separable, generator)
             accepted, tried, sweep = accepted + float(count.sum()), tried + each * particles, sweep + 1
+            by_sweep.append(float(count.sum()) / (each * particles))
         acceptance.append(accepted / tried if tried else math.nan)
         betas.append(new)
         if callback is not None:
             callback(new)
     return Population(paths, torch.tensor(betas, dtype=torch.float64), torch.tensor(ess, dtype=torch.float64),
-                      torch.tensor(acceptance, dtype=torch.float64), int(origin.unique().numel()), forced)
+                      torch.tensor(acceptance, dtype=torch.float64), torch.tensor(by_sweep, dtype=torch.float64),
+                      int(origin.unique().numel()), forced)
