@@ -136,11 +136,17 @@ def test_a_tempered_langevin_run_through_the_api_reports_its_ladder(client, exam
 def test_a_path_smc_run_through_the_api_reports_its_tempering(client, examples):
     # path-smc and its population, moves and temperatures reach the sampler through the API; the
     # work bound counts them at their most (temperatures x moves sweeps of the population): at
-    # the defaults poses is refused, naming them, and a small population runs.
-    with pytest.raises(AppError, match=r"population x temperatures x moves .* above .* lower population, moves, "
-                                       r"temperatures, steps, blocks or paths"):
+    # the defaults poses is refused, naming them (even a population of 2 would be too much), with
+    # fewer moves and temperatures the largest population that fits is named, and a small
+    # population runs.
+    with pytest.raises(AppError, match=r"population x temperatures x moves .* above .* lower moves, temperatures, "
+                                       r"steps or blocks \(at these, even a population of 2 is too much\)"):
         client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
                        algorithm="path-smc", **{**SMALL, "t": 1.0}, api_name="/interpolate")
+    with pytest.raises(AppError, match=r"lower population \(at most [2-9] here\), moves, temperatures, steps, blocks "
+                                       r"or paths"):
+        client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+                       algorithm="path-smc", moves=5, temperatures=16, **{**SMALL, "t": 1.0}, api_name="/interpolate")
     *_, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
         algorithm="path-smc", population=4, moves=2, temperatures=8, **{**SMALL, "t": 1.0}, api_name="/interpolate")

@@ -106,13 +106,17 @@ def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1,
     if work <= LIMITS.particle_work:
         return
     if kwargs["algorithm"] != "smc":
-        terms, lower = ("population x temperatures x moves", "population, moves, temperatures, steps, blocks") \
-            if kwargs["algorithm"] == "path-smc" else ("chains x rungs x sweeps", "sweeps, steps, blocks, rungs")
+        terms, lower = "chains x rungs x sweeps", "sweeps, steps, blocks, rungs or paths"
+        if kwargs["algorithm"] == "path-smc":  # the work is linear in the population (at least paths)
+            terms = "population x temperatures x moves"
+            most = int(max(paths, kwargs.get("population", 2)) * LIMITS.particle_work // work)
+            lower = (f"population (at most {most} here), moves, temperatures, steps, blocks or paths" if most >= 2
+                     else "moves, temperatures, steps or blocks (at these, even a population of 2 is too much)")
         raise ValueError(
             f"Langevin work ({terms} x coordinate blocks x time steps x latent size, "
             "LangevinBridge.work_units) = "
             f"{work:.2g}{f' over {runs} segments' if runs > 1 else ''}, above this server's limit of "
-            f"{LIMITS.particle_work:.2g}: lower {lower} or paths, or use ou with the fitted "
+            f"{LIMITS.particle_work:.2g}: lower {lower}, or use ou with the fitted "
             "prior (the exact bridge of the preconditioned diffusion), or pick a model with a smaller latent")
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
