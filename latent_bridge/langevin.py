@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from .bridges import Sampler, time_param
-from .path_mcmc import Frame, chain_ess, frame_for, linear_guide, prior_moments, prior_variances, run_chains, split_rhat
+from .path_mcmc import (Frame, chain_ess, frame_for, linear_guide, prior_moments, prior_variances, run_chains,
+                         split_rhat, window_levels)
 from .path_smc import run_population
 from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Prior, StandardNormal
 from .registry import Param, register
@@ -390,8 +391,7 @@ def _population_diagnostics(found, exact: bool, size: int, config: LangevinConfi
         return diagnostics
     # The sweeps cycle through the window lengths, whose acceptances differ several-fold: read
     # the last temperature's sweeps, and at least one whole cycle.
-    cycle = 1 + max(0, math.ceil(math.log2(steps / config.window)))
-    final = found.accepted_by_sweep[-max(config.moves, cycle):]
+    final = found.accepted_by_sweep[-max(config.moves, window_levels(steps, config.window)):]
     diagnostics.update(temperatures=found.betas.numel() - 1, moves=config.moves,
                        acceptance=float(found.acceptance.mean()), final_acceptance=float(final.mean()),
                        min_ess=float(found.ess.min()), ancestors=found.ancestors)
@@ -436,8 +436,8 @@ def _diagnostics(found, exact: bool, sweeps: int, steps: int, chains: int) -> di
                 f"(R-hat {diagnostics['rhat_density']:.2f} > {RHAT_LIMIT:.2f}): they may not have forgotten where they "
                 "started, so the paths may not be draws of the bridge yet; raise sweeps (and keep move and blocks at "
                 "their defaults or higher), or where the prior has several modes use algorithm='path-smc' (a "
-                "tempered population) or rungs (parallel tempering), or lower T; ou with the fitted prior is an exact bridge (of the preconditioned diffusion, under the "
-                "fitted Gaussian)")
+                "tempered population) or rungs (parallel tempering), or lower T; ou with the fitted prior is an "
+                "exact bridge (of the preconditioned diffusion, under the fitted Gaussian)")
     if found.swap_acceptance.numel():
         diagnostics["rungs"] = found.swap_acceptance.numel() + 1
         # None for a pair never tried (fewer than 2 sweeps): the diagnostics travel as JSON.

@@ -44,7 +44,7 @@ from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Pr
 
 __all__ = ["Frame", "LinearGuide", "frame_for", "linear_guide", "local_linearisation", "reference_bridge",
            "window_bounds", "bridge_weights", "prior_variances", "pinned_noise", "step_log_ratio", "Chains",
-           "run_chains", "prepare_moves", "pcn_sweep",
+           "run_chains", "prepare_moves", "window_levels", "pcn_sweep",
            "split_rhat", "chain_ess"]
 
 
@@ -431,6 +431,12 @@ def prepare_moves(frame: Frame, guide: LinearGuide, paths: torch.Tensor, h: floa
     return stepping, separable, blocks, log_ratio
 
 
+def window_levels(steps: int, window: int) -> int:
+    """How many window lengths the sweeps cycle through: window, 2 window, 4 window, ... up to
+    the whole path of ``steps`` steps."""
+    return 1 + max(0, math.ceil(math.log2(steps / window)))
+
+
 def pcn_sweep(paths: torch.Tensor, log_ratio: torch.Tensor, tilt: torch.Tensor, sweep: int, frame: Frame,
               guide: LinearGuide, stepping, steps: int, h: float, window: int, step: float,
               blocks: list[torch.Tensor], separable: bool, generator: torch.Generator | None
@@ -446,8 +452,7 @@ def pcn_sweep(paths: torch.Tensor, log_ratio: torch.Tensor, tilt: torch.Tensor, 
     # windows are accepted often, long ones move the path's slow (low-frequency) shape. One
     # move size for all (shrinking it with the length, to keep long windows' acceptance up,
     # slowed the two-well crossings down: docs/methods.md, "Defaults").
-    levels = 1 + max(0, math.ceil(math.log2(steps / window)))
-    length = min(steps, window << (sweep % levels))
+    length = min(steps, window << (sweep % window_levels(steps, window)))
     keep = math.sqrt(1.0 - step * step)
     offset = int(torch.randint(1, length + 1, (1,), generator=generator))
     bounds = window_bounds(steps, length, offset)

@@ -35,8 +35,9 @@ from typing import Callable
 import torch
 
 from .path_mcmc import Frame, LinearGuide, _total, pcn_sweep, prepare_moves, reference_bridge
+from .sde import effective_sample_size, systematic_resample
 
-__all__ = ["Population", "run_population", "next_temperature", "systematic_resample"]
+__all__ = ["Population", "run_population", "next_temperature"]
 
 # Resample when the weights' effective sample size falls under this fraction of the population.
 # Resampling less often (0.2) kept no more routes a run on poses: 4 runs of 32 disagreed more
@@ -63,12 +64,6 @@ class Population:
     forced: bool
 
 
-def effective_size(log_weights: torch.Tensor) -> float:
-    """1 / sum w^2 of normalised weights, over their number: 1 for equal weights."""
-    w = torch.softmax(log_weights, 0)
-    return float(1.0 / (w * w).sum()) / log_weights.numel()
-
-
 def next_temperature(log_weights: torch.Tensor, phi: torch.Tensor, beta: float, target_ess: float) -> float:
     """The largest beta' in (beta, 1] whose increment exp((beta' - beta) phi) keeps the
     conditional ESS, (sum W w)^2 / sum W w^2 with W the current normalised weights, at least
@@ -86,14 +81,6 @@ def next_temperature(log_weights: torch.Tensor, phi: torch.Tensor, beta: float, 
         middle = 0.5 * (low + high)
         low, high = (middle, high) if conditional_ess(middle) >= target_ess else (low, middle)
     return low
-
-
-def systematic_resample(log_weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Indices ``(N,)`` int64 of N draws by systematic resampling (one uniform for all)."""
-    count = log_weights.numel()
-    cumulative = torch.cumsum(torch.softmax(log_weights, 0), 0)
-    u = (torch.rand(1, generator=generator, dtype=torch.float64) + torch.arange(count, dtype=torch.float64)) / count
-    return torch.searchsorted(cumulative, u).clamp(max=count - 1)
 
 
 def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Tensor, steps: int, h: float,
@@ -123,9 +110,9 @@ def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch
         new = 1.0 if len(ess) + 1 >= temperatures else max(adaptive, least)
         forced |= new > adaptive
         log_weights = log_weights + (new - beta) * phi
-        ess.append(effective_size(log_weights))
+        ess.append(effective_sample_size(log_weights) / particles)
         if ess[-1] < RESAMPLE_ESS or new >= 1.0:
-            chosen = systematic_resample(log_weights, generator)
+            chosen = systematic_resample(log_weights, particles, generator)
             paths, log_ratio, origin = paths[chosen], log_ratio[chosen], origin[chosen]
             log_weights = torch.zeros(particles, dtype=torch.float64)
         tilt = torch.full((particles,), new, dtype=torch.float64)

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import latent_bridge as lb
-from latent_bridge.path_smc import next_temperature, systematic_resample
+from latent_bridge.path_smc import next_temperature
+from latent_bridge.sde import systematic_resample
 from latent_bridge.priors import Gaussian
 from test_langevin_paths import ASYMMETRIC, WELL, product_mixture, reference_1d
 from test_sde import one_torch_thread, seeded  # noqa: F401
@@ -41,7 +42,7 @@ def test_systematic_resampling_copies_each_path_its_share():
     log_weights = 3 * torch.randn(64, generator=generator, dtype=torch.float64)
     share = 64 * torch.softmax(log_weights, 0)
     for _ in range(20):
-        counts = torch.bincount(systematic_resample(log_weights, generator), minlength=64).double()
+        counts = torch.bincount(systematic_resample(log_weights, 64, generator), minlength=64).double()
         assert ((counts >= share.floor()) & (counts <= share.ceil())).all()
 
 
