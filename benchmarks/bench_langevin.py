@@ -33,9 +33,10 @@ Tables (one torch thread):
    whose law had settled would give the same shares in every eighth;
 7. the same along 8 tempered chains (``rungs=20``, each a ladder of 20 replicas from the
    guide's bridge to the bridge, the beta = 1 rung read) of 1,200 sweeps (2 of 80 with --quick);
-8. ``algorithm="path-smc"`` on ``poses``: 8 independent runs at its defaults, all 32 paths of a
-   run returned (2 runs of 8 with --quick): each run's seconds, temperatures, lowest ESS,
-   ancestors and route shares, and the R-hat over runs of the chains' five summaries.
+8. ``algorithm="path-smc"`` on ``poses``: 6 independent runs at its defaults (4 islands of 32
+   paths), all 128 paths of a run returned, on 2 torch threads (2 runs of 2 islands of 8 with
+   --quick): each run's seconds, temperatures, lowest ESS, ancestors and route shares, and the
+   R-hat over runs of the chains' five summaries.
 """
 
 from __future__ import annotations
@@ -283,41 +284,49 @@ def poses_drift_table(quick: bool, rungs: int = 1):
 
 
 def poses_population_table(quick: bool):
-    """Independent runs of path-smc at its defaults on poses: each run's route shares (over its
-    population), and the split-free R-hat over runs of the chains' summaries (the path's time
-    average along z1 - z0 and on the prior's two top principal directions, its midpoint on the
-    first two), each run's paths its draws."""
+    """Independent runs of path-smc at its defaults on poses (4 islands of 32 paths), all paths of
+    a run returned: each run's route shares, and the split-free R-hat over runs of the chains'
+    summaries (the path's time average along z1 - z0 and on the prior's two top principal
+    directions, its midpoint on the first two), each run's paths its draws. Two torch threads:
+    the population's tensors are large enough to use both cores."""
     prior = poses_prior()
     if prior is None:
         return
-    runs, population = (2, 8) if quick else (8, 32)
+    runs, params = (2, {"population": 8, "islands": 2}) if quick else (6, {})
     k, n = prior.weights.numel(), prior.means.shape[1]
     z0, z1 = prior.means[0].float(), prior.means[1].float()
-    sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-smc", population=population)
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-smc", **params)
+    config = sampler.config
+    paths = config.islands * config.population
     frame = lb.path_mcmc.frame_for(prior, n, "langevin")
     summary = lb.langevin._summaries(frame, z0.double(), z1.double(), n)
-    print(f"\nposes: {runs} independent path-smc runs at the defaults (population {population}, moves "
-          f"{sampler.config.moves}), T = 1, 64 frames, all paths of a run returned: the fraction of a run's paths "
-          "that spend over 10 % of their interior frames in component k\n")
-    print("| run | s | temperatures | lowest ESS | ancestors | " + " | ".join(f"component {i}" for i in range(k)) + " |")
+    print(f"\nposes: {runs} independent path-smc runs at the defaults ({config.islands} islands of {config.population} "
+          f"paths, moves {config.moves}), T = 1, 64 frames, all {paths} paths of a run returned, 2 torch threads: the "
+          "fraction of a run's paths that spend over 10 % of their interior frames in component k\n")
+    print("| run | s | temperatures | lowest ESS | ancestors (fewest in an island) | "
+          + " | ".join(f"component {i}" for i in range(k)) + " |")
     print("| ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in range(k)) + " |")
-    summaries, seconds = [], []
-    for r in range(runs):
-        start = time.perf_counter()
-        run = sampler.run(z0, z1, 64, n_paths=population, generator=torch.Generator().manual_seed(300 + r))
-        seconds.append(time.perf_counter() - start)
-        latents = run.latents.double()
-        summaries.append(summary(frame.to_frame(latents)))
-        share = (component_shares(prior, latents[:, 1:-1]) > 0.1).double().mean(0)
-        d = run.diagnostics
-        print(f"| {r} | {seconds[-1]:.0f} | {d['temperatures']} | {d['min_ess']:.2f} | {d['ancestors']} | "
-              + " | ".join(f"{p:.2f}" for p in share) + " |")
-    draws = torch.stack(summaries)                                   # (runs, population, 5)
+    summaries, seconds, threads = [], [], torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for r in range(runs):
+            start = time.perf_counter()
+            run = sampler.run(z0, z1, 64, n_paths=paths, generator=torch.Generator().manual_seed(300 + r))
+            seconds.append(time.perf_counter() - start)
+            latents = run.latents.double()
+            summaries.append(summary(frame.to_frame(latents)))
+            share = (component_shares(prior, latents[:, 1:-1]) > 0.1).double().mean(0)
+            d = run.diagnostics
+            print(f"| {r} | {seconds[-1]:.0f} | {d['temperatures']} | {d['min_ess']:.2f} | {d['ancestors']} "
+                  f"({d['fewest_ancestors']}) | " + " | ".join(f"{p:.2f}" for p in share) + " |", flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    draws = torch.stack(summaries)                                   # (runs, paths, 5)
     within, between = draws.var(1).mean(0), draws.mean(1).var(0)
-    rhat = (((population - 1) / population * within + between) / within).sqrt()
+    rhat = (((paths - 1) / paths * within + between) / within).sqrt()
     print(f"\nR-hat over the {runs} runs (time average along z1 - z0, on the two top principal directions; "
           f"midpoint on the first two): {', '.join(f'{v:.3f}' for v in rhat.tolist())}; median "
-          f"{statistics.median(seconds) / population:.2f} s a path")
+          f"{statistics.median(seconds) / paths:.2f} s a path")
 
 
 def component_shares(prior: GaussianMixture, paths: torch.Tensor) -> torch.Tensor:
@@ -331,15 +340,16 @@ def component_shares(prior: GaussianMixture, paths: torch.Tensor) -> torch.Tenso
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and runs (a smoke run)")
+    parser.add_argument("--table", type=int, choices=range(1, 9), help="run only this table (1-8, as listed above; "
+                        "1 and 2 come together)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # many small operations: threads only add synchronisation
-    two_well_tables(args.quick)
-    gaussian_table(args.quick)
-    poses_table()
-    poses_routes_table(args.quick)
-    poses_drift_table(args.quick)
-    poses_drift_table(args.quick, rungs=20)
-    poses_population_table(args.quick)
+    tables = {1: lambda: two_well_tables(args.quick), 2: lambda: two_well_tables(args.quick),
+              3: lambda: gaussian_table(args.quick), 4: poses_table, 5: lambda: poses_routes_table(args.quick),
+              6: lambda: poses_drift_table(args.quick), 7: lambda: poses_drift_table(args.quick, rungs=20),
+              8: lambda: poses_population_table(args.quick)}
+    for number in [args.table] if args.table else [1, 3, 4, 5, 6, 7, 8]:
+        tables[number]()
 
 
 if __name__ == "__main__":

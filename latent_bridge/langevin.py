@@ -5,8 +5,8 @@ The default algorithm is Markov chain Monte Carlo on path space (``latent_bridge
 chains started from the exact bridge of a linear guide, moved by blocked preconditioned
 Crank-Nicolson updates; each returned path is the last state of its own chain. For priors with
 several modes, whose chains keep their route, ``algorithm="path-smc"`` (``latent_bridge.path_smc``)
-carries a population of whole paths from the guide's bridge to the bridge. The older
-sequential Monte Carlo sampler (``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``)
+carries populations of whole paths (independent islands) from the guide's bridge to the
+bridge. The older sequential Monte Carlo sampler (``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``)
 stays selectable for comparison.
 
 Two diffusions share a prior p = exp(-E) as stationary law (``diffusion``):
@@ -73,9 +73,13 @@ LANGEVIN_PARAMS = (
           "the guide's bridge to the bridge, that exchange paths; 1 (the default) runs plain chains. More "
           "cross between routes a plain chain holds for thousands of sweeps (a fitted mixture's), at this "
           "many times the cost", low=1, high=1_000, when=_MCMC),
-    Param("population", "int", 32, "paths carried together from the guide's bridge to the bridge, returned "
-          "paths drawn from them: more give each route (the modes a path passes) its share more closely; cost "
-          "grows linearly", low=2, high=10_000, when=_POPULATION),
+    Param("population", "int", 32, "paths carried together (in each island) from the guide's bridge to the "
+          "bridge, returned paths drawn from them: more give each route (the modes a path passes) its share "
+          "more closely; cost grows linearly", low=2, high=10_000, when=_POPULATION),
+    Param("islands", "int", 4, "populations carried side by side, each weighted and resampled on its own "
+          "(they share only the tempering steps), the returned paths taken from them in turn: more give a run's "
+          "paths more independent routes (one population keeps only a few); cost grows linearly", low=1,
+          high=1_000, when=_POPULATION),
     Param("moves", "int", 20, "sweeps of every path at each temperature: more let the paths settle before the "
           "next reweighting (too few keep the guide's routes); cost grows linearly", low=1, high=10_000,
           when=_POPULATION),
@@ -126,6 +130,7 @@ class LangevinConfig:
     chains: int = 4
     rungs: int = 1
     population: int = 32
+    islands: int = 4
     moves: int = 20
     temperatures: int = 64
     particles: int = 2048
@@ -222,8 +227,8 @@ class LangevinBridge(Sampler):
         ``particle_work``). path-mcmc: ``UNITS_A_NUMBER`` x chains x rungs x (2 + sweeps x
         (coordinate blocks + 2)) x grid points x n x prior factor (a mixture's components cost
         more); no sweeps (and no rungs) for a Gaussian prior, whose guide is exact. path-smc:
-        the same with the population for chains and temperatures x moves for sweeps (the most
-        it can take). smc: the particle sampler's own count (``smc_work_units``)."""
+        the same with islands x population for chains and temperatures x moves for sweeps (the
+        most it can take). smc: the particle sampler's own count (``smc_work_units``)."""
         config = self.config
         if config.algorithm == "smc":
             return smc_work_units(self.params(), n, runs, paths)
@@ -254,14 +259,18 @@ class LangevinBridge(Sampler):
         return config.temperatures * config.moves if config.algorithm == "path-smc" else config.sweeps
 
     def _replicas(self, paths: int) -> int:
-        """The paths a run of ``paths`` paths holds: path-smc its population (at least
-        ``paths``); path-mcmc ``chains`` at least, times ``rungs`` when sweeps run (an exact
+        """The paths a run of ``paths`` paths holds: path-smc its islands' populations (together
+        at least ``paths``); path-mcmc ``chains`` at least, times ``rungs`` when sweeps run (an exact
         guide draws its paths without a ladder)."""
         config = self.config
         if config.algorithm == "path-smc":
-            return max(paths, config.population)
+            return config.islands * self._island_size(paths)
         chains = max(paths, config.chains)
         return chains * config.rungs if self._sweeps_run() else chains
+
+    def _island_size(self, paths: int) -> int:
+        """path-smc: the paths of each island, ``population`` or enough for ``paths`` in all."""
+        return max(self.config.population, -(-paths // self.config.islands))
 
     def _is_gaussian(self) -> bool:
         prior = self.prior
@@ -315,16 +324,19 @@ class LangevinBridge(Sampler):
 
     def _sample_population(self, frame, guide, y0, y1, z0, z1, steps, per_frame, n_paths, generator, callback):
         config = self.config
-        size = max(n_paths, config.population)
+        size = self._island_size(n_paths)
         report = None
         if callback is not None:
             # The schedule is adaptive: progress is beta, in thousandths.
             callback(0, 1000, "path-smc tempering")
             report = lambda beta: callback(int(1000 * beta), 1000, "path-smc tempering")  # noqa: E731
         found = run_population(frame, guide, y0, y1, steps, self.T / steps, size, config.moves, config.temperatures,
-                               config.window, config.move, self.block_size(z0.numel()), generator, callback=report)
-        # Resampling leaves copies of one path side by side: return a random subset.
-        chosen = torch.randperm(size, generator=generator)[:n_paths]
+                               config.window, config.move, self.block_size(z0.numel()), generator, callback=report,
+                               islands=config.islands)
+        # Resampling leaves copies of one path side by side: return a random subset, the islands
+        # in turn (the first path of each, then the second, ...) so that few paths still span them.
+        shuffled = torch.stack([torch.randperm(size, generator=generator) + i * size for i in range(config.islands)], 1)
+        chosen = shuffled.reshape(-1)[:n_paths]
         paths = frame.from_frame(found.paths[chosen, per_frame:-1:per_frame])
         _check_paths(paths, z0, z1, self.T / steps)
         return paths, _population_diagnostics(found, frame.exact, size, config, steps)
@@ -386,7 +398,8 @@ def _check_paths(paths: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor, h: flo
 def _population_diagnostics(found, exact: bool, size: int, config: LangevinConfig, steps: int) -> dict[str, Any]:
     """The population's numbers (``path_smc.Population``), with a warning in words when they say
     the paths may not be draws of the bridge yet."""
-    diagnostics: dict[str, Any] = {"algorithm": "path-smc", "exact": exact, "population": size, "steps": steps}
+    diagnostics: dict[str, Any] = {"algorithm": "path-smc", "exact": exact, "population": size,
+                                   "islands": found.islands, "steps": steps}
     if exact:
         return diagnostics
     # The sweeps cycle through the window lengths, whose acceptances differ several-fold: read
@@ -394,14 +407,16 @@ def _population_diagnostics(found, exact: bool, size: int, config: LangevinConfi
     final = found.accepted_by_sweep[-max(config.moves, window_levels(steps, config.window)):]
     diagnostics.update(temperatures=found.betas.numel() - 1, moves=config.moves,
                        acceptance=float(found.acceptance.mean()), final_acceptance=float(final.mean()),
-                       min_ess=float(found.ess.min()), ancestors=found.ancestors)
+                       min_ess=float(found.ess.min()), ancestors=found.ancestors,
+                       fewest_ancestors=found.fewest_ancestors)
     warnings = []
     if found.forced:
         warnings.append(f"the tempering needed more than {config.temperatures} temperatures to keep the paths' "
                         f"weights even (the lowest effective sample size was {100 * diagnostics['min_ess']:.0f} % of "
                         "the population): the paths may not be draws of the bridge; raise temperatures")
-    if found.ancestors < 2:
-        warnings.append(f"all {size} paths descend from one draw of the guide's bridge: the population collapsed, so "
+    if found.fewest_ancestors < 2:
+        where = f"all {size} paths" if found.islands == 1 else f"all {size} paths of an island"
+        warnings.append(f"{where} descend from one draw of the guide's bridge: the population collapsed, so "
                         "its routes are one draw's; raise population or moves")
     if diagnostics["final_acceptance"] < ACCEPTANCE_LIMIT:
         warnings.append(f"only {100 * diagnostics['final_acceptance']:.1f} % of the last moves were accepted: the "

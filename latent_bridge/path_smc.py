@@ -18,6 +18,14 @@ Stephens, Doucet & Tsagaris, Scand. J. Statist. 38(1), 2011). At each temperatur
 3. every path makes ``moves`` sweeps of the chains' blocked pCN moves at the new beta
    (``path_mcmc.pcn_sweep``), which keep pi_beta.
 
+Islands: a population resampled 35-40 times on its way (``poses``) descends from a handful of
+its starting draws, so its paths share few routes and one run's route mix is a few draws'. So
+``islands`` populations run side by side, each weighted and resampled on its own (they share
+only the schedule, each step the smallest any island asks for): an island particle model
+(Vergé, Dubarry, Del Moral & Moulines, Stat. Comput. 25(2), 2015) whose islands are never
+weighted against each other, i.e. independent runs batched into one. On ``poses`` 4 islands of
+32 gave runs that agree (docs/methods.md, table 8) where one population of 64 did not.
+
 Why: a Gaussian mixture's bridge has routes (the components a path passes through on its way)
 that a chain holds for thousands of sweeps (docs/methods.md, "Langevin bridges"). Here a path's
 route is drawn where beta is small, where moves are accepted nearly always and routes change
@@ -47,32 +55,47 @@ RESAMPLE_ESS = 0.5
 
 @dataclass(frozen=True)
 class Population:
-    """What ``run_population`` found. paths: float64 ``(N, L + 1, n)`` equally weighted draws
-    (the last population, after its moves); betas: float64 ``(M + 1,)`` the schedule from 0 to
-    1; ess: float64 ``(M,)`` the weights' effective sample size over N after each reweighting;
+    """What ``run_population`` found. paths: float64 ``(I N, L + 1, n)`` equally weighted draws
+    (the I islands' last populations of N, after their moves; island i the rows i N to
+    (i + 1) N - 1); betas: float64 ``(M + 1,)`` the schedule from 0 to
+    1; ess: float64 ``(M,)`` the weights' effective sample size over N after each reweighting
+    (the lowest island's);
     acceptance: float64 ``(M,)`` the fraction of moves accepted at each temperature;
-    accepted_by_sweep: float64 ``(M x moves,)`` the same for each sweep, in order; ancestors: how many of the N starting paths (draws of the guide's bridge) the last
-    population descends from; forced: True when ``temperatures`` made a step larger than
-    ``target_ess`` allows."""
+    accepted_by_sweep: float64 ``(M x moves,)`` the same for each sweep, in order; origin: int64
+    ``(I N,)`` which of the I N starting paths (draws of the guide's bridge, in the same rows)
+    each path descends from; forced: True when ``temperatures`` made a step larger than
+    ``target_ess`` allows; islands: I."""
 
     paths: torch.Tensor
     betas: torch.Tensor
     ess: torch.Tensor
     acceptance: torch.Tensor
     accepted_by_sweep: torch.Tensor
-    ancestors: int
+    origin: torch.Tensor
     forced: bool
+    islands: int = 1
+
+    @property
+    def ancestors(self) -> int:
+        """How many starting paths the last populations descend from."""
+        return int(self.origin.unique().numel())
+
+    @property
+    def fewest_ancestors(self) -> int:
+        """The same count in the island that descends from the fewest."""
+        return min(int(row.unique().numel()) for row in self.origin.reshape(self.islands, -1))
 
 
 def next_temperature(log_weights: torch.Tensor, phi: torch.Tensor, beta: float, target_ess: float) -> float:
     """The largest beta' in (beta, 1] whose increment exp((beta' - beta) phi) keeps the
     conditional ESS, (sum W w)^2 / sum W w^2 with W the current normalised weights, at least
-    ``target_ess`` (bisection; it falls as beta' grows). log_weights, phi: float64 ``(N,)``."""
-    log_w = torch.log_softmax(log_weights, 0)
+    ``target_ess`` (bisection; it falls as beta' grows). log_weights, phi: float64 ``(N,)``, or
+    ``(I, N)`` for I islands, each of which must keep it."""
+    log_w = torch.log_softmax(log_weights, -1)
 
     def conditional_ess(candidate: float) -> float:
         step = (candidate - beta) * phi
-        return math.exp(float(2 * torch.logsumexp(log_w + step, 0) - torch.logsumexp(log_w + 2 * step, 0)))
+        return math.exp(float((2 * torch.logsumexp(log_w + step, -1) - torch.logsumexp(log_w + 2 * step, -1)).min()))
 
     if conditional_ess(1.0) >= target_ess:
         return 1.0
@@ -86,46 +109,55 @@ def next_temperature(log_weights: torch.Tensor, phi: torch.Tensor, beta: float, 
 def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch.Tensor, steps: int, h: float,
                    particles: int, moves: int, temperatures: int, window: int, step: float, block: int,
                    generator: torch.Generator | None, target_ess: float = 0.9,
-                   callback: Callable[[float], None] | None = None) -> Population:
-    """A population of ``particles`` paths from y0 to y1 on the grid of ``steps`` steps of h,
-    carried from the guide's bridge to the bridge (module docstring) in at most
-    ``temperatures`` steps of beta, with ``moves`` sweeps of ``pcn_sweep`` (windows of
-    ``window`` steps and up, pCN parameter ``step``, coordinate blocks of ``block``) after each.
-    ``callback(beta)`` after each temperature. An exact guide (a Gaussian prior) returns draws
-    of the reference itself."""
-    paths = reference_bridge(guide, y0, y1, steps, h, particles, generator)
+                   callback: Callable[[float], None] | None = None, islands: int = 1) -> Population:
+    """``islands`` populations of ``particles`` paths each from y0 to y1 on the grid of
+    ``steps`` steps of h, carried together from the guide's bridge to the bridge (module
+    docstring) in at most ``temperatures`` steps of beta, with ``moves`` sweeps of ``pcn_sweep``
+    (windows of ``window`` steps and up, pCN parameter ``step``, coordinate blocks of ``block``)
+    after each. The islands share the schedule (each step the largest all of them allow) and
+    nothing else: each is weighted and resampled on its own, so its paths descend from its own
+    starting draws (module docstring, "Islands"). ``callback(beta)`` after each temperature. An
+    exact guide (a Gaussian prior) returns draws of the reference itself."""
+    total = islands * particles
+    paths = reference_bridge(guide, y0, y1, steps, h, total, generator)
     empty = torch.zeros(0, dtype=torch.float64)
     if frame.exact:
-        return Population(paths, torch.ones(1, dtype=torch.float64), empty, empty, empty, particles, False)
+        return Population(paths, torch.ones(1, dtype=torch.float64), empty, empty, empty, torch.arange(total),
+                          False, islands)
     stepping, separable, blocks, log_ratio = prepare_moves(frame, guide, paths, h, block)
-    log_weights = torch.zeros(particles, dtype=torch.float64)
-    origin = torch.arange(particles)
+    log_weights = torch.zeros(islands, particles, dtype=torch.float64)
+    origin = torch.arange(total)
+    first = (torch.arange(islands) * particles)[:, None]          # each island's first row in paths
     betas, ess, acceptance, by_sweep = [0.0], [], [], []
     forced, sweep = False, 0
     while betas[-1] < 1.0:
-        beta, phi = betas[-1], _total(log_ratio)
+        beta, phi = betas[-1], _total(log_ratio).reshape(islands, particles)
         adaptive = next_temperature(log_weights, phi, beta, target_ess)
         # At most ``temperatures`` steps in all: no step shorter than an even share of what is left.
         least = beta + (1.0 - beta) / (temperatures - len(ess))
         new = 1.0 if len(ess) + 1 >= temperatures else max(adaptive, least)
         forced |= new > adaptive
         log_weights = log_weights + (new - beta) * phi
-        ess.append(effective_sample_size(log_weights) / particles)
-        if ess[-1] < RESAMPLE_ESS or new >= 1.0:
-            chosen = systematic_resample(log_weights, particles, generator)
+        sizes = effective_sample_size(log_weights) / particles       # (islands,)
+        ess.append(float(sizes.min()))
+        low = (sizes < RESAMPLE_ESS) | (new >= 1.0)
+        if bool(low.any()):
+            chosen = systematic_resample(log_weights, particles, generator) + first     # (islands, particles)
+            keep = torch.arange(total).reshape(islands, particles)
+            chosen = torch.where(low[:, None], chosen, keep).reshape(-1)
             paths, log_ratio, origin = paths[chosen], log_ratio[chosen], origin[chosen]
-            log_weights = torch.zeros(particles, dtype=torch.float64)
-        tilt = torch.full((particles,), new, dtype=torch.float64)
+            log_weights = torch.where(low[:, None], 0.0, log_weights)
+        tilt = torch.full((total,), new, dtype=torch.float64)
         accepted, tried = 0.0, 0
         for _ in range(moves):
             paths, log_ratio, count, each = pcn_sweep(paths, log_ratio, tilt, sweep, frame, guide, stepping, steps, h,
                                                       window, step, blocks, separable, generator)
-            accepted, tried, sweep = accepted + float(count.sum()), tried + each * particles, sweep + 1
-            by_sweep.append(float(count.sum()) / (each * particles))
+            accepted, tried, sweep = accepted + float(count.sum()), tried + each * total, sweep + 1
+            by_sweep.append(float(count.sum()) / (each * total))
         acceptance.append(accepted / tried if tried else math.nan)
         betas.append(new)
         if callback is not None:
             callback(new)
     return Population(paths, torch.tensor(betas, dtype=torch.float64), torch.tensor(ess, dtype=torch.float64),
                       torch.tensor(acceptance, dtype=torch.float64), torch.tensor(by_sweep, dtype=torch.float64),
-                      int(origin.unique().numel()), forced)
+                      origin, forced, islands)

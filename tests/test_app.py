@@ -134,23 +134,26 @@ def test_a_tempered_langevin_run_through_the_api_reports_its_ladder(client, exam
 
 
 def test_a_path_smc_run_through_the_api_reports_its_tempering(client, examples):
-    # path-smc and its population, moves and temperatures reach the sampler through the API; the
-    # work bound counts them at their most (temperatures x moves sweeps of the population): at
-    # the defaults poses is refused, naming them (even a population of 2 would be too much), with
-    # fewer moves and temperatures the largest population that fits is named, and a small
-    # population runs.
-    with pytest.raises(AppError, match=r"population x temperatures x moves .* above .* lower moves, temperatures, "
-                                       r"steps or blocks \(at these, even a population of 2 is too much\)"):
+    # path-smc and its population, islands, moves and temperatures reach the sampler through the
+    # API; the work bound counts them at their most (temperatures x moves sweeps of the islands'
+    # populations): at the defaults poses is refused, naming them (even a population of 2 would
+    # be too much), with one island and fewer moves and temperatures the largest population that
+    # fits is named, and small populations run.
+    with pytest.raises(AppError, match=r"islands x population x temperatures x moves .* above .* lower islands, moves, "
+                                       r"temperatures, steps or blocks \(at these, even a population of 2 is too much\)"):
         client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
                        algorithm="path-smc", **{**SMALL, "t": 1.0}, api_name="/interpolate")
-    with pytest.raises(AppError, match=r"lower population \(at most [2-9] here\), moves, temperatures, steps, blocks "
-                                       r"or paths"):
+    with pytest.raises(AppError, match=r"lower population \(at most [2-9] here\), islands, moves, temperatures, steps, "
+                                       r"blocks or paths"):
         client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
-                       algorithm="path-smc", moves=5, temperatures=16, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+                       algorithm="path-smc", islands=1, moves=5, temperatures=16, **{**SMALL, "t": 1.0},
+                       api_name="/interpolate")
     *_, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
-        algorithm="path-smc", population=4, moves=2, temperatures=8, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+        algorithm="path-smc", population=4, islands=2, moves=2, temperatures=8, **{**SMALL, "t": 1.0},
+        api_name="/interpolate")
     assert diagnostics["algorithm"] == "path-smc" and diagnostics["population"] == 4, diagnostics
+    assert diagnostics["islands"] == 2 and diagnostics["fewest_ancestors"] >= 1, diagnostics
     assert 1 <= diagnostics["temperatures"] <= 8 and diagnostics["moves"] == 2, diagnostics
 
 

@@ -322,6 +322,8 @@ def test_work_units_grow_with_sweeps_blocks_rungs_and_size_and_skip_exact_priors
     ({"algorithm": "path-smc", "sweeps": 400}, "sweeps is a parameter of algorithm 'path-mcmc'; with algorithm "
                                                "'path-smc' it has no effect"),
     ({"population": 64}, "population is a parameter of algorithm 'path-smc'; with algorithm 'path-mcmc'"),
+    ({"islands": 2}, "islands is a parameter of algorithm 'path-smc'; with algorithm 'path-mcmc'"),
+    ({"algorithm": "path-smc", "islands": 0}, r"islands must be in \[1,"),
     ({"algorithm": "smc", "window": 4}, "window is a parameter of algorithm 'path-mcmc' or 'path-smc'"),
     ({"algorithm": "path-smc", "moves": 0}, r"moves must be in \[1,"),
 ])

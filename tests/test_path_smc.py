@@ -36,6 +36,15 @@ def test_next_temperature_keeps_the_conditional_ess_at_its_target():
     assert next_temperature(log_weights, torch.full((200,), 5.0, dtype=torch.float64), 0.2, 0.9) == 1.0
 
 
+def test_next_temperature_of_islands_is_the_step_each_allows():
+    # Islands share the schedule: the step is the smallest of those the islands allow alone.
+    generator = torch.Generator().manual_seed(5)
+    log_weights = torch.randn(3, 100, generator=generator, dtype=torch.float64)
+    phi = torch.randn(3, 100, generator=generator, dtype=torch.float64) * torch.tensor([[5.0], [40.0], [10.0]])
+    alone = [next_temperature(log_weights[i], phi[i], 0.1, 0.9) for i in range(3)]
+    assert next_temperature(log_weights, phi, 0.1, 0.9) == min(alone) == alone[1] < alone[0]
+
+
 def test_systematic_resampling_copies_each_path_its_share():
     # Systematic resampling gives path i floor(N w_i) or ceil(N w_i) copies.
     generator = torch.Generator().manual_seed(1)
@@ -46,13 +55,17 @@ def test_systematic_resampling_copies_each_path_its_share():
         assert ((counts >= share.floor()) & (counts <= share.ceil())).all()
 
 
+PATHS = 128     # a default run's paths: 4 islands of 32
+
+
 def run_fractions(prior, x0, x1, T, runs, seed, orient=None, **params):
     """P(X < 0) at T/4, T/2, 3T/4 and P(|X(T/2)| < 0.5) of every coordinate, per run of
-    path-smc (its defaults, or ``params``) with all its 32 paths returned: float64 (runs, 4, d)."""
+    path-smc (its defaults, or ``params``) with all its paths (4 islands of 32) returned:
+    float64 (runs, 4, d)."""
     sampler = lb.registry.get("langevin", prior=prior, T=T, algorithm="path-smc", **params)
     fractions = []
     for r in range(runs):
-        run = sampler.run(x0, x1, frames=5, n_paths=32, generator=seeded(seed + r))
+        run = sampler.run(x0, x1, frames=5, n_paths=PATHS, generator=seeded(seed + r))
         x = run.latents[:, 1:-1].double()
         x = x if orient is None else x * orient
         assert "warnings" not in run.diagnostics, run.diagnostics
@@ -70,7 +83,7 @@ def assert_runs_match(fractions, exact_below, exact_middle):
     runs, _, d = fractions.shape
     exact = np.concatenate([exact_below, [exact_middle]])[:, None]
     spread = fractions.std(0, ddof=1) / math.sqrt(runs)
-    independent = np.sqrt(exact * (1 - exact) / (32 * runs))
+    independent = np.sqrt(exact * (1 - exact) / (PATHS * runs))
     se = np.maximum(spread, independent)
     off = np.abs(fractions.mean(0) - exact)
     assert (off < 3 * se + 0.01).all(), (fractions.mean(0), exact, se)
@@ -78,31 +91,32 @@ def assert_runs_match(fractions, exact_below, exact_middle):
 
 @pytest.mark.parametrize("prior, x0, x1, T", [(WELL, -2.0, 2.0, 3.0), (ASYMMETRIC, 2.0, -1.5, 2.5)])
 def test_path_smc_follows_the_1d_bridge_between_wells(prior, x0, x1, T):
-    # 60 runs of 32 paths. Measured on this seed: at most 2.2 (two-well) and 2.9 (asymmetric)
-    # standard errors off.
+    # 16 runs of 128 paths (64 islands). Measured on this seed: at most 2.4 (two-well) and 1.7
+    # (asymmetric) standard errors off, the crossing fractions within 1.1.
     exact_below, exact_middle = reference_1d(prior, x0, x1, T)
-    fractions = run_fractions(prior, torch.tensor([x0]), torch.tensor([x1]), T, 60, 0)
+    fractions = run_fractions(prior, torch.tensor([x0]), torch.tensor([x1]), T, 16, 0)
     assert_runs_match(fractions, exact_below, exact_middle)
 
 
 def test_path_smc_weights_carry_the_law_where_the_moves_cannot():
     # One sweep a temperature: the moves alone leave the guide's bridge nearly as it is, and the
-    # law comes from the weights and resampling. Measured on these seeds: at most 2.7 standard
-    # errors off. With the weights left out (every path weighing the same) the near-barrier mass
-    # is 0.118 against 0.061 (7.5 standard errors) and P(X < 0) at 3T/4 5.4 off: it fails.
+    # law comes from the weights and resampling. Measured on these seeds: at most 1.1 standard
+    # errors off. With the weights left out (every path weighing the same) it is 6.3 off: it
+    # fails (checked).
     exact_below, exact_middle = reference_1d(WELL, -2.0, 2.0, 3.0)
-    fractions = run_fractions(WELL, torch.tensor([-2.0]), torch.tensor([2.0]), 3.0, 60, 0, moves=1)
+    fractions = run_fractions(WELL, torch.tensor([-2.0]), torch.tensor([2.0]), 3.0, 16, 0, moves=1)
     assert_runs_match(fractions, exact_below, exact_middle)
 
 
 def test_path_smc_follows_the_product_two_well_bridge_in_2d():
-    # The 4-corner mixture (test_langevin_paths), coordinates -2 -> 2 and 2 -> -2, 64 runs of 32
-    # paths. Measured on this seed: at most 3.6 standard errors off, on the near-barrier mass
-    # (0.079 and 0.073 against 0.061 over 100 runs: the time discretisation's excess, which the
-    # 0.01 covers, as for path-mcmc); the crossing fractions within 1.3.
+    # The 4-corner mixture (test_langevin_paths), coordinates -2 -> 2 and 2 -> -2, 16 runs of
+    # 128 paths (4 islands of 32). Measured on this seed: at most 2.7 standard errors off, on
+    # the near-barrier mass (the time discretisation's excess, 0.079 and 0.073 against 0.061
+    # over 100 earlier runs, which the 0.01 covers, as for path-mcmc); the crossing fractions
+    # within 1.9.
     sign = torch.tensor([1.0, -1.0])
     exact_below, exact_middle = reference_1d(WELL, -2.0, 2.0, 3.0)
-    fractions = run_fractions(product_mixture(2), -2 * sign, 2 * sign, 3.0, 64, 100, orient=sign.double())
+    fractions = run_fractions(product_mixture(2), -2 * sign, 2 * sign, 3.0, 16, 100, orient=sign.double())
     assert_runs_match(fractions, exact_below, exact_middle)
 
 
@@ -141,9 +155,10 @@ def discretised_marginals(prior, x0, x1, T, steps, grid=np.linspace(-9.0, 9.0, 3
 
 
 @pytest.mark.parametrize("prior, x0, x1, T, params", [
-    (WELL, -2.0, 2.0, 3.0, {"moves": 1}),
-    (ASYMMETRIC, 2.0, -1.5, 2.5, {"moves": 1, "temperatures": 2}),
-], ids=["one-move", "two-temperatures"])
+    (WELL, -2.0, 2.0, 3.0, {"moves": 1, "islands": 1}),
+    (ASYMMETRIC, 2.0, -1.5, 2.5, {"moves": 1, "temperatures": 2, "islands": 1}),
+    (WELL, -2.0, 2.0, 3.0, {"moves": 1, "islands": 4}),
+], ids=["one-move", "two-temperatures", "islands"])
 def test_path_smc_draws_the_discretised_target_exactly(prior, x0, x1, T, params):
     # 4 time steps (3 interior points), where the target has an exact grid reference: then the
     # only error is the population's (SMC's bias, O(1 / population)), made small with 4,096
@@ -152,9 +167,10 @@ def test_path_smc_draws_the_discretised_target_exactly(prior, x0, x1, T, params)
     # resampling carry the law. Measured on these seeds: at most 0.9 and 1.6 standard errors
     # off. Fails (checked) without the resampling at beta 1 (5.7 and 70 standard errors) and
     # with a log-density left stale by the resampling (24 and 28), which the tests above, whose
-    # sweeps repair almost anything, let through.
+    # sweeps repair almost anything, let through. The islands case carries 4 islands of 1,024.
     exact = discretised_marginals(prior, x0, x1, T, 4)
-    sampler = lb.registry.get("langevin", prior=prior, T=T, algorithm="path-smc", steps=4, population=4096,
+    population = 4096 // params["islands"]
+    sampler = lb.registry.get("langevin", prior=prior, T=T, algorithm="path-smc", steps=4, population=population,
                               **params)
     runs = []
     for seed in range(100):
@@ -170,7 +186,7 @@ def test_a_gaussian_prior_draws_the_exact_bridge_without_tempering():
     prior = Gaussian(torch.zeros(3), torch.diag(torch.tensor([0.5, 1.0, 2.0])))
     run = lb.registry.get("langevin", prior=prior, algorithm="path-smc").run(
         torch.ones(3), -torch.ones(3), frames=5, n_paths=3, generator=seeded(2))
-    assert run.diagnostics == {"algorithm": "path-smc", "exact": True, "population": 32, "steps": 100}
+    assert run.diagnostics == {"algorithm": "path-smc", "exact": True, "population": 32, "islands": 4, "steps": 100}
 
 
 def test_a_schedule_cut_short_says_so():
@@ -186,7 +202,7 @@ def test_a_collapsed_population_says_so():
     # Two paths, one temperature, 400 steps: the weights of the two draws of the guide's bridge
     # differ by far more than a factor of ten, so both returned paths descend from one.
     run = lb.registry.get("langevin", prior=product_mixture(2), T=3.0, algorithm="path-smc", population=2,
-                          temperatures=1, steps=400).run(
+                          islands=1, temperatures=1, steps=400).run(
         torch.tensor([-2.0, 2.0]), torch.tensor([2.0, -2.0]), frames=5, n_paths=2, generator=seeded(4))
     d = run.diagnostics
     assert d["ancestors"] == 1
@@ -200,6 +216,28 @@ def test_work_units_grow_with_population_moves_and_temperatures():
     assert work(population=64) == 2 * base
     assert 1.9 * base < work(moves=40) < 2 * base          # the 2 evaluations at the start do not double
     assert 1.9 * base < work(temperatures=128) < 2 * base
-    assert work(population=64) == lb.registry.get("langevin", prior="mixture", algorithm="path-smc").work_units(64, 64, 64)
+    assert work(islands=8) == 2 * base
+    assert work(population=64) == lb.registry.get("langevin", prior="mixture", algorithm="path-smc").work_units(64, 64, 256)
     gaussian = lb.registry.get("langevin", prior="fitted", algorithm="path-smc")
     assert gaussian.work_units(64, 64, 1) < base / 100
+
+
+def test_islands_keep_their_own_lineages_and_share_the_returned_paths():
+    # Each island is resampled within itself: every path descends from a starting path of its
+    # own island. The returned paths take the islands in turn.
+    prior = product_mixture(2)
+    frame = lb.path_mcmc.frame_for(prior, 2, "langevin")
+    guide = lb.path_mcmc.linear_guide(frame, 2)
+    y0, y1 = torch.tensor([-2.0, 2.0], dtype=torch.float64), torch.tensor([2.0, -2.0], dtype=torch.float64)
+    found = lb.path_smc.run_population(frame, guide, y0, y1, 40, 3.0 / 40, 16, 2, 64, 8, 1.0, 2, seeded(6),
+                                       islands=3)
+    rows = torch.arange(48)
+    assert found.islands == 3 and found.paths.shape == (48, 41, 2)
+    assert (found.origin // 16 == rows // 16).all()
+    assert found.ancestors < 48 and 1 <= found.fewest_ancestors <= found.ancestors // 3
+    sampler = lb.registry.get("langevin", prior=prior, T=3.0, algorithm="path-smc", population=4, islands=3)
+    run = sampler.run(torch.tensor([-2.0, 2.0]), torch.tensor([2.0, -2.0]), frames=5, n_paths=14,
+                      generator=seeded(7))
+    d = run.diagnostics
+    assert run.latents.shape == (14, 5, 2) and d["islands"] == 3 and d["population"] == 5   # ceil(14 / 3)
+    assert sampler.work_units(5, 2, 14) == pytest.approx(15 / 12 * sampler.work_units(5, 2, 1), rel=1e-6)

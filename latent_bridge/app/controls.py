@@ -96,7 +96,7 @@ def method_kwargs(method: str, values: dict[str, Any], latent_shape: tuple[int, 
     values: ``{param name: value}`` for all controls of the page (those of other methods too).
     Keeps the parameters ``method`` declares and whose ``when`` condition holds; a missing or
     empty value falls back to the registry default. Particles, steps, sweeps, chains, rungs, path-smc's
-    population, moves and temperatures and
+    population, islands, moves and temperatures and
     pCN moves are checked against ``LIMITS``; with the model's ``latent_shape``, the work of a
     Langevin sampler (``costs.particle_work``, the sampler's own ``work_units``: ``paths`` paths,
     ``runs`` the segments of a path through keyframes, each its own run of ``frames`` frames)

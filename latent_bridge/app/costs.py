@@ -108,10 +108,12 @@ def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1,
     if kwargs["algorithm"] != "smc":
         terms, lower = "chains x rungs x sweeps", "sweeps, steps, blocks, rungs or paths"
         if kwargs["algorithm"] == "path-smc":  # the work is linear in the population (at least paths)
-            terms = "population x temperatures x moves"
-            most = int(max(paths, kwargs.get("population", 2)) * LIMITS.particle_work // work)
-            lower = (f"population (at most {most} here), moves, temperatures, steps, blocks or paths" if most >= 2
-                     else "moves, temperatures, steps or blocks (at these, even a population of 2 is too much)")
+            terms = "islands x population x temperatures x moves"
+            islands = kwargs.get("islands", 1)
+            most = int(max(-(-paths // islands), kwargs.get("population", 2)) * LIMITS.particle_work // work)
+            lower = (f"population (at most {most} here), islands, moves, temperatures, steps, blocks or paths"
+                     if most >= 2 else "islands, moves, temperatures, steps or blocks (at these, even a population "
+                     "of 2 is too much)")
         raise ValueError(
             f"Langevin work ({terms} x coordinate blocks x time steps x latent size, "
             "LangevinBridge.work_units) = "

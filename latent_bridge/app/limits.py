@@ -24,9 +24,9 @@ class Limits:
     output_pixels: frames x paths x methods x (model side)^2, i.e. how much is put out;
     particles, max_particles, steps, pcn_moves: a particle sampler's (Langevin) first and
     largest round of particles, integration steps and refinement sweeps; sweeps, chains, rungs:
-    the default Langevin's sweeps, chains and tempering rungs a chain; population, moves,
-    temperatures: path-smc's paths carried together, sweeps a temperature and most tempering
-    steps; particle_work:
+    the default Langevin's sweeps, chains and tempering rungs a chain; population, islands,
+    moves, temperatures: path-smc's paths carried together, populations side by side, sweeps a
+    temperature and most tempering steps; particle_work:
     what one Langevin request costs at most (``particle_work``: its particles, its steps' own
     cost and its prior's, one particle system a path, each keyframes segment a run) at 10 to
     35 ns per unit on 2 CPU cores: the limit is 5 to 18 s of work;
@@ -78,6 +78,7 @@ class Limits:
     chains: int = 64
     rungs: int = 32
     population: int = 256
+    islands: int = 64
     moves: int = 200
     temperatures: int = 500
     particle_work: int = 500_000_000
@@ -113,7 +114,8 @@ LIMITS = Limits()
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
 BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0, "sweeps": 0, "chains": 2,
-                  "rungs": 1, "population": 2, "moves": 1, "temperatures": 1}
+                  "rungs": 1, "population": 2, "islands": 1, "moves": 1,
+                  "temperatures": 1}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
