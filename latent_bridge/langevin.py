@@ -245,7 +245,7 @@ class LangevinBridge(Sampler):
 
     def memory_bytes(self, frames: int, n: int, paths: int = 1) -> int:
         """About the most memory one ``run`` holds at once, in bytes: the chains' paths (every
-        rung's; path-smc: the population's) in float64 and about ten working copies of them
+        rung's; path-smc: every island's population) in float64 and about ten working copies of them
         (proposal, noise, step terms). smc: the particle sampler's own estimate."""
         if self.config.algorithm == "smc":
             return self._smc().memory_bytes(frames, n, paths)
