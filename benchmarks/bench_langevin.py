@@ -2,9 +2,9 @@
 the latent's size, for the default (path-mcmc) and the old default (algorithm="smc", 200 steps,
 2,048 particles), in one run.
 
-    python benchmarks/bench_langevin.py [--quick]
+    python benchmarks/bench_langevin.py [--quick] [--table N]
 
-Tables (one torch thread):
+Tables (one torch thread; table 8 two):
 1. the product two-well prior 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) per coordinate
    (``lb.priors.Independent``), T = 3, coordinates alternately -2 -> 2 and 2 -> -2, 5 frames,
    d = 1, 8, 64, 1,024, 4,096: P(X_0 < 0) at T/4, T/2, 3T/4 (coordinate 0, oriented -2 -> 2),

@@ -53,9 +53,9 @@ LANGEVIN_PARAMS = (
           "law: langevin (drift -grad E, unit noise: the paper's) or preconditioned (drift and noise scaled "
           "by the prior's covariance: with a Gaussian prior the same bridge as ou)", choices=DIFFUSIONS),
     Param("algorithm", "choice", "path-mcmc", "path-mcmc: Markov chains on whole paths, right in any "
-          "dimension (the default); path-smc: a population of whole paths tempered from the guide's bridge to "
-          "the bridge, for priors with several modes (a fitted mixture); smc: the older particle sampler, kept "
-          "for comparison (wrong beyond one dimension)", choices=ALGORITHMS),
+          "dimension (the default); path-smc: populations (islands) of whole paths tempered from the guide's "
+          "bridge to the bridge, for priors with several modes (a fitted mixture); smc: the older particle "
+          "sampler, kept for comparison (wrong beyond one dimension)", choices=ALGORITHMS),
     Param("steps", "int", 100, "time steps over [0, T] (at least one per frame interval): more is closer to "
           "the continuous bridge and slower", low=1, high=100_000),
     Param("sweeps", "int", 100, "Markov chain sweeps over the whole path: more forget the starting guess "

@@ -12,9 +12,10 @@ Stephens, Doucet & Tsagaris, Scand. J. Statist. 38(1), 2011). At each temperatur
 
 1. the next beta is the largest whose incremental weights exp((beta' - beta) Phi) keep the
    conditional effective sample size (Zhou, Johansen & Aston, JCGS 25(3), 2016) at
-   ``target_ess`` of the population (or the step ``temperatures`` allows, if larger);
-2. the weights take the increment; under half the population's ESS, and at beta 1, the
-   population is resampled (systematic resampling), so the returned paths weigh the same;
+   ``target_ess`` of each island's population (or the step ``temperatures`` allows, if larger);
+2. the weights take the increment; an island whose ESS falls under half its population, and
+   every island at beta 1, is resampled within itself (systematic resampling), so the returned
+   paths weigh the same;
 3. every path makes ``moves`` sweeps of the chains' blocked pCN moves at the new beta
    (``path_mcmc.pcn_sweep``), which keep pi_beta.
 
@@ -23,7 +24,8 @@ its starting draws, so its paths share few routes and one run's route mix is a f
 ``islands`` populations run side by side, each weighted and resampled on its own (they share
 only the schedule, each step the smallest any island asks for): an island particle model
 (Vergé, Dubarry, Del Moral & Moulines, Stat. Comput. 25(2), 2015) whose islands are never
-weighted against each other, i.e. independent runs batched into one. On ``poses`` 4 islands of
+weighted against each other, i.e. runs batched into one that share only the schedule (and each
+sweep's window offsets). On ``poses`` 4 islands of
 32 gave runs that agree (docs/methods.md, table 8) where one population of 64 did not.
 
 Why: a Gaussian mixture's bridge has routes (the components a path passes through on its way)
@@ -31,7 +33,8 @@ that a chain holds for thousands of sweeps (docs/methods.md, "Langevin bridges")
 route is drawn where beta is small, where moves are accepted nearly always and routes change
 freely, and the routes' shares are then set by the weights instead of by crossings.
 
-Shapes: paths float64 ``(N, L + 1, n)``, N the population, in the frame's coordinates.
+Shapes: paths float64 ``(I N, L + 1, n)``, I islands of N paths (island i the rows i N to
+(i + 1) N - 1), in the frame's coordinates.
 """
 
 from __future__ import annotations

@@ -107,9 +107,9 @@ def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1,
         return
     if kwargs["algorithm"] != "smc":
         terms, lower = "chains x rungs x sweeps", "sweeps, steps, blocks, rungs or paths"
-        if kwargs["algorithm"] == "path-smc":  # the work is linear in the population (at least paths)
+        if kwargs["algorithm"] == "path-smc":  # the work is linear in the population (at least paths / islands)
             terms = "islands x population x temperatures x moves"
-            islands = kwargs.get("islands", 1)
+            islands = registry.get("langevin", **kwargs).config.islands
             most = int(max(-(-paths // islands), kwargs.get("population", 2)) * LIMITS.particle_work // work)
             lower = (f"population (at most {most} here), islands, moves, temperatures, steps, blocks or paths"
                      if most >= 2 else "islands, moves, temperatures, steps or blocks (at these, even a population "
