@@ -25,8 +25,8 @@ its starting draws, so its paths share few routes and one run's route mix is a f
 only the schedule, each step the smallest any island asks for): an island particle model
 (Vergé, Dubarry, Del Moral & Moulines, Stat. Comput. 25(2), 2015) whose islands are never
 weighted against each other, i.e. runs batched into one that share only the schedule (and each
-sweep's window offsets). On ``poses`` 4 islands of
-32 gave runs that agree (docs/methods.md, table 8) where one population of 64 did not.
+sweep's window offsets). On ``poses`` 4 islands of 32 gave runs that agree (docs/methods.md,
+table 8) where one population of 64 did not.
 
 Why: a Gaussian mixture's bridge has routes (the components a path passes through on its way)
 that a chain holds for thousands of sweeps (docs/methods.md, "Langevin bridges"). Here a path's
@@ -46,7 +46,7 @@ from typing import Callable
 import torch
 
 from .path_mcmc import Frame, LinearGuide, _total, pcn_sweep, prepare_moves, reference_bridge
-from .sde import effective_sample_size, systematic_resample
+from .sde import effective_sample_size, resample_groups
 
 __all__ = ["Population", "run_population", "next_temperature"]
 
@@ -130,7 +130,6 @@ def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch
     stepping, separable, blocks, log_ratio = prepare_moves(frame, guide, paths, h, block)
     log_weights = torch.zeros(islands, particles, dtype=torch.float64)
     origin = torch.arange(total)
-    first = (torch.arange(islands) * particles)[:, None]          # each island's first row in paths
     betas, ess, acceptance, by_sweep = [0.0], [], [], []
     forced, sweep = False, 0
     while betas[-1] < 1.0:
@@ -145,9 +144,7 @@ def run_population(frame: Frame, guide: LinearGuide, y0: torch.Tensor, y1: torch
         ess.append(float(sizes.min()))
         low = (sizes < RESAMPLE_ESS) | (new >= 1.0)
         if bool(low.any()):
-            chosen = systematic_resample(log_weights, particles, generator) + first     # (islands, particles)
-            keep = torch.arange(total).reshape(islands, particles)
-            chosen = torch.where(low[:, None], chosen, keep).reshape(-1)
+            chosen = resample_groups(log_weights, low, generator)
             paths, log_ratio, origin = paths[chosen], log_ratio[chosen], origin[chosen]
             log_weights = torch.where(low[:, None], 0.0, log_weights)
         tilt = torch.full((total,), new, dtype=torch.float64)

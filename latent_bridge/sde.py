@@ -38,7 +38,7 @@ from .registry import Param, register
 
 __all__ = [
     "refined_grid", "guiding_term", "integrate", "Integration", "effective_sample_size",
-    "systematic_resample", "ou_guide", "mixture_guide", "OUSDEBridge", "SMCLangevinBridge", "SMC_PARAMS",
+    "systematic_resample", "resample_groups", "ou_guide", "mixture_guide", "OUSDEBridge", "SMCLangevinBridge", "SMC_PARAMS",
     "PRIOR_CHOICES", "smc_work_units", "prior_factor", "STEP_WORK", "resolved_prior",
 ]
 
@@ -99,6 +99,17 @@ def systematic_resample(log_weights: torch.Tensor, count: int, generator: torch.
     offset = torch.rand(w.shape[:-1] + (1,), generator=generator, dtype=torch.float64)
     points = (offset + torch.arange(count, dtype=torch.float64)) / count
     return torch.searchsorted(torch.cumsum(w, -1), points).clamp(max=w.shape[-1] - 1)
+
+
+def resample_groups(log_weights: torch.Tensor, low: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Which row each of G P particles takes when the groups marked ``low`` are resampled, each
+    within itself (``systematic_resample``) and the others keep their rows: log_weights ``(G,
+    P)``, low bool ``(G,)``; int64 ``(G P,)`` indices into the rows, group g the rows g P to
+    (g + 1) P - 1."""
+    groups, particles = log_weights.shape
+    rows = torch.arange(groups * particles).view(groups, particles)
+    picked = systematic_resample(log_weights, particles, generator) + rows[:, :1]
+    return torch.where(low[:, None], picked, rows).reshape(-1)
 
 
 @dataclass
@@ -212,8 +223,6 @@ def integrate(
     log_w = torch.zeros((groups, particles), dtype=torch.float64)
     path_log_w = torch.zeros(total, dtype=torch.float64)
     log_normaliser = torch.zeros(groups, dtype=torch.float64)
-    rows = torch.arange(total)
-    first_row = (torch.arange(groups) * particles)[:, None]  # (G, 1): where each system's rows start
     out = Integration(torch.empty((total, frames - 2, z0.numel()), dtype=torch.float32), log_w, path_log_w,
                       lineages=torch.empty((total, frames - 2), dtype=torch.long))
     ess = []
@@ -246,8 +255,7 @@ def integrate(
             low = sizes < resample_below * particles
             if low.any():
                 log_normaliser += torch.where(low, torch.logsumexp(log_w, 1) - math.log(particles), 0.0)
-                picked = systematic_resample(log_w, particles, generator) + first_row
-                ancestors = torch.where(low[:, None], picked, rows.view(groups, particles)).reshape(-1)
+                ancestors = resample_groups(log_w, low, generator)
                 x = x[ancestors]
                 path_log_w = path_log_w[ancestors]
                 log_w = torch.where(low[:, None], 0.0, log_w)
