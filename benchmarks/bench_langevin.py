@@ -1,6 +1,7 @@
 """Langevin bridge: accuracy (standard errors off an exact reference) and seconds a path against
-the latent's size, for the default (path-mcmc) and the old default (algorithm="smc", 200 steps,
-2,048 particles), in one run.
+the latent's size, for the default (``auto``: path-smc for a mixture prior, path-mcmc for
+others), the other path algorithm where it applies, and the old default (algorithm="smc", 200
+steps, 2,048 particles), in one run.
 
     python benchmarks/bench_langevin.py [--quick] [--table N]
 
@@ -12,20 +13,24 @@ Tables (one torch thread; table 8 two):
    coordinates in standard errors of ``runs`` independent paths, the same four pooled over all
    coordinates (a product bridge's coordinates are independent), acceptance, the chains' ESS,
    and seconds a path (a run of one path, best of 2). The exact values come from the 1-D
-   Fokker-Planck reference (``lb.testing.fokker_planck_reference``, grid step 0.01);
-2. the same product written as one Gaussian mixture of 2^d corners (d = 2, 8): the prior that
-   does not say it is a product, moved in coordinate blocks;
+   Fokker-Planck reference (``lb.testing.fokker_planck_reference``, grid step 0.01). The
+   default runs path-mcmc on a product prior;
+2. the same product written as one Gaussian mixture of 2^d corners (d = 1: the two wells
+   themselves; 2, 4, 8): the prior that does not say it is a product, moved in coordinate
+   blocks; the default runs path-smc on it (path-mcmc beside it). path-smc rows: runs of 128 paths (4 islands of 32), whose paths
+   share ancestors, so the standard error is the runs' spread (at least that of independent
+   paths), and seconds a path are a run's over its 128 paths (median of the runs);
 3. Gaussian priors N(m, S), eigenvalues from 0.002 to 20 (condition 1e4; d = 2: 0.002 and 1) in
    a random rotation, d = 2, 64, 1,024, T = 1, 6 frames: the worst whitened mean and variance
    error in standard errors against exact Gaussian conditioning of the linear SDE;
 4. the ``poses`` model's fitted 8-component mixture (64-D), T = 1, two component centres, 64
-   frames: seconds for 1 and 2 paths, acceptance, the log-density's R-hat (what warns) and the
+   frames, path-mcmc (named: the default runs path-smc there, table 8): seconds for 1 and 2 paths, acceptance, the log-density's R-hat (what warns) and the
    projections' R-hat and chain ESS (reported) of 4 and of 16 chains, and of 4 chains after 400
    and 1,600 sweeps;
-5. the law of the returned paths on ``poses`` against sweeps (0: the guide's bridge; 100: the
-   default; 400, 1,600): over 128 independent chains (16 with --quick), the fraction whose
+5. the law of path-mcmc's returned paths on ``poses`` against sweeps (0: the guide's bridge; 100:
+   its default; 400, 1,600): over 128 independent chains (16 with --quick), the fraction whose
    returned path spends over a tenth of its interior frames in each mixture component (the
-   component of largest responsibility), with its standard error. A default whose paths were
+   component of largest responsibility), with its standard error. Chains whose paths were
    draws of the bridge would match the long runs;
 6. the same law along long chains on ``poses``: 8 chains of 8,000 sweeps (4 of 400 with
    --quick), the fraction of sweeps in each eighth of the run at which a chain's path spends
@@ -33,7 +38,7 @@ Tables (one torch thread; table 8 two):
    whose law had settled would give the same shares in every eighth;
 7. the same along 8 tempered chains (``rungs=20``, each a ladder of 20 replicas from the
    guide's bridge to the bridge, the beta = 1 rung read) of 1,200 sweeps (2 of 80 with --quick);
-8. ``algorithm="path-smc"`` on ``poses``: 6 independent runs at its defaults (4 islands of 32
+8. the default on ``poses`` (auto: path-smc): 6 independent runs at its defaults (4 islands of 32
    paths), all 128 paths of a run returned, on 2 torch threads (2 runs of 2 islands of 8 with
    --quick): each run's seconds, temperatures, lowest ESS, ancestors and route shares, and the
    R-hat over runs of the chains' five summaries.
@@ -42,6 +47,7 @@ Tables (one torch thread; table 8 two):
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 import sys
@@ -88,57 +94,87 @@ def best_time(sampler, z0, z1, frames, paths=1, repeats=2):
     return min(times)
 
 
+POPULATION_PATHS = 128   # a default path-smc run's paths: 4 islands of 32
+
+
 def two_well_row(label, prior, d, params, runs, exact):
+    """One row: ``runs`` paths (path-smc: ``runs`` // 128 runs of 128 paths)."""
     sign = torch.tensor([(-1.0) ** i for i in range(d)])
     sampler = lb.registry.get("langevin", prior=prior, T=T_WELL, **params)
-    seconds = best_time(sampler, -2 * sign, 2 * sign, 5)
+    label = f"{sampler.config.algorithm} {label}".strip()
+    population = sampler.config.algorithm == "path-smc"
     try:
-        run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=runs, generator=torch.Generator().manual_seed(100))
+        if population:
+            per_run, times = [], []
+            for r in range(max(2, runs // POPULATION_PATHS)):
+                start = time.perf_counter()
+                run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=POPULATION_PATHS,
+                                  generator=torch.Generator().manual_seed(100 + r))
+                times.append(time.perf_counter() - start)
+                per_run.append(well_statistics((run.latents[:, 1:-1].double() * sign).numpy()))
+            per_run = np.stack(per_run)                                  # (runs, 4, d)
+            runs = per_run.shape[0] * POPULATION_PATHS
+            stats = per_run.mean(0)
+            spread = per_run.std(0, ddof=1) / math.sqrt(per_run.shape[0])
+            se = np.maximum(spread, np.sqrt(exact * (1 - exact) / runs)[:, None])     # (4, d)
+            seconds = statistics.median(times) / POPULATION_PATHS
+        else:
+            seconds = best_time(sampler, -2 * sign, 2 * sign, 5)
+            run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=runs, generator=torch.Generator().manual_seed(100))
+            stats = well_statistics((run.latents[:, 1:-1].double() * sign).numpy())   # (4, d)
+            se = np.broadcast_to(np.sqrt(exact * (1 - exact) / runs)[:, None], stats.shape)
     except ValueError as error:
-        print(f"| {label} | {d} | error: {error} | | | | | {seconds:.2f} |")
+        print(f"| {label} | {d} | error: {error} | | | | | |")
         return
-    x = (run.latents[:, 1:-1].double() * sign).numpy()                  # (R, 3, d)
-    stats = well_statistics(x)                                           # (4, d)
-    se = np.sqrt(exact * (1 - exact) / runs)[:, None]
-    first = np.abs((stats[:, :8] - exact[:, None]) / se).max()
+    first = np.abs((stats[:, :8] - exact[:, None]) / se[:, :8]).max()
     pooled = stats.mean(1)
-    pooled_off = np.abs((pooled - exact) / (se[:, 0] / math.sqrt(d))).max()
+    # Pooled over coordinates as if independent (a product bridge's are; a run's shared
+    # schedule makes this optimistic), from each coordinate's standard error.
+    pooled_off = np.abs((pooled - exact) / (np.sqrt((se ** 2).mean(1)) / math.sqrt(d))).max()
     d_ = run.diagnostics
-    quality = (f"{d_['acceptance']:.2f} / {d_.get('chain_ess', float('nan')):.0f}" if "acceptance" in d_
-               else f"min frame ESS {d_.get('min_frame_ess', float('nan')):.1f}")
+    if population:
+        quality = f"ESS {d_['min_ess']:.2f} / {d_['temperatures']} temperatures"
+    elif "acceptance" in d_:
+        quality = f"{d_['acceptance']:.2f} / {d_.get('chain_ess', float('nan')):.0f}"
+    else:
+        quality = f"min frame ESS {d_.get('min_frame_ess', float('nan')):.1f}"
     print(f"| {label} | {d} | {runs} | {', '.join(f'{v:.3f}' for v in stats[:3, 0])} | {first:.1f} | "
           f"{', '.join(f'{v:.3f}' for v in pooled[:3])}; {pooled[3]:.3f} | {pooled_off:.1f} | {quality} | "
           f"{seconds:.2f} |")
 
 
-def two_well_tables(quick):
+def two_well_table(quick, sizes=None):
     exact = exact_two_well()
     print(f"\nProduct two-well, T = 3 (exact P(X < 0) at T/4, T/2, 3T/4 = {', '.join(f'{v:.3f}' for v in exact[:3])}; "
           f"P(|X(T/2)| < 0.5) = {exact[3]:.3f})\n")
     print("| method | d | runs | estimate (coordinate 0) | worst SE off (first 8) | pooled over coordinates "
           "(3 times; near 0) | pooled SE off | acceptance / chain ESS | s a path |")
     print("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | ---: |")
-    sizes = (1, 8, 64, 1024) if quick else (1, 8, 64, 1024, 4096)
-    for d in sizes:
+    for d in sizes or ((1, 8, 64, 1024) if quick else (1, 8, 64, 1024, 4096)):
         runs = 400 if d <= 64 else (100 if d <= 1024 else 40)
         if quick:
             runs = min(runs, 100)
-        prior = WELL if d == 1 else Independent(WELL, d)
-        two_well_row("path-mcmc (default)", prior, d, {}, runs, exact)
+        prior = Independent(WELL, d)
+        two_well_row("(default)", prior, d, {}, runs, exact)
         # The particle sampler holds paths x particles x frames x d: fewer runs where d is large.
         old_runs = 200 if d == 1 else (100 if d <= 8 else 20)
         if d <= (64 if quick else 1024):
-            two_well_row("smc (old default)", prior, d, OLD, min(old_runs, runs), exact)
-    print("\nThe same product written as one Gaussian mixture of 2^d corners\n")
+            two_well_row("(old default)", prior, d, OLD, min(old_runs, runs), exact)
+
+
+def two_well_mixture_table(quick):
+    exact = exact_two_well()
+    print("\nThe same product written as one Gaussian mixture of its 2^d corners (d = 1: the two wells)\n")
     print("| method | d | runs | estimate (coordinate 0) | worst SE off (first 8) | pooled over coordinates "
-          "(3 times; near 0) | pooled SE off | acceptance / chain ESS | s a path |")
+          "(3 times; near 0) | pooled SE off | acceptance / chain ESS (path-smc: lowest ESS / temperatures) "
+          "| s a path |")
     print("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | ---: |")
-    for d in ((2,) if quick else (2, 8)):
-        import itertools
+    for d in ((1, 2) if quick else (1, 2, 4, 8)):
         corners = torch.tensor(list(itertools.product([-2.0, 2.0], repeat=d)))
         prior = GaussianMixture(torch.full((2 ** d,), 0.5 ** d), corners, torch.full((2 ** d, d), 0.5))
-        two_well_row("path-mcmc (default)", prior, d, {}, 200 if d == 8 else 400, exact)
-        two_well_row("smc (old default)", prior, d, OLD, 100, exact)
+        two_well_row("(default)", prior, d, {}, 256 if quick else 2048, exact)
+        two_well_row("", prior, d, {"algorithm": "path-mcmc"}, 200 if d == 8 else 400, exact)
+        two_well_row("(old default)", prior, d, OLD, 200 if d == 1 else 100, exact)
 
 
 def gaussian_moments(eigenvalues, x0, x1, T, t):
@@ -207,12 +243,12 @@ def poses_table():
         return
     z0, z1 = prior.means[0].float(), prior.means[1].float()
     for paths, chains, sweeps in ((1, 4, 100), (2, 4, 100), (2, 16, 100), (1, 4, 400), (1, 4, 1600)):
-        sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps)
+        sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-mcmc", chains=chains, sweeps=sweeps)
         start = time.perf_counter()
         run = sampler.run(z0, z1, 64, n_paths=paths, generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - start
         d = run.diagnostics
-        label = "path-mcmc (default)" if (chains, sweeps) == (4, 100) else \
+        label = "path-mcmc (its defaults)" if (chains, sweeps) == (4, 100) else \
             f"path-mcmc ({f'chains={chains}' if chains != 4 else f'sweeps={sweeps}'})"
         print(f"| {label} | {paths} | {chains} | {seconds:.2f} | "
               f"{d['acceptance']:.2f} | {d['rhat_density']:.2f} | {d['rhat']:.2f} | {d['chain_ess']:.1f} |")
@@ -236,7 +272,7 @@ def poses_routes_table(quick: bool):
     print("| ---: | ---: | " + " | ".join("---:" for _ in range(k)) + " |")
     z0, z1 = prior.means[0].float(), prior.means[1].float()
     for count in sweeps:
-        sampler = lb.registry.get("langevin", prior=prior, T=1.0, sweeps=count, chains=chains)
+        sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-mcmc", sweeps=count, chains=chains)
         start = time.perf_counter()
         run = sampler.run(z0, z1, 64, n_paths=chains, generator=torch.Generator().manual_seed(1000 + count))
         seconds = time.perf_counter() - start
@@ -253,7 +289,8 @@ def poses_drift_table(quick: bool, rungs: int = 1):
     else:
         chains, sweeps = (2, 80) if quick else (8, 1200)
     k, n = prior.weights.numel(), prior.means.shape[1]
-    sampler = lb.registry.get("langevin", prior=prior, T=1.0, chains=chains, sweeps=sweeps, rungs=rungs)
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-mcmc", chains=chains, sweeps=sweeps,
+                              rungs=rungs)
     frame = lb.path_mcmc.frame_for(prior, n, "langevin")
     guide = lb.path_mcmc.linear_guide(frame, n)
     steps = sampler.grid_steps(64)
@@ -295,7 +332,7 @@ def poses_population_table(quick: bool):
     runs, params = (2, {"population": 8, "islands": 2}) if quick else (6, {})
     k, n = prior.weights.numel(), prior.means.shape[1]
     z0, z1 = prior.means[0].float(), prior.means[1].float()
-    sampler = lb.registry.get("langevin", prior=prior, T=1.0, algorithm="path-smc", **params)
+    sampler = lb.registry.get("langevin", prior=prior, T=1.0, **params)   # auto: path-smc for the mixture
     config = sampler.config
     paths = config.islands * config.population
     frame = lb.path_mcmc.frame_for(prior, n, "langevin")
@@ -340,15 +377,15 @@ def component_shares(prior: GaussianMixture, paths: torch.Tensor) -> torch.Tenso
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and runs (a smoke run)")
-    parser.add_argument("--table", type=int, choices=range(1, 9), help="run only this table (1-8, as listed above; "
-                        "1 and 2 come together)")
+    parser.add_argument("--table", type=int, choices=range(1, 9), help="run only this table (1-8, as listed above)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="table 1 only at these d (default 1, 8, 64, 1024, 4096)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # many small operations: threads only add synchronisation
-    tables = {1: lambda: two_well_tables(args.quick), 2: lambda: two_well_tables(args.quick),
+    tables = {1: lambda: two_well_table(args.quick, args.sizes), 2: lambda: two_well_mixture_table(args.quick),
               3: lambda: gaussian_table(args.quick), 4: poses_table, 5: lambda: poses_routes_table(args.quick),
               6: lambda: poses_drift_table(args.quick), 7: lambda: poses_drift_table(args.quick, rungs=20),
               8: lambda: poses_population_table(args.quick)}
-    for number in [args.table] if args.table else [1, 3, 4, 5, 6, 7, 8]:
+    for number in [args.table] if args.table else range(1, 9):
         tables[number]()
 
 

@@ -1,13 +1,15 @@
 """``langevin``: the bridge of a prior's Langevin diffusion (eqs. 2-3), for any prior with an
 energy gradient.
 
-The default algorithm is Markov chain Monte Carlo on path space (``latent_bridge.path_mcmc``):
-chains started from the exact bridge of a linear guide, moved by blocked preconditioned
-Crank-Nicolson updates; each returned path is the last state of its own chain. For priors with
-several modes, whose chains keep their route, ``algorithm="path-smc"`` (``latent_bridge.path_smc``)
-carries populations of whole paths (independent islands) from the guide's bridge to the
-bridge. The older sequential Monte Carlo sampler (``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``)
-stays selectable for comparison.
+The default algorithm, ``auto``, picks by the prior. For a Gaussian mixture of several
+components (the fitted ``mixture``, a ``GaussianMixture`` object) it runs ``path-smc``
+(``latent_bridge.path_smc``): populations of whole paths, in independent islands, tempered from
+a linear guide's exact bridge to the bridge; it finds each route between the mixture's modes
+its share, where Markov chains keep the route they start on. For every other prior it runs
+``path-mcmc`` (``latent_bridge.path_mcmc``): chains started from the guide's bridge, moved by
+blocked preconditioned Crank-Nicolson updates, each returned path the last state of its own
+chain (exact, with no sweeps, for a Gaussian prior). The older sequential Monte Carlo sampler
+(``algorithm="smc"``, ``latent_bridge.sde.SMCLangevinBridge``) stays selectable for comparison.
 
 Two diffusions share a prior p = exp(-E) as stationary law (``diffusion``):
 
@@ -34,13 +36,13 @@ from .priors import DiagonalGaussian, Gaussian, GaussianMixture, Independent, Pr
 from .registry import Param, register
 from .sde import PRIOR_CHOICES, PRIOR_KINDS, SMC_PARAMS, SMCLangevinBridge, resolved_prior, smc_work_units
 
-__all__ = ["LangevinConfig", "LangevinBridge", "LANGEVIN_PARAMS", "RHAT_LIMIT"]
+__all__ = ["LangevinConfig", "LangevinBridge", "LANGEVIN_PARAMS", "RHAT_LIMIT", "auto_algorithm"]
 
-ALGORITHMS = ("path-mcmc", "path-smc", "smc")
+ALGORITHMS = ("auto", "path-mcmc", "path-smc", "smc")
 DIFFUSIONS = ("langevin", "preconditioned")
 
 _MCMC = ("algorithm", ("path-mcmc",))
-_MOVES = ("algorithm", ("path-mcmc", "path-smc"))
+_MOVES = ("algorithm", ("auto", "path-mcmc", "path-smc"))
 _POPULATION = ("algorithm", ("path-smc",))
 LANGEVIN_PARAMS = (
     time_param(1.0),
@@ -52,9 +54,12 @@ LANGEVIN_PARAMS = (
     Param("diffusion", "choice", "langevin", "which diffusion is bridged, both with the prior as stationary "
           "law: langevin (drift -grad E, unit noise: the paper's) or preconditioned (drift and noise scaled "
           "by the prior's covariance: with a Gaussian prior the same bridge as ou)", choices=DIFFUSIONS),
-    Param("algorithm", "choice", "path-mcmc", "path-mcmc: Markov chains on whole paths, right in any "
-          "dimension (the default); path-smc: populations (islands) of whole paths tempered from the guide's "
-          "bridge to the bridge, for priors with several modes (a fitted mixture); smc: the older particle "
+    Param("algorithm", "choice", "auto", "auto (the default): path-smc for a Gaussian mixture prior of several "
+          "components, path-mcmc for any other; path-mcmc: Markov chains on whole paths, right in any dimension "
+          "where the chains cross between the prior's modes (they keep the route they start on through a fitted "
+          "mixture's); path-smc: populations (islands) of whole paths tempered from the guide's bridge to the "
+          "bridge, right for priors with several modes and costlier (a whole population for any number of "
+          "paths); smc: the older particle "
           "sampler, kept for comparison (wrong beyond one dimension)", choices=ALGORITHMS),
     Param("steps", "int", 100, "time steps over [0, T] (at least one per frame interval): more is closer to "
           "the continuous bridge and slower", low=1, high=100_000),
@@ -121,7 +126,7 @@ class LangevinConfig:
     prior: Any = "standard-normal"
     components: int = 8
     diffusion: str = "langevin"
-    algorithm: str = "path-mcmc"
+    algorithm: str = "auto"
     steps: int = 100
     sweeps: int = 100
     window: int = 8
@@ -152,12 +157,16 @@ class LangevinConfig:
                                      f"grad_energy method (lb.priors); got {value!r}")
                 continue
             object.__setattr__(self, name, params[name].check(value))
+        chosen = self.algorithm == "auto"
+        if chosen:
+            object.__setattr__(self, "algorithm", auto_algorithm(self.prior, self.components))
         for param in LANGEVIN_PARAMS:  # a value for the other algorithm would be silently ignored
             if param.when is not None and param.when[0] == "algorithm" and self.algorithm not in param.when[1] \
                     and getattr(self, param.name) != param.default:
-                owners = " or ".join(repr(name) for name in param.when[1])
+                owners = " or ".join(repr(name) for name in param.when[1] if name != "auto")
+                why = f" (what 'auto' runs for {_auto_reason(self.algorithm)})" if chosen else ""
                 raise ValueError(f"{param.name} is a parameter of algorithm {owners}; with algorithm "
-                                 f"{self.algorithm!r} it has no effect: leave it out, or set algorithm="
+                                 f"{self.algorithm!r}{why} it has no effect: leave it out, or set algorithm="
                                  f"{param.when[1][0]!r}")
         if self.max_particles < self.particles:
             raise ValueError(f"max_particles must be at least particles ({self.particles}); got {self.max_particles}")
@@ -166,16 +175,35 @@ class LangevinConfig:
                              "or algorithm='path-mcmc'")
 
 
+def auto_algorithm(prior: Any, components: int = 8) -> str:
+    """What ``algorithm="auto"`` runs for ``prior`` (a name of ``PRIOR_CHOICES`` or a prior
+    object; ``components`` of a named mixture): ``path-smc`` for a Gaussian mixture of several
+    components, whose modes Markov chains cross too rarely, ``path-mcmc`` for any other prior
+    (docs/methods.md, "Which algorithm")."""
+    if isinstance(prior, str):
+        several = prior == "mixture" and components > 1
+    else:
+        several = isinstance(prior, GaussianMixture) and prior.weights.numel() > 1
+    return "path-smc" if several else "path-mcmc"
+
+
+def _auto_reason(algorithm: str) -> str:
+    return "a mixture prior of several components" if algorithm == "path-smc" else "a prior that is not a mixture"
+
+
 @register(
     "langevin",
-    "Langevin bridge of any prior (eqs. 2-3): Markov chains on whole paths against the exact bridge of a "
-    "linear guide; exact for Gaussian priors, with acceptance, chain ESS and R-hat in the diagnostics.",
+    "Langevin bridge of any prior (eqs. 2-3) against the exact bridge of a linear guide: tempered populations "
+    "of whole paths for a mixture prior, Markov chains on whole paths for others; exact for Gaussian priors, "
+    "with what says whether the paths are draws of the bridge in the diagnostics.",
     LANGEVIN_PARAMS,
 )
 class LangevinBridge(Sampler):
     """Bridge of the Langevin diffusion of ``prior`` (module docstring; ``LangevinConfig`` for
-    the parameters). ``run`` returns, per path, the last state of its own chain after ``sweeps``
-    sweeps; with fewer paths than ``chains`` the extra chains run only for the diagnostics.
+    the parameters; ``config.algorithm`` is what ``auto`` chose). path-mcmc: ``run`` returns, per
+    path, the last state of its own chain after ``sweeps`` sweeps; with fewer paths than
+    ``chains`` the extra chains run only for the diagnostics. path-smc: paths taken from the
+    islands' final populations in turn (diagnostics: ``_population_diagnostics``).
 
     Diagnostics (``path-mcmc``): ``acceptance`` (the fraction of moves accepted),
     ``rhat_density`` (split R-hat over the chains of the paths' log-density Phi, on the second

@@ -276,7 +276,9 @@ def figure_digits_map(out: Path, quick: bool) -> dict:
         "slerp": registry.get("slerp"),
         "ou": registry.get("ou", T=0.5),
         "gp": registry.get("gp", T=2.0),
-        "langevin": registry.get("langevin", prior=priors.for_model(vae, kind="mixture"), T=0.5),
+        # The chains, named: what auto runs for a mixture (path-smc) carries 128 paths a run.
+        "langevin": registry.get("langevin", prior=priors.for_model(vae, kind="mixture"), T=0.5,
+                                 algorithm="path-mcmc"),
     }
     n_paths = {"linear": 1, "slerp": 1, "ou": 4, "gp": 4, "langevin": 4}
     paths = {}
@@ -433,7 +435,7 @@ def _histogram_distance(samples: np.ndarray, grid: np.ndarray, density: np.ndarr
 def figure_langevin(out: Path, quick: bool) -> dict:
     """The Langevin bridge of the 2-D two-well prior (0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) in each
     coordinate, given as one mixture of its four corners) from (-2, 2) to (2, -2) with T = 3:
-    default paths crossing between the wells in the plane and against time, and the marginals
+    path-mcmc's paths crossing between the wells in the plane and against time, and the marginals
     of both coordinates (oriented from the -2 well; a product bridge's coordinates are
     independent 1-D bridges) against the 1-D Fokker-Planck reference. Claim (eqs. 2-3): the
     bridge of a non-Gaussian prior's Langevin diffusion can be sampled in more than one
@@ -443,8 +445,9 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     frames, n_paths = (31, 100) if quick else (61, 1000)
     corners = torch.tensor([[-2.0, -2.0], [-2.0, 2.0], [2.0, -2.0], [2.0, 2.0]])
     prior = priors.GaussianMixture(torch.full((4,), 0.25), corners, torch.full((4, 2), 0.5))
-    sampler = registry.get("langevin", prior=prior, T=T)
-    # Each returned path is the last state of its own chain: n_paths independent default paths.
+    # path-mcmc, named (auto runs path-smc for a mixture; test_path_smc checks its law on this
+    # case): each returned path is the last state of its own chain, n_paths independent paths.
+    sampler = registry.get("langevin", prior=prior, T=T, algorithm="path-mcmc")
     run = sampler.run(start, end, frames, n_paths=n_paths, generator=_seeded(6))
     paths = run.latents.double().numpy()                     # (n_paths, frames, 2)
     oriented = paths * np.array([1.0, -1.0])                 # both coordinates from -2 to 2
@@ -478,7 +481,7 @@ def figure_langevin(out: Path, quick: bool) -> dict:
     ax.set_ylim(-4.5, 4.5)
     ax.set_xlabel("x_0")
     ax.set_ylabel("x_1")
-    ax.set_title("12 default paths, (-2, 2) to (2, -2)", fontsize=10)
+    ax.set_title("12 paths (path-mcmc), (-2, 2) to (2, -2)", fontsize=10)
     ax = axes[1]
     for k in range(min(12, n_paths)):
         ax.plot(times, paths[k, :, 0], lw=0.7, color=colormaps["tab10"](k % 10), alpha=0.85)
@@ -508,7 +511,7 @@ def figure_langevin(out: Path, quick: bool) -> dict:
         ax.grid(alpha=0.3)
     axes[2].set_ylabel("density")
     axes[2].legend(fontsize=7, loc="upper right")
-    fig.suptitle("Langevin bridge of the 2-D two-well prior (4-component mixture): the law of a default path "
+    fig.suptitle("Langevin bridge of the 2-D two-well prior (4-component mixture): the law of a path-mcmc path "
                  f"({n_paths} independent chains of {diagnostics['sweeps']} sweeps)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     _save(fig, out / "langevin_two_well.png")
@@ -535,7 +538,7 @@ def figure_compare(out: Path, quick: bool) -> dict:
             "ou T=0.5": registry.get("ou", T=0.5),
             "ou T=5": registry.get("ou", T=5.0),
             "gp exp(-h^2) T=2": registry.get("gp", T=2.0),
-            "langevin (mixture prior)": registry.get("langevin", prior="mixture", T=0.5),
+            "langevin (mixture prior)": registry.get("langevin", prior="mixture", T=0.5, algorithm="path-mcmc"),
         }
         results = pipeline.compare(vae, images[first], images[second], samplers, frames=frames, n_paths=1, seed=7)
         rows = np.stack([r.frames[0] for r in results.values()])

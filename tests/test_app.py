@@ -100,8 +100,30 @@ def test_random_walk_loops_back_to_its_first_frame(client, examples):
     assert abs(first.astype(int) - last.astype(int)).mean() < 3
 
 
-def test_langevin_on_a_fitted_mixture_says_its_chains_disagree_and_offers_the_exact_bridge(client, examples):
-    # poses' fitted mixture is where the default chains do not agree (docs/methods.md,
+def test_langevin_on_a_fitted_mixture_is_refused_saying_why_and_what_to_use(client, examples):
+    # The default algorithm (auto) runs path-smc for a mixture prior, whose populations cost
+    # about 200 times this server's work limit on poses: refused before any work, naming why,
+    # the exact bridge (ou with the fitted prior) and path-mcmc with what its paths are.
+    with pytest.raises(AppError, match=r"langevin with a mixture prior runs path-smc \(algorithm auto.* about \d+ times "
+                                       r"this server's limit .* use ou with the fitted prior .* set algorithm path-mcmc "
+                                       r"\(within the limit, but its chains keep the route"):
+        client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
+                       **{**SMALL, "t": 1.0}, api_name="/interpolate")
+
+
+def test_algorithm_auto_shows_only_the_controls_both_path_algorithms_share():
+    # auto picks by the prior, so the page shows what both take; naming one shows its own.
+    shown = {algorithm: set(controls.shown_params(["langevin"], {"algorithm": algorithm}))
+             for algorithm in ("auto", "path-mcmc", "path-smc")}
+    own = {"path-mcmc": {"sweeps", "chains", "rungs"}, "path-smc": {"population", "islands", "moves", "temperatures"}}
+    assert {"window", "move", "blocks", "prior", "steps"} <= shown["auto"]
+    assert not shown["auto"] & (own["path-mcmc"] | own["path-smc"]), shown["auto"]
+    for algorithm, names in own.items():
+        assert names <= shown[algorithm] and {"window", "move", "blocks"} <= shown[algorithm]
+
+
+def test_langevin_chains_on_a_fitted_mixture_say_they_disagree_and_offer_the_exact_bridge(client, examples):
+    # poses' fitted mixture is where the chains (path-mcmc) do not agree (docs/methods.md,
     # "Measured"): the paths' log-density R-hat on these two examples at T = 1 was above the
     # sqrt(2) that warns on 15 of 16 seeds (1.35-4.3, median 2.1), so of two runs one must warn.
     # A visitor and an API client both read the warning and the exact alternative.
@@ -109,7 +131,7 @@ def test_langevin_on_a_fitted_mixture_says_its_chains_disagree_and_offers_the_ex
     for seed in (0, 1):
         *_, summary, diagnostics = client.predict(
             model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
-            **{**SMALL, "t": 1.0, "seed": seed}, api_name="/interpolate")
+            algorithm="path-mcmc", **{**SMALL, "t": 1.0, "seed": seed}, api_name="/interpolate")
         says = [w for w in diagnostics.get("warnings", []) if "chains disagree on the paths' log-density" in w]
         assert bool(says) == (diagnostics["rhat_density"] > RHAT_LIMIT), diagnostics
         warned += [(w, summary) for w in says]
@@ -125,10 +147,10 @@ def test_a_tempered_langevin_run_through_the_api_reports_its_ladder(client, exam
     with pytest.raises(AppError, match=r"chains x rungs x sweeps .* = 7.8e\+08, above .* lower sweeps, steps, blocks, "
                                        r"rungs or paths"):
         client.predict(model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture",
-                       rungs=2, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+                       algorithm="path-mcmc", rungs=2, **{**SMALL, "t": 1.0}, api_name="/interpolate")
     *_, diagnostics = client.predict(
         model=MODEL, image_a=examples[0], image_b=examples[1], method="langevin", prior="mixture", rungs=2,
-        sweeps=40, **{**SMALL, "t": 1.0}, api_name="/interpolate")
+        algorithm="path-mcmc", sweeps=40, **{**SMALL, "t": 1.0}, api_name="/interpolate")
     assert diagnostics["rungs"] == 2 and len(diagnostics["swap_acceptance"]) == 1, diagnostics
     assert 0.0 <= diagnostics["swap_acceptance"][0] <= 1.0
 

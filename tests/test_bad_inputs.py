@@ -334,8 +334,9 @@ CASES = [
          args={"method": "langevin", "steps": 10**9},
          api=("/interpolate", {"method": "langevin", "steps": 10**9}), needs="langevin"),
     Case("langevin-1e6-rungs", r"rungs must be at most 32 on this server", lib="kwargs",
-         args={"method": "langevin", "prior": "mixture", "rungs": 10**6},
-         api=("/interpolate", {"method": "langevin", "prior": "mixture", "rungs": 10**6}), needs="langevin"),
+         args={"method": "langevin", "prior": "mixture", "algorithm": "path-mcmc", "rungs": 10**6},
+         api=("/interpolate", {"method": "langevin", "prior": "mixture", "algorithm": "path-mcmc", "rungs": 10**6}),
+         needs="langevin"),
     Case("langevin-1e6-population", r"population must be at most 256 on this server", lib="kwargs",
          args={"method": "langevin", "prior": "mixture", "algorithm": "path-smc", "population": 10**6},
          api=("/interpolate", {"method": "langevin", "prior": "mixture", "algorithm": "path-smc",
@@ -364,17 +365,29 @@ CASES = [
          args={"method": "langevin", "algorithm": "smc", "latent_shape": (64,)}, needs="langevin"),
     Case("langevin-smc-defaults-8-paths-at-poses-size", None, lib="kwargs",
          args={"method": "langevin", "algorithm": "smc", "latent_shape": (64,), "paths": 8}, needs="langevin"),
-    # The path sampler's defaults with the fitted mixture fit poses' 64 numbers, even for 8 paths.
-    Case("langevin-defaults-mixture-8-paths-at-poses-size", None, lib="kwargs",
-         args={"method": "langevin", "prior": "mixture", "latent_shape": (64,), "paths": 8}, needs="langevin"),
+    # The chains' defaults with the fitted mixture fit poses' 64 numbers, even for 8 paths.
+    Case("langevin-chains-mixture-8-paths-at-poses-size", None, lib="kwargs",
+         args={"method": "langevin", "prior": "mixture", "algorithm": "path-mcmc", "latent_shape": (64,), "paths": 8},
+         needs="langevin"),
+    # What auto runs for the fitted mixture (path-smc) does not fit: refused, saying why and what instead.
+    Case("langevin-defaults-mixture-at-poses-size", r"langevin with a mixture prior runs path-smc \(algorithm auto: .*\) = "
+         r"\d\.\de\+10 is about 1\d\d times this server's limit of 5e\+08: use ou with the fitted prior .* set algorithm "
+         r"path-mcmc", lib="kwargs", args={"method": "langevin", "prior": "mixture", "latent_shape": (64,)},
+         api=("/interpolate", {"method": "langevin", "prior": "mixture"}), needs="langevin",
+         api_message=r"langevin with a mixture prior runs path-smc \(algorithm auto: .* times this server's limit"),
     # A mixture at SD latent size: each of 2,048 coordinate blocks re-evaluates the whole path.
     Case("langevin-work-mixture-at-sd-latent-size", r"Langevin work \(chains x rungs x sweeps x coordinate blocks x time "
          r"steps x latent size, LangevinBridge.work_units\) = .* lower sweeps, steps, blocks, rungs or paths, or use "
          r"ou with the fitted prior", lib="kwargs",
-         args={"method": "langevin", "prior": "mixture", "latent_shape": (4, 32, 32)}, needs="langevin"),
+         args={"method": "langevin", "prior": "mixture", "algorithm": "path-mcmc", "latent_shape": (4, 32, 32)},
+         needs="langevin"),
     # A parameter of the other algorithm would be ignored: refused.
     Case("langevin-particles-without-smc", r"particles is a parameter of algorithm 'smc'; with algorithm 'path-mcmc' "
-         r"it has no effect", args={"method": "langevin", "particles": 16}, needs="langevin"),
+         r"\(what 'auto' runs for a prior that is not a mixture\) it has no effect",
+         args={"method": "langevin", "particles": 16}, needs="langevin"),
+    Case("langevin-sweeps-with-a-mixture", r"sweeps is a parameter of algorithm 'path-mcmc'; with algorithm 'path-smc' "
+         r"\(what 'auto' runs for a mixture prior of several components\) it has no effect: leave it out, or set "
+         r"algorithm='path-mcmc'", args={"method": "langevin", "prior": "mixture", "sweeps": 50}, needs="langevin"),
     # Each path is its own particle system: the work counts the paths.
     # A step costs something with one particle too, and a mixture prior's components count.
     Case("langevin-work-counts-the-steps-and-the-prior", r"x prior factor x \(2 x max_particles x latent size \+ "

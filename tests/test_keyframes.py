@@ -389,9 +389,15 @@ def encoded(vae, paths):
                       for p in paths])
 
 
-@pytest.mark.parametrize("name", ["gp", "ou", "slerp", "langevin"])
-def test_keyframes_pass_exactly_through_every_encoded_image(digits, four, name):
-    sampler = lb.registry.get(name, **({"prior": "mixture", "steps": 40, "sweeps": 4} if name == "langevin" else {}))
+LANGEVIN_CASES = {"langevin": {"prior": "mixture", "algorithm": "path-mcmc", "steps": 40, "sweeps": 4},
+                  "langevin-path-smc": {"prior": "mixture", "steps": 40, "population": 4, "islands": 2, "moves": 2,
+                                        "temperatures": 4}}   # auto's algorithm for a mixture, small
+
+
+@pytest.mark.parametrize("case", ["gp", "ou", "slerp", "langevin", "langevin-path-smc"])
+def test_keyframes_pass_exactly_through_every_encoded_image(digits, four, case):
+    name = case.split("-path")[0]
+    sampler = lb.registry.get(name, **LANGEVIN_CASES.get(case, {}))
     result = lb.keyframes(digits, four, sampler, frames_per_segment=7, n_paths=2, loop=True, seed=3)
     assert result.n_frames == lb.pipeline.keyframe_count(4, 7, loop=True) == 4 * 6 + 1
     assert result.key_frames == (0, 6, 12, 18, 24)

@@ -202,7 +202,8 @@ def test_ssim_of_gray_frames_equals_that_of_their_rgb_copies(vae, images):
 
 
 def test_langevin_named_prior_is_fitted_to_the_model(vae, images):
-    sampler = lb.registry.get("langevin", prior="mixture", components=3, steps=20, sweeps=4)
+    sampler = lb.registry.get("langevin", prior="mixture", components=3, steps=20, sweeps=4,
+                              algorithm="path-mcmc")
     result = lb.interpolate(vae, *images, sampler, frames=6, n_paths=2)
     prior = lb.priors.for_model(vae, kind="mixture", components=3)
     assert result.params["prior"] is prior  # fitted once per model, and used by the sampler

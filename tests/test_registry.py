@@ -78,7 +78,8 @@ def test_sample_arguments_are_checked_up_front(z0, z1, frames, n_paths, message)
 
 
 SMALL = {"langevin": {"prior": lb.priors.GaussianMixture([0.5, 0.5], torch.stack([-torch.ones(6), torch.ones(6)]),
-                                                        torch.full((2, 6), 0.7)), "steps": 12, "sweeps": 6},
+                                                        torch.full((2, 6), 0.7)), "steps": 12,
+                      "population": 4, "islands": 2, "moves": 2, "temperatures": 4},   # auto: path-smc, small
          "ou-sde": {"steps": 40}}
 
 

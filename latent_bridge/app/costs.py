@@ -101,25 +101,38 @@ def particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths
 def check_particle_work(kwargs: dict[str, Any], latent_size: int, runs: int = 1, paths: int = 1,
                         frames: int = 2) -> None:
     """Refuse a Langevin request whose ``particle_work`` exceeds ``LIMITS.particle_work``, naming
-    what to lower (and, for the default algorithm, the exact Gaussian-prior bridge instead)."""
+    what to lower and the exact Gaussian-prior bridge instead (for a mixture prior under algorithm
+    auto, why path-smc runs and what the cheaper choices give)."""
     work = particle_work(kwargs, latent_size, runs, paths, frames)
     if work <= LIMITS.particle_work:
         return
-    if kwargs["algorithm"] != "smc":
+    config = registry.get("langevin", **kwargs).config
+    over = f"{work:.2g}{f' over {runs} segments' if runs > 1 else ''}"
+    if config.algorithm == "path-smc" and kwargs.get("algorithm") == "auto":
+        # What auto runs for a mixture is the one sampler here right between its modes: say so,
+        # and what the cheaper choices give instead.
+        raise ValueError(
+            "langevin with a mixture prior runs path-smc (algorithm auto: the sampler whose paths are draws of the "
+            "bridge between the mixture's modes), whose work (islands x population x temperatures x moves x "
+            f"coordinate blocks x time steps x latent size) = {over} is about {work / LIMITS.particle_work:.0f} "
+            f"times this server's limit of {LIMITS.particle_work:.2g}: use ou with the fitted prior (the exact "
+            "bridge of the preconditioned diffusion under the fitted Gaussian), or set algorithm path-mcmc (within "
+            "the limit, but its chains keep the route between the modes they start on, and its R-hat warning says "
+            "when the paths are not yet draws of the bridge), or run langevin through the latent_bridge library or "
+            "its CLI on a machine of your own")
+    if config.algorithm != "smc":
         terms, lower = "chains x rungs x sweeps", "sweeps, steps, blocks, rungs or paths"
-        if kwargs["algorithm"] == "path-smc":  # the work is linear in the population (at least paths / islands)
+        if config.algorithm == "path-smc":  # the work is linear in the population (at least paths / islands)
             terms = "islands x population x temperatures x moves"
-            islands = registry.get("langevin", **kwargs).config.islands
-            most = int(max(-(-paths // islands), kwargs.get("population", 2)) * LIMITS.particle_work // work)
+            most = int(max(-(-paths // config.islands), config.population) * LIMITS.particle_work // work)
             lower = (f"population (at most {most} here), islands, moves, temperatures, steps, blocks or paths"
                      if most >= 2 else "islands, moves, temperatures, steps or blocks (at these, even a population "
                      "of 2 is too much)")
         raise ValueError(
             f"Langevin work ({terms} x coordinate blocks x time steps x latent size, "
-            "LangevinBridge.work_units) = "
-            f"{work:.2g}{f' over {runs} segments' if runs > 1 else ''}, above this server's limit of "
-            f"{LIMITS.particle_work:.2g}: lower {lower}, or use ou with the fitted "
-            "prior (the exact bridge of the preconditioned diffusion), or pick a model with a smaller latent")
+            f"LangevinBridge.work_units) = {over}, above this server's limit of {LIMITS.particle_work:.2g}: lower "
+            f"{lower}, or use ou with the fitted prior (the exact bridge of the preconditioned diffusion), or pick a "
+            "model with a smaller latent")
     sweeps = 1 + kwargs.get("pcn_moves", 0)
     steps = kwargs.get("steps", 1)
     particles = 2 * max(kwargs["particles"], kwargs.get("max_particles", 0))
