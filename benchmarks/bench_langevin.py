@@ -17,14 +17,16 @@ Tables (one torch thread; table 8 two):
    default runs path-mcmc on a product prior;
 2. the same product written as one Gaussian mixture of 2^d corners (d = 1: the two wells
    themselves; 2, 4, 8): the prior that does not say it is a product, moved in coordinate
-   blocks; the default runs path-smc on it (path-mcmc beside it). path-smc rows: runs of 128 paths (4 islands of 32), whose paths
-   share ancestors, so the standard error is the runs' spread (at least that of independent
-   paths), and seconds a path are a run's over its 128 paths (median of the runs);
+   blocks; the default runs path-smc on it (path-mcmc beside it). path-smc rows: runs of 128
+   paths (4 islands of 32), whose paths share ancestors, so the standard error is the runs'
+   spread (at least that of independent paths), and seconds a path are a run's over its 128
+   paths (median of the runs);
 3. Gaussian priors N(m, S), eigenvalues from 0.002 to 20 (condition 1e4; d = 2: 0.002 and 1) in
    a random rotation, d = 2, 64, 1,024, T = 1, 6 frames: the worst whitened mean and variance
    error in standard errors against exact Gaussian conditioning of the linear SDE;
 4. the ``poses`` model's fitted 8-component mixture (64-D), T = 1, two component centres, 64
-   frames, path-mcmc (named: the default runs path-smc there, table 8): seconds for 1 and 2 paths, acceptance, the log-density's R-hat (what warns) and the
+   frames, path-mcmc (named: the default runs path-smc there, table 8): seconds for 1 and 2
+   paths, acceptance, the log-density's R-hat (what warns) and the
    projections' R-hat and chain ESS (reported) of 4 and of 16 chains, and of 4 chains after 400
    and 1,600 sweeps;
 5. the law of path-mcmc's returned paths on ``poses`` against sweeps (0: the guide's bridge; 100:
@@ -94,30 +96,27 @@ def best_time(sampler, z0, z1, frames, paths=1, repeats=2):
     return min(times)
 
 
-POPULATION_PATHS = 128   # a default path-smc run's paths: 4 islands of 32
-
-
 def two_well_row(label, prior, d, params, runs, exact):
-    """One row: ``runs`` paths (path-smc: ``runs`` // 128 runs of 128 paths)."""
+    """One row: ``runs`` paths (path-smc: runs of all its islands' paths, 128 at the defaults)."""
     sign = torch.tensor([(-1.0) ** i for i in range(d)])
     sampler = lb.registry.get("langevin", prior=prior, T=T_WELL, **params)
     label = f"{sampler.config.algorithm} {label}".strip()
     population = sampler.config.algorithm == "path-smc"
     try:
         if population:
-            per_run, times = [], []
-            for r in range(max(2, runs // POPULATION_PATHS)):
+            per_run, times, batch = [], [], sampler.config.islands * sampler.config.population
+            for r in range(max(2, runs // batch)):
                 start = time.perf_counter()
-                run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=POPULATION_PATHS,
+                run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=batch,
                                   generator=torch.Generator().manual_seed(100 + r))
                 times.append(time.perf_counter() - start)
                 per_run.append(well_statistics((run.latents[:, 1:-1].double() * sign).numpy()))
             per_run = np.stack(per_run)                                  # (runs, 4, d)
-            runs = per_run.shape[0] * POPULATION_PATHS
+            runs = per_run.shape[0] * batch
             stats = per_run.mean(0)
             spread = per_run.std(0, ddof=1) / math.sqrt(per_run.shape[0])
             se = np.maximum(spread, np.sqrt(exact * (1 - exact) / runs)[:, None])     # (4, d)
-            seconds = statistics.median(times) / POPULATION_PATHS
+            seconds = statistics.median(times) / batch
         else:
             seconds = best_time(sampler, -2 * sign, 2 * sign, 5)
             run = sampler.run(-2 * sign, 2 * sign, 5, n_paths=runs, generator=torch.Generator().manual_seed(100))

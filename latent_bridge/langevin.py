@@ -195,7 +195,7 @@ def _auto_reason(algorithm: str) -> str:
     "langevin",
     "Langevin bridge of any prior (eqs. 2-3) against the exact bridge of a linear guide: tempered populations "
     "of whole paths for a mixture prior, Markov chains on whole paths for others; exact for Gaussian priors, "
-    "with what says whether the paths are draws of the bridge in the diagnostics.",
+    "with diagnostics that say when the paths are not yet draws of the bridge.",
     LANGEVIN_PARAMS,
 )
 class LangevinBridge(Sampler):

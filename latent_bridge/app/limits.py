@@ -114,8 +114,7 @@ LIMITS = Limits()
 # Parameters whose cost grows with their value: {name: smallest value}; the largest is the
 # LIMITS field of the same name.
 BOUNDED_PARAMS = {"particles": 1, "max_particles": 1, "steps": 1, "pcn_moves": 0, "sweeps": 0, "chains": 2,
-                  "rungs": 1, "population": 2, "islands": 1, "moves": 1,
-                  "temperatures": 1}
+                  "rungs": 1, "population": 2, "islands": 1, "moves": 1, "temperatures": 1}
 
 
 def check_whole(name: str, value: Any, low: int, high: int) -> int:
